@@ -1,0 +1,11 @@
+"""gmmcore: Gaussian mixture models fitted by EM on compiled, GIL-free kernels.
+
+>>> from gmmcore import GaussianMixture
+>>> gmm = GaussianMixture(n_components=3, random_state=0).fit(X)   # doctest: +SKIP
+>>> gmm.predict_proba(X)                                           # doctest: +SKIP
+"""
+
+from ._mixture import GaussianMixture
+from ._version import __version__
+
+__all__ = ["GaussianMixture", "__version__"]

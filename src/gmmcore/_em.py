@@ -1,0 +1,62 @@
+"""One pass over the data under fixed parameters, sharded over threads.
+
+The pass is the E-step kernel; it returns the statistics of the next M-step
+and/or fills per-row outputs (responsibilities, log p(x), labels).
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._mstep import Statistics, sum_statistics
+from ._parallel import plan_shards, run_shards
+
+BLOCK_SIZE = 256
+
+_EMPTY = {}
+
+
+def _empty(dtype, ndim):
+    key = (np.dtype(dtype), ndim)
+    if key not in _EMPTY:
+        _EMPTY[key] = np.empty((0,) * ndim, dtype=dtype)
+    return _EMPTY[key]
+
+
+def e_step_statistics(X, sample_weight, kparams, covariance_type, shifts, tied_shift,
+                      n_threads, block_size=BLOCK_SIZE):
+    """Statistics (and log-likelihood) of X under ``kparams``, shifted by ``shifts``."""
+    dtype = X.dtype
+    w_arg = _empty(dtype, 1) if sample_weight is None else sample_weight
+    shifts = np.ascontiguousarray(shifts, dtype=dtype)
+    tied_shift = np.ascontiguousarray(tied_shift, dtype=dtype)
+    e1, e2, el = _empty(dtype, 1), _empty(dtype, 2), _empty(np.intp, 1)
+
+    def task(start, end):
+        part = Statistics(covariance_type, shifts, tied_shift)
+        part.loglik, part.weight, part.n_nonfinite = _kernels.e_step(
+            X, start, end, w_arg, kparams.cov_code, kparams.means, kparams.prec,
+            kparams.means_prec, kparams.log_const, shifts, tied_shift,
+            part.nk, part.s1, part.s2, e2, e1, el, block_size)
+        return part
+
+    return sum_statistics(run_shards(task, plan_shards(X.shape[0], n_threads)))
+
+
+def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, labels=False,
+                   block_size=BLOCK_SIZE):
+    """Per-row outputs under ``kparams``: any of resp (n, k), log p(x) (n,), labels (n,)."""
+    n, dtype = X.shape[0], X.dtype
+    k = kparams.means.shape[0]
+    out_resp = np.empty((n, k), dtype=dtype) if resp else _empty(dtype, 2)
+    out_lpn = np.empty(n, dtype=dtype) if log_prob_norm else _empty(dtype, 1)
+    out_labels = np.empty(n, dtype=np.intp) if labels else _empty(np.intp, 1)
+    e1, e2 = _empty(dtype, 1), _empty(dtype, 2)
+    ed1, ed2 = _empty(np.float64, 1), _empty(np.float64, 2)
+
+    def task(start, end):
+        _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.means, kparams.prec,
+                        kparams.means_prec, kparams.log_const, e2, e1, ed1, ed2, ed1,
+                        out_resp, out_lpn, out_labels, block_size)
+
+    run_shards(task, plan_shards(n, n_threads))
+    return out_resp, out_lpn, out_labels

@@ -1,0 +1,191 @@
+"""Initial statistics for EM: 'kmeans', 'k-means++', 'random', 'random_from_data'.
+
+Each method yields the sufficient statistics of an initial assignment of the rows
+to components; the M-step turns them into the starting parameters, exactly as a
+later EM iteration would.  Random draws are those of scikit-learn (same calls on
+the same RandomState, in the same order), so an integer random_state gives the
+same start as scikit-learn's GaussianMixture.
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._mstep import Statistics, sum_statistics
+from ._parallel import plan_shards, run_shards
+
+_EMPTY_W = {np.dtype(np.float32): np.empty(0, np.float32),
+            np.dtype(np.float64): np.empty(0, np.float64)}
+
+
+def _weights_arg(sample_weight, dtype):
+    return _EMPTY_W[np.dtype(dtype)] if sample_weight is None else sample_weight
+
+
+def _weighted_mean(X, sample_weight):
+    if sample_weight is None:
+        return X.mean(axis=0, dtype=np.float64)
+    return (sample_weight.astype(np.float64) @ X) / sample_weight.sum(dtype=np.float64)
+
+
+def _sq_dist_to_points(X, points, n_threads):
+    """(m, n) squared distances of every row to each of m points."""
+    out = np.empty((points.shape[0], X.shape[0]), dtype=X.dtype)
+    points = np.ascontiguousarray(points, dtype=X.dtype)
+    run_shards(lambda s, e: _kernels.sq_dist_to_points(X, s, e, points, out),
+               plan_shards(X.shape[0], n_threads))
+    return out
+
+
+def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=1):
+    """Indices of k-means++ seeds, with greedy local trials (2 + log k per seed).
+
+    The draws follow scikit-learn's ``_kmeans_plusplus`` call for call.
+    """
+    n_samples = X.shape[0]
+    w = (np.ones(n_samples, dtype=X.dtype) if sample_weight is None
+         else sample_weight.astype(X.dtype))
+    n_local_trials = 2 + int(np.log(n_clusters))
+    indices = np.full(n_clusters, -1, dtype=np.intp)
+    center_id = random_state.choice(n_samples, p=w / w.sum())
+    indices[0] = center_id
+    closest_dist_sq = _sq_dist_to_points(X, X[[center_id]], n_threads)[0]
+    current_pot = closest_dist_sq @ w
+    for c in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
+        candidate_ids = np.searchsorted(np.cumsum(w * closest_dist_sq), rand_vals)
+        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
+        dist = _sq_dist_to_points(X, X[candidate_ids], n_threads)
+        np.minimum(closest_dist_sq, dist, out=dist)
+        candidates_pot = dist @ w
+        best = np.argmin(candidates_pot)
+        current_pot = candidates_pot[best]
+        closest_dist_sq = dist[best]
+        indices[c] = candidate_ids[best]
+    return indices
+
+
+def _distances_to_assigned(X, x_shift, centers, labels, chunk=65536):
+    """‖(x − x_shift) − centers[label]‖² per row, in chunks (no n×d temporary)."""
+    out = np.empty(X.shape[0], dtype=X.dtype)
+    for s in range(0, X.shape[0], chunk):
+        diff = (X[s:s + chunk] - x_shift) - centers[labels[s:s + chunk]]
+        np.einsum("ij,ij->i", diff, diff, out=out[s:s + chunk])
+    return out
+
+
+def _relocate_empty_clusters(X, x_shift, sample_weight, centers_old, sums, weight_in_clusters,
+                             labels):
+    """Give each empty cluster one of the points farthest from their centers (in place)."""
+    empty = np.flatnonzero(weight_in_clusters == 0)
+    if empty.size == 0:
+        return
+    distances = _distances_to_assigned(X, x_shift, centers_old, labels)
+    if np.max(distances) == 0:
+        # More clusters than distinct points: relocating cannot help.
+        return
+    far = np.argpartition(distances, -empty.size)[:-empty.size - 1:-1]
+    for new_id, far_idx in zip(empty, far):
+        weight = 1.0 if sample_weight is None else float(sample_weight[far_idx])
+        old_id = labels[far_idx]
+        point = (X[far_idx].astype(np.float64) - x_shift) * weight
+        sums[old_id] -= point
+        sums[new_id] = point
+        weight_in_clusters[new_id] = weight
+        weight_in_clusters[old_id] -= weight
+
+
+def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_iter=300,
+           tol=1e-4, block_size=256):
+    """Lloyd's k-means from k-means++ seeds; returns (labels, centers).
+
+    The same algorithm as scikit-learn's KMeans(n_init=1) (data centred, tolerance
+    relative to the mean feature variance, empty clusters re-seeded from the
+    farthest points, strict convergence when no label changes).
+    """
+    dtype = X.dtype
+    x_mean = X.mean(axis=0, dtype=np.float64)
+    x_shift = x_mean.astype(dtype)
+    variances = X.var(axis=0, dtype=np.float64)
+    tol = float(np.mean(variances) * tol)
+    seeds = kmeans_plusplus(X, n_clusters, random_state, sample_weight, n_threads)
+    centers = (X[seeds] - x_shift).astype(dtype)
+    labels = np.full(X.shape[0], -1, dtype=np.intp)
+    w_arg = _weights_arg(sample_weight, dtype)
+    shards = plan_shards(X.shape[0], n_threads)
+    d = X.shape[1]
+
+    def assign(centers):
+        def task(start, end):
+            sums = np.zeros((n_clusters, d))
+            weight = np.zeros(n_clusters)
+            n_changed, inertia = _kernels.lloyd_step(X, start, end, w_arg, x_shift, centers,
+                                                     labels, sums, weight, block_size)
+            return n_changed, sums, weight
+
+        parts = run_shards(task, shards)
+        sums = sum(p[1] for p in parts)
+        weight = sum(p[2] for p in parts)
+        return sum(p[0] for p in parts), sums, weight
+
+    strict = False
+    for _ in range(max_iter):
+        n_changed, sums, weight = assign(centers)
+        _relocate_empty_clusters(X, x_shift, sample_weight, centers, sums, weight, labels)
+        nonempty = weight > 0
+        new_centers = np.zeros((n_clusters, d))
+        new_centers[nonempty] = sums[nonempty] / weight[nonempty, None]
+        new_centers = new_centers.astype(dtype)
+        shift_tot = float(np.sum((new_centers.astype(np.float64) - centers) ** 2))
+        centers = new_centers
+        if n_changed == 0:
+            strict = True
+            break
+        if shift_tot <= tol:
+            break
+    if not strict:
+        assign(centers)  # final labels under the final centers
+    return labels, centers.astype(np.float64) + x_mean
+
+
+def initial_statistics(X, sample_weight, init_params, n_components, covariance_type,
+                       random_state, n_threads, block_size=256):
+    """Statistics of the initial assignment chosen by ``init_params``."""
+    n_samples, d = X.shape
+    dtype = X.dtype
+    tied_shift = _weighted_mean(X, sample_weight).astype(dtype)
+    resp = np.empty((0, 0), dtype=dtype)
+    labels = np.empty(0, dtype=np.intp)
+
+    if init_params == "kmeans":
+        labels, centers = kmeans(X, n_components, random_state, sample_weight, n_threads,
+                                 block_size=block_size)
+        shifts = centers.astype(dtype)
+    elif init_params == "random":
+        resp = np.asarray(random_state.uniform(size=(n_samples, n_components)), dtype=dtype)
+        resp /= resp.sum(axis=1)[:, np.newaxis]
+        shifts = np.tile(tied_shift, (n_components, 1))
+    else:  # one data point per component: "random_from_data", "k-means++"
+        if init_params == "random_from_data":
+            indices = random_state.choice(n_samples, size=n_components, replace=False)
+        else:
+            indices = kmeans_plusplus(X, n_components, random_state, sample_weight, n_threads)
+        labels = np.full(n_samples, -1, dtype=np.intp)
+        labels[indices] = np.arange(n_components)
+        shifts = np.ascontiguousarray(X[indices])
+        # Here the responsibilities of most rows are all zero, and scikit-learn's
+        # tied covariance is then (XᵀX − Σ N_k μ_k μ_kᵀ) / Σ N_k over every row;
+        # an unshifted tied statistic reproduces that start exactly.
+        tied_shift = np.zeros(d, dtype=dtype)
+
+    code = _kernels.COVARIANCE_CODES[covariance_type]
+    w_arg = _weights_arg(sample_weight, dtype)
+
+    def task(start, end):
+        part = Statistics(covariance_type, shifts, tied_shift)
+        _kernels.stats_from_assignment(X, start, end, w_arg, code, resp, labels, n_components,
+                                       shifts, tied_shift, part.nk, part.s1, part.s2,
+                                       block_size)
+        return part
+
+    return sum_statistics(run_shards(task, plan_shards(n_samples, n_threads)))
+

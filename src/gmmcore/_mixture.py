@@ -1,0 +1,627 @@
+"""GaussianMixture: the estimator users call."""
+
+import inspect
+import math
+import warnings
+from time import perf_counter
+
+import numpy as np
+
+from . import _validation as v
+from ._em import e_step_outputs, e_step_statistics
+from ._init import initial_statistics
+from ._mstep import (
+    KernelParams,
+    covariances_from_cholesky,
+    estimate_parameters,
+    n_parameters,
+    precisions_cholesky_from_covariances,
+    precisions_cholesky_from_precisions,
+    precisions_from_cholesky,
+)
+from ._parallel import blas_single_threaded, effective_n_threads
+
+_COVARIANCE_TYPES = {"full", "tied", "diag", "spherical"}
+_INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
+
+
+class _Params:
+    """One mixture's parameters during a fit, in float64."""
+
+    __slots__ = ("weights", "means", "covariances", "precisions_cholesky")
+
+    def __init__(self, weights, means, covariances, precisions_cholesky):
+        self.weights = weights
+        self.means = means
+        self.covariances = covariances
+        self.precisions_cholesky = precisions_cholesky
+
+
+class GaussianMixture:
+    """Gaussian mixture model fitted by Expectation-Maximization.
+
+    A drop-in for :class:`sklearn.mixture.GaussianMixture`: the same parameters,
+    fitted attributes and methods, computed by compiled kernels that make one
+    pass over the data per EM iteration, release the GIL and run on all cores.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        The number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        'full': each component has its own general covariance matrix;
+        'tied': all components share one general covariance matrix;
+        'diag': each component has its own diagonal covariance matrix;
+        'spherical': each component has its own single variance.
+    tol : float, default=1e-3
+        Convergence threshold: EM stops when the change of the mean
+        log-likelihood (the lower bound) between iterations is below it.
+    reg_covar : float, default=1e-6
+        Non-negative regularization added to the diagonal of covariances.
+    max_iter : int, default=100
+        The number of EM iterations to perform.
+    n_init : int, default=1
+        The number of initializations to perform; the best result is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        How the initial weights, means and precisions are chosen: from the labels of
+        k-means, from k-means++ seeds, from random responsibilities, or from
+        randomly chosen data points.
+    weights_init : array-like of shape (n_components,), default=None
+        User-provided initial weights (otherwise from ``init_params``).
+    means_init : array-like of shape (n_components, n_features), default=None
+        User-provided initial means (otherwise from ``init_params``).
+    precisions_init : array-like, default=None
+        User-provided initial precisions (inverses of the covariances), of shape
+        (n_components,) for 'spherical', (n_features, n_features) for 'tied',
+        (n_components, n_features) for 'diag' and
+        (n_components, n_features, n_features) for 'full'.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialization and :meth:`sample`.  An int gives the same start
+        as scikit-learn's GaussianMixture with the same int.
+    warm_start : bool, default=False
+        If True, each fit starts from the previous fit's solution (and ``n_init``
+        is ignored after the first fit).
+    verbose : int, default=0
+        1 prints each initialization and iteration; 2 also prints the time and
+        the change of the lower bound.
+    verbose_interval : int, default=10
+        Number of iterations between two verbose prints.
+    n_threads : int or None, default=None
+        Threads for the per-sample work.  None uses every CPU this process may use
+        (capped by OMP_NUM_THREADS); a negative number counts back from there
+        (-1: all, -2: all but one).  Results are identical for a given
+        (random_state, n_threads).
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        The weight of each mixture component.
+    means_ : ndarray of shape (n_components, n_features)
+        The mean of each mixture component.
+    covariances_ : ndarray
+        The covariance of each component; shape as ``precisions_init``.
+    precisions_ : ndarray
+        The precision matrices (inverse covariances); shape as ``covariances_``.
+    precisions_cholesky_ : ndarray
+        Upper-triangular Cholesky factors U of the precisions (P = U Uᵀ).
+    converged_ : bool
+        True when the best initialization's EM converged.
+    n_iter_ : int
+        EM iterations of the best initialization.
+    lower_bound_ : float
+        Mean log-likelihood of the training data at the best initialization's last
+        iteration.
+    lower_bounds_ : list of float
+        The mean log-likelihood at each iteration of the best initialization.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when X has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmmcore import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> gm.means_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    >>> gm.predict([[0, 0], [12, 3]])
+    array([1, 0])
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        n_threads=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.n_threads = n_threads
+
+    # ------------------------------------------------------------------
+    # Estimator protocol (scikit-learn's, without importing scikit-learn)
+    # ------------------------------------------------------------------
+
+    @classmethod
+    def _get_param_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return sorted(p.name for p in signature.parameters.values()
+                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator, as a dict."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set parameters by name; returns self."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {valid!r}.")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = {p.name: p.default for p in
+                    inspect.signature(type(self).__init__).parameters.values()}
+        changed = []
+        for name in self._get_param_names():
+            value, default = getattr(self, name), defaults.get(name)
+            same = value is default
+            if not same and not isinstance(value, np.ndarray) and not isinstance(
+                    default, np.ndarray):
+                try:
+                    same = bool(value == default) and type(value) is type(default)
+                except (TypeError, ValueError):
+                    same = False
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _check_parameters(self):
+        v.check_int("n_components", self.n_components, 1)
+        v.check_option("covariance_type", self.covariance_type, _COVARIANCE_TYPES)
+        v.check_real("tol", self.tol, 0.0)
+        v.check_real("reg_covar", self.reg_covar, 0.0)
+        v.check_int("max_iter", self.max_iter, 0)
+        v.check_int("n_init", self.n_init, 1)
+        v.check_option("init_params", self.init_params, _INIT_PARAMS)
+        v.check_bool("warm_start", self.warm_start)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            v.check_int("verbose", self.verbose, 0)
+        v.check_int("verbose_interval", self.verbose_interval, 1)
+        try:
+            return effective_n_threads(self.n_threads)
+        except (TypeError, ValueError) as exc:
+            raise v.InvalidParameterError(f"The 'n_threads' parameter: {exc}") from None
+
+    def _check_is_fitted(self):
+        if not hasattr(self, "means_"):
+            raise v.not_fitted_error_class()(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the model parameters with the EM algorithm.
+
+        The model is fitted ``n_init`` times and the parameters with the largest
+        lower bound (mean log-likelihood) are kept.  Each fit iterates E- and
+        M-steps up to ``max_iter`` times, until the change of the lower bound is
+        below ``tol``; otherwise a ``ConvergenceWarning`` is raised.  With
+        ``warm_start=True``, later calls start from the previous solution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, one row per sample.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample; an integer weight counts as that
+            many copies of the row.
+
+        Returns
+        -------
+        self : GaussianMixture
+            The fitted mixture.
+        """
+        self._fit(X, sample_weight, want_labels=False)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the model to X and return the most probable component of each row.
+
+        Equal to ``fit(X).predict(X)`` for any ``max_iter``, ``tol`` and
+        ``random_state``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, one row per sample.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        return self._fit(X, sample_weight, want_labels=True)
+
+    def _fit(self, X, sample_weight, want_labels):
+        n_threads = self._check_parameters()
+        feature_names = v.feature_names_of(X)
+        X = v.check_array(X, ensure_min_samples=2)
+        n_samples, n_features = X.shape
+        if n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {n_samples}")
+        sample_weight = v.check_sample_weight(sample_weight, n_samples, X.dtype)
+        init = self._check_initial_values(n_features)
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init and self.n_features_in_ != n_features:
+            raise ValueError(
+                f"X has {n_features} features, but the warm-started {type(self).__name__} "
+                f"was fitted with {self.n_features_in_} features")
+        n_init = self.n_init if do_init else 1
+        random_state = v.check_random_state(self.random_state)
+
+        best = None
+        with blas_single_threaded():
+            for init_index in range(n_init):
+                self._print_verbose_init_start(init_index)
+                if do_init:
+                    params = self._initial_parameters(X, sample_weight, random_state,
+                                                      n_threads, init)
+                    lower_bound = -np.inf
+                else:
+                    params = self._current_parameters()
+                    lower_bound = self.lower_bound_
+                params, lower_bound, lower_bounds, n_iter, converged = self._run_em(
+                    X, sample_weight, params, lower_bound, n_threads)
+                if best is None or lower_bound > best[1] or best[1] == -np.inf:
+                    best = (params, lower_bound, lower_bounds, n_iter, converged)
+
+            params, lower_bound, lower_bounds, n_iter, converged = best
+            if not converged and self.max_iter > 0:
+                warnings.warn(
+                    "Best performing initialization did not converge. Try different init "
+                    "parameters, or increase max_iter, tol, or check for degenerate data.",
+                    v.convergence_warning_class())
+            self._set_parameters(params, X.dtype)
+            self.converged_ = bool(converged)
+            self.n_iter_ = n_iter
+            self.lower_bound_ = lower_bound
+            self.lower_bounds_ = lower_bounds
+            self.n_features_in_ = n_features
+            if feature_names is not None:
+                self.feature_names_in_ = feature_names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            if want_labels:
+                # One more E-step with the kept parameters, so that
+                # fit_predict(X) == fit(X).predict(X) whatever max_iter and tol.
+                return e_step_outputs(X, self._kernel_params(X.dtype), n_threads,
+                                      labels=True)[2]
+        return None
+
+    def _check_initial_values(self, n_features):
+        k = self.n_components
+        weights = means = precisions = None
+        if self.weights_init is not None:
+            weights = v.check_weights_init(self.weights_init, k)
+        if self.means_init is not None:
+            means = v.check_means_init(self.means_init, k, n_features)
+        if self.precisions_init is not None:
+            precisions = v.check_precisions_init(self.precisions_init, self.covariance_type,
+                                                 k, n_features)
+        return weights, means, precisions
+
+    def _initial_parameters(self, X, sample_weight, random_state, n_threads, init):
+        weights_init, means_init, precisions_init = init
+        cov_type = self.covariance_type
+        weights = means = covariances = None
+        if weights_init is None or means_init is None or precisions_init is None:
+            stats = initial_statistics(X, sample_weight, self.init_params, self.n_components,
+                                       cov_type, random_state, n_threads)
+            nk, means, covariances = estimate_parameters(stats, self.reg_covar,
+                                                         np.finfo(X.dtype).eps)
+            weights = nk / stats_total_weight(X, sample_weight)
+        if weights_init is not None:
+            weights = weights_init
+        if means_init is not None:
+            means = means_init
+        if precisions_init is None:
+            precisions_cholesky = precisions_cholesky_from_covariances(covariances, cov_type,
+                                                                       X.dtype)
+        else:
+            precisions_cholesky = precisions_cholesky_from_precisions(precisions_init, cov_type)
+            covariances = covariances_from_cholesky(precisions_cholesky, cov_type)
+        return _Params(np.asarray(weights, np.float64), np.asarray(means, np.float64),
+                       covariances, precisions_cholesky)
+
+    def _run_em(self, X, sample_weight, params, lower_bound, n_threads):
+        """EM iterations from ``params``; returns the last parameters and the trace."""
+        lower_bounds = []
+        converged = False
+        n_iter = 0
+        eps = np.finfo(X.dtype).eps
+        for n_iter in range(1, self.max_iter + 1):
+            previous = lower_bound
+            kparams = KernelParams(params.weights, params.means, params.precisions_cholesky,
+                                   self.covariance_type, X.dtype)
+            # One pass: the lower bound under θ_t and the statistics for θ_{t+1}.
+            stats = e_step_statistics(X, sample_weight, kparams, self.covariance_type,
+                                      params.means, _tied_shift(params), n_threads)
+            lower_bound = stats.mean_loglik
+            nk, means, covariances = estimate_parameters(stats, self.reg_covar, eps)
+            params = _Params(nk / nk.sum(), means, covariances,
+                             precisions_cholesky_from_covariances(
+                                 covariances, self.covariance_type, X.dtype))
+            lower_bounds.append(lower_bound)
+            change = lower_bound - previous
+            self._print_verbose_iter_end(n_iter, change)
+            if abs(change) < self.tol:
+                converged = True
+                break
+        if self.max_iter == 0:
+            lower_bound = -np.inf  # no E-step ran: nothing bounds the likelihood
+        else:
+            self._print_verbose_init_end(lower_bound, converged)
+        return params, lower_bound, lower_bounds, n_iter, converged
+
+    def _current_parameters(self):
+        return _Params(np.asarray(self.weights_, np.float64),
+                       np.asarray(self.means_, np.float64),
+                       np.asarray(self.covariances_, np.float64),
+                       np.asarray(self.precisions_cholesky_, np.float64))
+
+    def _set_parameters(self, params, dtype):
+        self.weights_ = params.weights.astype(dtype)
+        self.means_ = params.means.astype(dtype)
+        self.covariances_ = np.asarray(params.covariances).astype(dtype)
+        self.precisions_cholesky_ = np.asarray(params.precisions_cholesky).astype(dtype)
+        self.precisions_ = precisions_from_cholesky(
+            np.asarray(params.precisions_cholesky, np.float64),
+            self.covariance_type).astype(dtype)
+
+    def _kernel_params(self, dtype):
+        return KernelParams(self.weights_, self.means_, self.precisions_cholesky_,
+                            self.covariance_type, dtype)
+
+    # ------------------------------------------------------------------
+    # Using a fitted model
+    # ------------------------------------------------------------------
+
+    def _check_predict_input(self, X):
+        self._check_is_fitted()
+        X = v.check_array(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input.")
+        return X
+
+    def _outputs(self, X, **which):
+        X = self._check_predict_input(X)
+        n_threads = effective_n_threads(self.n_threads)
+        return e_step_outputs(X, self._kernel_params(X.dtype), n_threads, **which)
+
+    def predict(self, X):
+        """The most probable component of each sample (hard labels).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, one per row.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        return self._outputs(X, labels=True)[2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each sample (responsibilities).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, one per row.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            Rows sum to one.
+        """
+        return self._outputs(X, resp=True)[0]
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the model, log p(x).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, one per row.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        return self._outputs(X, log_prob_norm=True)[1]
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood of the samples (weighted by sample_weight when given).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, one per row.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample.
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        log_prob = self.score_samples(X)
+        if sample_weight is None:
+            return float(np.mean(log_prob, dtype=np.float64))
+        w = v.check_sample_weight(sample_weight, log_prob.shape[0], np.float64)
+        return float(w @ log_prob / w.sum())
+
+    def _n_parameters(self):
+        return n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
+
+    def bic(self, X):
+        """Bayesian information criterion of the model on X (lower is better).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        n = _n_rows(X)
+        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion of the model on X (lower is better).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        return -2 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
+
+    def sample(self, n_samples=1):
+        """Draw random samples from the fitted mixture.
+
+        Uses ``random_state`` as scikit-learn does, so the draws equal
+        scikit-learn's for the same parameters and seed.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples, grouped by component.
+        y : ndarray of shape (n_samples,)
+            The component of each sample.
+        """
+        self._check_is_fitted()
+        if not v._integral(n_samples) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
+                "least one sample.")
+        n_features = self.means_.shape[1]
+        rng = v.check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, np.asarray(self.weights_, np.float64))
+        means = np.asarray(self.means_, np.float64)
+        covariances = np.asarray(self.covariances_, np.float64)
+        if self.covariance_type == "full":
+            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in
+                     zip(means, covariances, counts)]
+        elif self.covariance_type == "tied":
+            parts = [rng.multivariate_normal(m, covariances, int(n)) for m, n in
+                     zip(means, counts)]
+        else:
+            parts = [m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
+                     for m, c, n in zip(means, covariances, counts)]
+        y = np.concatenate([np.full(int(n), i, dtype=np.int64) for i, n in enumerate(counts)])
+        return np.vstack(parts).astype(np.float64), y
+
+    # ------------------------------------------------------------------
+    # Verbose output (scikit-learn's format)
+    # ------------------------------------------------------------------
+
+    def _print_verbose_init_start(self, n_init):
+        if self.verbose >= 1:
+            print(f"Initialization {n_init}")
+        if self.verbose >= 2:
+            self._init_prev_time = self._iter_prev_time = perf_counter()
+
+    def _print_verbose_iter_end(self, n_iter, diff_ll):
+        if n_iter % self.verbose_interval != 0:
+            return
+        if self.verbose == 1:
+            print(f"  Iteration {n_iter}")
+        elif self.verbose >= 2:
+            now = perf_counter()
+            print(f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t "
+                  f"ll change {diff_ll:.5f}")
+            self._iter_prev_time = now
+
+    def _print_verbose_init_end(self, lower_bound, converged):
+        message = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {message}.")
+        elif self.verbose >= 2:
+            elapsed = perf_counter() - self._init_prev_time
+            print(f"Initialization {message}. time lapse {elapsed:.5f}s\t lower bound "
+                  f"{lower_bound:.5f}.")
+
+
+def _n_rows(X):
+    shape = getattr(X, "shape", None)
+    return shape[0] if shape is not None else len(X)
+
+
+def _tied_shift(params):
+    """The one shift of tied statistics: the mixture's mean, close to the data's."""
+    return params.weights @ params.means
+
+
+def stats_total_weight(X, sample_weight):
+    return float(X.shape[0]) if sample_weight is None else float(
+        sample_weight.sum(dtype=np.float64))

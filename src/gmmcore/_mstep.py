@@ -1,0 +1,261 @@
+"""The M-step: summed sufficient statistics → mixture parameters.
+
+Everything here works on k×d×d-sized arrays in float64; no per-sample work.
+The statistics are those of ``_kernels`` (shifted by the means they were
+computed under), so the covariances are formed without E[xxᵀ] − μμᵀ on raw data.
+"""
+
+import math
+
+import numpy as np
+from scipy import linalg
+
+from ._kernels import COVARIANCE_CODES
+
+ILL_DEFINED_COVARIANCE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
+
+class Statistics:
+    """Sufficient statistics of a set of rows, as the kernels produce them.
+
+    ``nk`` (k,), ``s1`` (k, d) and ``s2`` (flat, its shape set by the covariance
+    type) are sums of weighted responsibilities around ``shifts`` (k, d) and,
+    for 'tied', ``tied_shift`` (d,).  ``loglik`` is Σ w log p(x) and ``weight``
+    Σ w over the same rows.  Statistics of disjoint rows under the same shifts add.
+    """
+
+    __slots__ = ("covariance_type", "shifts", "tied_shift", "nk", "s1", "s2",
+                 "loglik", "weight", "n_nonfinite")
+
+    def __init__(self, covariance_type, shifts, tied_shift):
+        k, d = shifts.shape
+        self.covariance_type = covariance_type
+        self.shifts = shifts
+        self.tied_shift = tied_shift
+        self.nk = np.zeros(k)
+        self.s1 = np.zeros((k, d))
+        self.s2 = np.zeros(s2_size(covariance_type, k, d))
+        self.loglik = 0.0
+        self.weight = 0.0
+        self.n_nonfinite = 0
+
+    def __iadd__(self, other):
+        self.nk += other.nk
+        self.s1 += other.s1
+        self.s2 += other.s2
+        self.loglik += other.loglik
+        self.weight += other.weight
+        self.n_nonfinite += other.n_nonfinite
+        return self
+
+    @property
+    def mean_loglik(self):
+        return self.loglik / self.weight if self.weight > 0 else -np.inf
+
+
+def sum_statistics(parts):
+    """Shard statistics added in shard order (never in the order threads finish)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def s2_size(covariance_type, k, d):
+    return {"full": k * d * d, "tied": d * d, "diag": k * d, "spherical": k}[covariance_type]
+
+
+def _symmetric_from_lower(s2):
+    """Full symmetric matrices from the lower triangles the kernels fill."""
+    lower = np.tril(s2)
+    return lower + np.swapaxes(np.tril(s2, -1), -1, -2)
+
+
+def _scatter_full(stats, delta):
+    k, d = stats.s1.shape
+    S2 = _symmetric_from_lower(stats.s2.reshape(k, d, d))
+    cross = stats.s1[:, :, None] * delta[:, None, :]
+    return (S2 - cross - np.swapaxes(cross, 1, 2)
+            + stats.nk[:, None, None] * delta[:, :, None] * delta[:, None, :])
+
+
+def _covariances_full(stats, means, nk_reg, reg_covar):
+    delta = means - stats.shifts
+    cov = _scatter_full(stats, delta) / nk_reg[:, None, None]
+    d = means.shape[1]
+    cov[:, np.arange(d), np.arange(d)] += reg_covar
+    return cov
+
+
+def _covariances_tied(stats, means, nk_reg, reg_covar):
+    d = means.shape[1]
+    S2 = _symmetric_from_lower(stats.s2.reshape(d, d))
+    # Σ_k Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ from the global shift c:
+    # S2 − Σ_k [S1c_k δ_kᵀ + δ_k S1c_kᵀ − N_k δ_k δ_kᵀ], S1c_k = Σ_i r_ik (x_i − c), δ_k = μ_k − c
+    s1c = stats.s1 + stats.nk[:, None] * (stats.shifts - stats.tied_shift)
+    delta = means - stats.tied_shift
+    cross = s1c.T @ delta
+    scatter = S2 - cross - cross.T + (stats.nk[:, None] * delta).T @ delta
+    cov = scatter / nk_reg.sum()
+    cov[np.arange(d), np.arange(d)] += reg_covar
+    return cov
+
+
+def _variances_diag(stats, means, nk_reg):
+    delta = means - stats.shifts
+    k, d = means.shape
+    S2 = stats.s2.reshape(k, d)
+    var = (S2 - 2.0 * delta * stats.s1 + stats.nk[:, None] * delta**2) / nk_reg[:, None]
+    # Rounding can leave a tiny negative variance where a feature is constant
+    # within a component; a variance is never negative.
+    return np.maximum(var, 0.0)
+
+
+def _covariances_diag(stats, means, nk_reg, reg_covar):
+    return _variances_diag(stats, means, nk_reg) + reg_covar
+
+
+def _covariances_spherical(stats, means, nk_reg, reg_covar):
+    delta = means - stats.shifts
+    d = means.shape[1]
+    total = (stats.s2 - 2.0 * np.einsum("kd,kd->k", delta, stats.s1)
+             + stats.nk * np.einsum("kd,kd->k", delta, delta))
+    return np.maximum(total / (d * nk_reg), 0.0) + reg_covar
+
+
+_COVARIANCES = {
+    "full": _covariances_full,
+    "tied": _covariances_tied,
+    "diag": _covariances_diag,
+    "spherical": _covariances_spherical,
+}
+
+
+def estimate_parameters(stats, reg_covar, eps):
+    """Weights (unnormalised, as N_k + 10 eps), means and covariances from statistics.
+
+    ``eps`` is the machine epsilon of the data's dtype: like scikit-learn, every
+    N_k gets 10 eps so that an empty component divides by a positive number.
+    """
+    nk_reg = stats.nk + 10 * eps
+    means = (stats.s1 + stats.nk[:, None] * stats.shifts) / nk_reg[:, None]
+    covariances = _COVARIANCES[stats.covariance_type](stats, means, nk_reg, reg_covar)
+    return nk_reg, means, covariances
+
+
+def _ill_defined_message(dtype):
+    message = ILL_DEFINED_COVARIANCE
+    if dtype == np.float32:
+        message += (" The numerical accuracy can also be improved by passing float64"
+                    " data instead of float32.")
+    return message
+
+
+def _upper_inverse_factor(covariance):
+    """U with U Uᵀ = covariance⁻¹, U upper-triangular (scikit-learn's convention)."""
+    chol = linalg.cholesky(covariance, lower=True)
+    d = covariance.shape[0]
+    return linalg.solve_triangular(chol, np.eye(d), lower=True).T
+
+
+def precisions_cholesky_from_covariances(covariances, covariance_type, dtype):
+    """Cholesky factors of the precisions; scikit-learn's error if one is not definite."""
+    try:
+        if covariance_type == "full":
+            return np.stack([_upper_inverse_factor(c) for c in covariances])
+        if covariance_type == "tied":
+            return _upper_inverse_factor(covariances)
+    except linalg.LinAlgError:
+        raise ValueError(_ill_defined_message(dtype)) from None
+    if np.any(covariances <= 0.0):
+        raise ValueError(_ill_defined_message(dtype))
+    return 1.0 / np.sqrt(covariances)
+
+
+def _flip(a):
+    return a[..., ::-1, ::-1]
+
+
+def precisions_cholesky_from_precisions(precisions, covariance_type):
+    """Upper-triangular U with U Uᵀ = P, by Cholesky of the reversed matrix."""
+    if covariance_type == "full":
+        return np.stack([_flip(linalg.cholesky(_flip(p), lower=True)) for p in precisions])
+    if covariance_type == "tied":
+        return _flip(linalg.cholesky(_flip(precisions), lower=True))
+    return np.sqrt(precisions)
+
+
+def precisions_from_cholesky(precisions_cholesky, covariance_type):
+    if covariance_type == "full":
+        return precisions_cholesky @ np.swapaxes(precisions_cholesky, 1, 2)
+    if covariance_type == "tied":
+        return precisions_cholesky @ precisions_cholesky.T
+    return precisions_cholesky**2
+
+
+def covariances_from_cholesky(precisions_cholesky, covariance_type):
+    """Covariances Σ = (U Uᵀ)⁻¹ = U⁻ᵀ U⁻¹, for a start given as precisions."""
+    if covariance_type in ("full", "tied"):
+        U = np.asarray(precisions_cholesky, dtype=np.float64)
+        d = U.shape[-1]
+        eye = np.eye(d)
+        def one(u):
+            inv = linalg.solve_triangular(u, eye, lower=False)
+            return inv.T @ inv
+        return one(U) if covariance_type == "tied" else np.stack([one(u) for u in U])
+    return 1.0 / np.asarray(precisions_cholesky, dtype=np.float64) ** 2
+
+
+def log_det_cholesky(precisions_cholesky, covariance_type, n_features):
+    """log det U per component (half the log-determinant of the precision)."""
+    pc = np.asarray(precisions_cholesky, dtype=np.float64)
+    if covariance_type == "full":
+        return np.log(np.diagonal(pc, axis1=1, axis2=2)).sum(axis=1)
+    if covariance_type == "tied":
+        return np.log(np.diagonal(pc)).sum()
+    if covariance_type == "diag":
+        return np.log(pc).sum(axis=1)
+    return n_features * np.log(pc)
+
+
+def n_parameters(covariance_type, n_components, n_features):
+    """Free parameters of the mixture (for BIC and AIC)."""
+    k, d = n_components, n_features
+    cov_params = {
+        "full": k * d * (d + 1) / 2.0,
+        "diag": k * d,
+        "tied": d * (d + 1) / 2.0,
+        "spherical": k,
+    }[covariance_type]
+    return int(cov_params + d * k + k - 1)
+
+
+class KernelParams:
+    """The parameters in the form the E-step kernel reads, in the data's dtype."""
+
+    __slots__ = ("cov_code", "means", "prec", "means_prec", "log_const")
+
+    def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype):
+        k, d = means.shape
+        self.cov_code = COVARIANCE_CODES[covariance_type]
+        self.means = np.ascontiguousarray(means, dtype=dtype)
+        pc = np.asarray(precisions_cholesky, dtype=np.float64)
+        if covariance_type in ("diag", "spherical"):
+            pc = pc**2
+        self.prec = np.ascontiguousarray(pc, dtype=dtype).reshape(-1)
+        if covariance_type == "tied":
+            self.means_prec = np.ascontiguousarray(
+                np.asarray(means, dtype=np.float64) @ np.asarray(precisions_cholesky, np.float64),
+                dtype=dtype)
+        else:
+            self.means_prec = np.empty((0, 0), dtype=dtype)
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(np.asarray(weights, dtype=np.float64))
+        log_det = log_det_cholesky(precisions_cholesky, covariance_type, d)
+        self.log_const = np.ascontiguousarray(
+            log_weights + log_det - 0.5 * d * math.log(2 * math.pi), dtype=np.float64)

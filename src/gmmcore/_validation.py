@@ -1,0 +1,243 @@
+"""Every input check, with messages that name the problem.
+
+Nothing reaches a kernel without passing through here: arrays come out
+C-contiguous, float32 or float64, finite and of a checked shape.
+"""
+
+import numbers
+import sys
+
+import numpy as np
+
+from . import _kernels
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter has a wrong type or value (as scikit-learn's)."""
+
+
+class _GmmcoreNotFittedError(ValueError, AttributeError):
+    """The estimator is used before fit (scikit-learn's NotFittedError when present)."""
+
+
+class _GmmcoreConvergenceWarning(UserWarning):
+    """EM stopped at max_iter before the lower bound converged."""
+
+
+def _sklearn_class(module, name, fallback):
+    # Use scikit-learn's class when the user's process has scikit-learn loaded,
+    # so ``except NotFittedError`` and warning filters written for it still
+    # work; never import scikit-learn ourselves.
+    mod = sys.modules.get(module)
+    return getattr(mod, name, fallback) if mod is not None else fallback
+
+
+def not_fitted_error_class():
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:
+        return _GmmcoreNotFittedError
+    return NotFittedError
+
+
+def convergence_warning_class():
+    return _sklearn_class("sklearn.exceptions", "ConvergenceWarning",
+                          _GmmcoreConvergenceWarning)
+
+
+def feature_names_of(X):
+    """Column names of a dataframe-like X when they are all strings, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if len(names) and all(isinstance(n, str) for n in names):
+        return names
+    return None
+
+
+def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="GaussianMixture"):
+    """X as a finite, C-contiguous float32/float64 2-D array.
+
+    ``dtype`` None keeps float32 and float64 and converts anything numeric to
+    float64; a dtype forces that dtype (predict paths use the fitted one).
+    """
+    if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+        try:
+            arr = np.asarray(X)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
+    else:
+        raise TypeError(
+            f"{name} must be an array-like of shape (n_samples, n_features), "
+            f"got {type(X).__name__}")
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if arr.dtype.kind in "OUSV":
+        try:
+            arr = arr.astype(np.float64)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"{name} must contain numbers; got an array of dtype {arr.dtype} "
+                "whose entries cannot be converted to float") from None
+    elif arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
+    if arr.ndim != 2:
+        hint = ("Reshape your data either using array.reshape(-1, 1) if your data "
+                "has a single feature or array.reshape(1, -1) if it contains a single sample."
+                if arr.ndim == 1 else "")
+        raise ValueError(f"Expected a 2D array for {name}, got a {arr.ndim}D array of "
+                         f"shape {arr.shape} instead. {hint}".rstrip())
+    n_samples, n_features = arr.shape
+    if n_samples < ensure_min_samples:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) (shape={arr.shape}) while a "
+            f"minimum of {ensure_min_samples} is required by {estimator}.")
+    if n_features < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum "
+            f"of 1 is required by {estimator}.")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not _kernels.all_finite(arr):
+        what = "NaN" if np.isnan(arr).any() else f"infinity or a value too large for {arr.dtype!r}"
+        raise ValueError(f"Input {name} contains {what}.")
+    return arr
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Weights as a (n_samples,) array of dtype, or None for unit weights."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight has shape {w.shape}, expected ({n_samples},) "
+                         "to match the number of samples in X")
+    w = np.ascontiguousarray(w, dtype=dtype)
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight contains NaN or infinity")
+    if np.any(w < 0):
+        raise ValueError("sample_weight must be non-negative")
+    if not np.any(w > 0):
+        raise ValueError("sample_weight must have at least one positive entry")
+    return w
+
+
+def check_random_state(seed):
+    """A RandomState from None, an int or a RandomState (scikit-learn's rule)."""
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise InvalidParameterError(
+        f"random_state must be None, an int or a numpy.random.RandomState instance, "
+        f"got {seed!r}")
+
+
+def _integral(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_int(name, value, low, estimator="GaussianMixture"):
+    if not _integral(value) or value < low:
+        raise InvalidParameterError(
+            f"The '{name}' parameter of {estimator} must be an int in the range "
+            f"[{low}, inf). Got {value!r} instead.")
+    return int(value)
+
+
+def check_real(name, value, low, estimator="GaussianMixture"):
+    if not _real(value) or not np.isfinite(value) or value < low:
+        raise InvalidParameterError(
+            f"The '{name}' parameter of {estimator} must be a float in the range "
+            f"[{low}, inf). Got {value!r} instead.")
+    return float(value)
+
+
+def check_option(name, value, options, estimator="GaussianMixture"):
+    if not isinstance(value, str) or value not in options:
+        allowed = ", ".join(repr(o) for o in sorted(options))
+        raise InvalidParameterError(
+            f"The '{name}' parameter of {estimator} must be one of {{{allowed}}}. "
+            f"Got {value!r} instead.")
+    return value
+
+
+def check_bool(name, value, estimator="GaussianMixture"):
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidParameterError(
+            f"The '{name}' parameter of {estimator} must be an instance of bool. "
+            f"Got {value!r} instead.")
+    return bool(value)
+
+
+def _as_float_array(value, name):
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ValueError(f"The parameter '{name}' must be an array of numbers") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"The parameter '{name}' contains NaN or infinity")
+    return arr
+
+
+def _check_shape(arr, shape, name):
+    if arr.shape != shape:
+        raise ValueError(f"The parameter '{name}' should have the shape of {shape}, "
+                         f"but got {arr.shape}")
+
+
+def check_weights_init(weights, n_components):
+    w = _as_float_array(weights, "weights")
+    _check_shape(w, (n_components,), "weights")
+    if np.any(w < 0.0) or np.any(w > 1.0):
+        raise ValueError("The parameter 'weights' should be in the range [0, 1], but got "
+                         f"max value {w.max():.5f}, min value {w.min():.5f}")
+    if not abs(1.0 - w.sum()) <= 1e-8:
+        raise ValueError(
+            f"The parameter 'weights' should be normalized, but got sum(weights) = {w.sum():.5f}")
+    return w
+
+
+def check_means_init(means, n_components, n_features):
+    m = _as_float_array(means, "means")
+    _check_shape(m, (n_components, n_features), "means")
+    return m
+
+
+_PRECISION_SHAPES = {
+    "full": lambda k, d: (k, d, d),
+    "tied": lambda k, d: (d, d),
+    "diag": lambda k, d: (k, d),
+    "spherical": lambda k, d: (k,),
+}
+
+
+def _check_precision_matrix(p, covariance_type):
+    if not (np.allclose(p, p.T) and np.all(np.linalg.eigvalsh(p) > 0.0)):
+        raise ValueError(f"'{covariance_type} precision' should be symmetric, positive-definite")
+
+
+def check_precisions_init(precisions, covariance_type, n_components, n_features):
+    p = _as_float_array(precisions, f"{covariance_type} precision")
+    _check_shape(p, _PRECISION_SHAPES[covariance_type](n_components, n_features),
+                 f"{covariance_type} precision")
+    if covariance_type == "full":
+        for pk in p:
+            _check_precision_matrix(pk, covariance_type)
+    elif covariance_type == "tied":
+        _check_precision_matrix(p, covariance_type)
+    elif np.any(p <= 0.0):
+        raise ValueError(f"'{covariance_type} precision' should be positive")
+    return p
