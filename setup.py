@@ -1,4 +1,4 @@
-"""Build the compiled kernels: one Cython extension plus the plain C header in csrc/.
+"""Build the compiled kernels: one Cython extension plus the plain C in csrc/.
 
 Metadata lives in pyproject.toml; this file only declares the extension, because its
 include directories come from numpy at build time.
@@ -12,9 +12,9 @@ from setuptools import Extension, setup
 extensions = [
     Extension(
         "gmmcore._kernels",
-        sources=["src/gmmcore/_kernels.pyx"],
+        sources=["src/gmmcore/_kernels.pyx", "csrc/gmmcore_simd.c"],
         include_dirs=[np.get_include(), "csrc"],
-        depends=["csrc/gmmcore_helpers.h"],
+        depends=["csrc/gmmcore_helpers.h", "csrc/gmmcore_simd.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
         # -O3 vectorises the per-row loops; never -ffast-math (log-sum-exp needs inf/NaN)
         # and never -march=native (wheels run on any x86-64/aarch64 machine).

@@ -22,24 +22,22 @@ def _empty(dtype, ndim):
     return _EMPTY[key]
 
 
-def e_step_statistics(X, sample_weight, kparams, covariance_type, shifts, tied_shift,
-                      n_threads, block_size=BLOCK_SIZE):
-    """Statistics (and log-likelihood) of X under ``kparams``, shifted by ``shifts``."""
+def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=BLOCK_SIZE):
+    """Statistics (and log-likelihood) of X under ``kparams``."""
     dtype = X.dtype
     w_arg = _empty(dtype, 1) if sample_weight is None else sample_weight
-    shifts = np.ascontiguousarray(shifts, dtype=dtype)
-    tied_shift = np.ascontiguousarray(tied_shift, dtype=dtype)
+    shifts = kparams.statistics_shifts()
     e1, e2, el = _empty(dtype, 1), _empty(dtype, 2), _empty(np.intp, 1)
 
     def task(start, end):
-        part = Statistics(covariance_type, shifts, tied_shift)
+        part = Statistics(kparams.covariance_type, shifts, kparams.shift)
         part.loglik, part.weight, part.n_nonfinite = _kernels.e_step(
-            X, start, end, w_arg, kparams.cov_code, kparams.means, kparams.prec,
-            kparams.means_prec, kparams.log_const, shifts, tied_shift,
-            part.nk, part.s1, part.s2, e2, e1, el, block_size)
+            X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
+            kparams.delta, kparams.prec, kparams.Q, kparams.cst, part.nk, part.s1, part.s2,
+            e2, e1, el, block_size)
         return part
 
-    return sum_statistics(run_shards(task, plan_shards(X.shape[0], n_threads)))
+    return sum_statistics(run_shards(task, plan_shards(X.shape[0], n_threads, align=block_size)))
 
 
 def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, labels=False,
@@ -50,13 +48,13 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     out_resp = np.empty((n, k), dtype=dtype) if resp else _empty(dtype, 2)
     out_lpn = np.empty(n, dtype=dtype) if log_prob_norm else _empty(dtype, 1)
     out_labels = np.empty(n, dtype=np.intp) if labels else _empty(np.intp, 1)
-    e1, e2 = _empty(dtype, 1), _empty(dtype, 2)
+    e1 = _empty(dtype, 1)
     ed1, ed2 = _empty(np.float64, 1), _empty(np.float64, 2)
 
     def task(start, end):
-        _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.means, kparams.prec,
-                        kparams.means_prec, kparams.log_const, e2, e1, ed1, ed2, ed1,
+        _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.shift, kparams.means,
+                        kparams.delta, kparams.prec, kparams.Q, kparams.cst, ed1, ed2, ed1,
                         out_resp, out_lpn, out_labels, block_size)
 
-    run_shards(task, plan_shards(n, n_threads))
+    run_shards(task, plan_shards(n, n_threads, align=block_size))
     return out_resp, out_lpn, out_labels

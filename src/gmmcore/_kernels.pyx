@@ -30,10 +30,33 @@ from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm, sgemm, ssyrk, strmm
 
 cdef extern from "gmmcore_helpers.h" nogil:
-    double gmm_logsumexp_resp_d(double *row, Py_ssize_t k)
-    double gmm_logsumexp_resp_f(float *row, Py_ssize_t k)
     Py_ssize_t gmm_argmax_d(const double *row, Py_ssize_t k)
     Py_ssize_t gmm_argmax_f(const float *row, Py_ssize_t k)
+
+cdef extern from "gmmcore_simd.h" nogil:
+    int gmm_simd_init()
+    int gmm_simd_level()
+    int gmm_exp_d(double *x, Py_ssize_t n)
+    int gmm_exp_f(float *x, Py_ssize_t n)
+    int gmm_lse_rows_d(double *wlp, Py_ssize_t n_rows, Py_ssize_t k, double *lpn)
+    int gmm_lse_rows_f(float *wlp, Py_ssize_t n_rows, Py_ssize_t k, double *lpn)
+    int gmm_full_small_wlp_d(const double *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
+                             const double *shift, const double *delta, const double *U,
+                             const double *cst, double *wlp, double *work)
+    int gmm_full_small_wlp_f(const float *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
+                             const float *shift, const float *delta, const float *U,
+                             const double *cst, float *wlp, float *work)
+    int gmm_diff_rows_d(const double *X, Py_ssize_t n, Py_ssize_t d, const double *mu,
+                        const double *r, Py_ssize_t r_stride, double *Z)
+    int gmm_diff_rows_f(const float *X, Py_ssize_t n, Py_ssize_t d, const float *mu,
+                        const float *r, Py_ssize_t r_stride, float *Z)
+    int gmm_half_sqnorm_d(const double *Y, Py_ssize_t n, Py_ssize_t d, double cst, double *out,
+                          Py_ssize_t out_stride)
+    int gmm_half_sqnorm_f(const float *Y, Py_ssize_t n, Py_ssize_t d, double cst, float *out,
+                          Py_ssize_t out_stride)
+
+# The instruction set of the vectorised loops, chosen once for this CPU.
+SIMD_LEVEL = ("generic", "avx2", "avx512")[gmm_simd_init()]
 
 # Covariance type codes, shared with _mstep.COVARIANCE_CODES.
 cdef enum:
@@ -48,6 +71,14 @@ COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHER
 # loops: a BLAS call costs more than the arithmetic (measured in benchmarks/).
 cdef enum:
     SMALL_D_MAX = 8
+    # Full covariances in float64 with at most this many features and at least
+    # OUTER_MIN_K components get their second moments from one GEMM per block,
+    # Rᵀ [1, z, z⊗z]; fewer components or more features favour one rank update per
+    # component (measured in benchmarks/).  float32 always takes the rank updates
+    # around each component's own mean: a float32 z⊗z around a global shift would
+    # lose digits when clusters lie far apart relative to their spread.
+    OUTER_D_MAX = 40
+    OUTER_MIN_K = 8
 
 SMALL_D = SMALL_D_MAX
 
@@ -57,18 +88,20 @@ SMALL_D = SMALL_D_MAX
 # pointers are non-const, so const inputs are cast at the call.
 # ---------------------------------------------------------------------------
 
-cdef inline void _rows_times_upper(int n_rows, int d, const floating *U,
+cdef inline void _rows_times_upper(int n_rows, int d, Py_ssize_t ldy, const floating *U,
                                    floating *Y) noexcept nogil:
-    """Y <- Y U, for row-major Y (n_rows × d) and row-major upper-triangular U.
+    """Y <- Y U, for row-major Y (n_rows × d, leading dimension ldy) and row-major
+    upper-triangular U.
 
     Column-major, Yᵀ (d × n_rows) <- Uᵀ Yᵀ, and U's row-major memory is Uᵀ
     column-major, which is lower-triangular: trmm(side=L, uplo=L, trans=N).
     """
     cdef floating one = 1.0
+    cdef int ld = <int>ldy
     if floating is float:
-        strmm(b"L", b"L", b"N", b"N", &d, &n_rows, &one, <float *>U, &d, Y, &d)
+        strmm(b"L", b"L", b"N", b"N", &d, &n_rows, &one, <float *>U, &d, Y, &ld)
     else:
-        dtrmm(b"L", b"L", b"N", b"N", &d, &n_rows, &one, <double *>U, &d, Y, &d)
+        dtrmm(b"L", b"L", b"N", b"N", &d, &n_rows, &one, <double *>U, &d, Y, &ld)
 
 
 cdef inline void _gram_lower(int n_rows, int d, const floating *A, floating beta,
@@ -101,13 +134,6 @@ cdef inline void _rows_times_rows_t(int n_rows, int m, int d, floating alpha,
               &zero, C, &m)
 
 
-cdef inline double _logsumexp_resp(floating *row, Py_ssize_t k) noexcept nogil:
-    if floating is float:
-        return gmm_logsumexp_resp_f(row, k)
-    else:
-        return gmm_logsumexp_resp_d(row, k)
-
-
 cdef inline Py_ssize_t _argmax(const floating *row, Py_ssize_t k) noexcept nogil:
     if floating is float:
         return gmm_argmax_f(row, k)
@@ -118,96 +144,6 @@ cdef inline Py_ssize_t _argmax(const floating *row, Py_ssize_t k) noexcept nogil
 # ---------------------------------------------------------------------------
 # Block kernels: one block of at most `block_size` rows, everything in cache.
 # ---------------------------------------------------------------------------
-
-cdef void _weighted_log_prob(
-    const floating *X,            # IN  (n_rows, d) block
-    Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k, int cov_type,
-    const floating *means,        # IN  (k, d)
-    const floating *prec,         # IN  precision factor, see module doc
-    const floating *means_prec,   # IN  tied only: (k, d) rows μ_c U
-    const double *log_const,      # IN  (k,) log π_c + log det U_c − d/2 log 2π
-    floating *wlp,                # OUT (n_rows, k) weighted log-densities
-    floating *scratch,            # SCRATCH (n_rows, d)
-) noexcept nogil:
-    cdef Py_ssize_t i, j, l, c
-    cdef floating diff, acc, sq, p
-    cdef const floating *x
-    cdef const floating *mu
-    cdef const floating *U
-    cdef floating *y
-
-    if cov_type == FULL:
-        for c in range(k):
-            mu = means + c * d
-            U = prec + c * d * d
-            if d <= SMALL_D_MAX:
-                for i in range(n_rows):
-                    x = X + i * d
-                    sq = 0.0
-                    for j in range(d):
-                        acc = 0.0
-                        for l in range(j + 1):
-                            acc = acc + (x[l] - mu[l]) * U[l * d + j]
-                        sq = sq + acc * acc
-                    wlp[i * k + c] = <floating>(log_const[c] - 0.5 * sq)
-            else:
-                for i in range(n_rows):
-                    for j in range(d):
-                        scratch[i * d + j] = X[i * d + j] - mu[j]
-                _rows_times_upper(<int>n_rows, <int>d, U, scratch)
-                for i in range(n_rows):
-                    y = scratch + i * d
-                    sq = 0.0
-                    for j in range(d):
-                        sq = sq + y[j] * y[j]
-                    wlp[i * k + c] = <floating>(log_const[c] - 0.5 * sq)
-
-    elif cov_type == TIED:
-        # One triangular product for the block, then k squared distances.
-        if d <= SMALL_D_MAX:
-            for i in range(n_rows):
-                x = X + i * d
-                for j in range(d):
-                    acc = 0.0
-                    for l in range(j + 1):
-                        acc = acc + x[l] * prec[l * d + j]
-                    scratch[i * d + j] = acc
-        else:
-            memcpy(scratch, X, n_rows * d * sizeof(floating))
-            _rows_times_upper(<int>n_rows, <int>d, prec, scratch)
-        for i in range(n_rows):
-            y = scratch + i * d
-            for c in range(k):
-                mu = means_prec + c * d
-                sq = 0.0
-                for j in range(d):
-                    diff = y[j] - mu[j]
-                    sq = sq + diff * diff
-                wlp[i * k + c] = <floating>(log_const[c] - 0.5 * sq)
-
-    elif cov_type == DIAG:
-        for i in range(n_rows):
-            x = X + i * d
-            for c in range(k):
-                mu = means + c * d
-                U = prec + c * d
-                sq = 0.0
-                for j in range(d):
-                    diff = x[j] - mu[j]
-                    sq = sq + diff * diff * U[j]
-                wlp[i * k + c] = <floating>(log_const[c] - 0.5 * sq)
-
-    else:  # SPHERICAL
-        for i in range(n_rows):
-            x = X + i * d
-            for c in range(k):
-                mu = means + c * d
-                sq = 0.0
-                for j in range(d):
-                    diff = x[j] - mu[j]
-                    sq = sq + diff * diff
-                wlp[i * k + c] = <floating>(log_const[c] - 0.5 * prec[c] * sq)
-
 
 cdef void _accumulate_stats(
     const floating *X,            # IN  (n_rows, d) block
@@ -363,6 +299,16 @@ cdef _check_shape(name, tuple actual, tuple expected):
         raise ValueError(f"{name} has shape {actual}, expected {expected}")
 
 
+cdef inline bint _outer_statistics(Py_ssize_t d, Py_ssize_t k, bint is_double) noexcept nogil:
+    return d <= SMALL_D_MAX or (is_double and d <= OUTER_D_MAX and k >= OUTER_MIN_K)
+
+
+def full_statistics_around_means(Py_ssize_t d, Py_ssize_t k, dtype):
+    """Whether e_step returns full-covariance statistics around each component's
+    mean (True) or around the global shift (False)."""
+    return not _outer_statistics(d, k, np.dtype(dtype) == np.float64)
+
+
 def _prec_shape(int cov_type, Py_ssize_t k, Py_ssize_t d):
     if cov_type == FULL:
         return (k * d * d,)
@@ -384,13 +330,13 @@ def e_step(
     Py_ssize_t start, Py_ssize_t end,    # IN  row range of this shard
     const floating[::1] sample_weight,   # IN  (n_samples,) or (0,) for ones
     int cov_type,
+    const floating[::1] shift,           # IN  (d,) global shift s
     const floating[:, ::1] means,        # IN  (k, d)
-    const floating[::1] prec,            # IN  flat precision factor
-    const floating[:, ::1] means_prec,   # IN  (k, d) tied, else (0, 0)
-    const double[::1] log_const,         # IN  (k,)
-    const floating[:, ::1] shifts,       # IN  (k, d) if statistics are wanted, else (0, 0)
-    const floating[::1] tied_shift,      # IN  (d,) tied statistics, else (0,)
-    double[::1] nk,                      # INOUT (k,) or (0,)
+    const floating[:, ::1] delta,        # IN  (k, d) means − s
+    const floating[::1] prec,            # IN  full (k·d·d) / tied (d·d) Cholesky factors
+    const floating[::1] Q,               # IN  diag (2d·k), spherical and tied ((d+1)·k)
+    const double[::1] cst,               # IN  (k,) constant part of each log-density
+    double[::1] nk,                      # INOUT (k,) or (0,) when no statistics are wanted
     double[:, ::1] s1,                   # INOUT (k, d) or (0, 0)
     double[::1] s2,                      # INOUT flat, see module doc, or (0,)
     floating[:, ::1] out_resp,           # OUT (n_samples, k) responsibilities, or (0, 0)
@@ -400,31 +346,46 @@ def e_step(
 ):
     """One pass over rows [start, end): E-step, and whatever outputs are given.
 
-    Returns ``(Σ w log p(x), Σ w, n_nonfinite)`` over the shard, where
-    ``n_nonfinite`` counts rows whose log-likelihood is not finite.
-    Statistics are computed when ``shifts`` is (k, d); the per-row outputs
-    when they have n_samples rows.
+    The weighted log-densities of a block are computed per covariance type:
+
+    - full, d ≤ SMALL_D: a C loop with rows in the vector lanes;
+    - full, larger d: (x − μ_c) U_c by one triangular product per component;
+    - tied: y = (x − s) U once, then [y, ‖y‖²] · Q by one GEMM;
+    - diag: [x − s, (x − s)²] · Q by one GEMM;  spherical: [x − s, ‖x − s‖²] · Q.
+
+    Statistics (when ``nk`` has k entries) come from one GEMM per block,
+    Rᵀ [1, x − s, …], except full covariances with d > SMALL_D, whose second
+    moments are one rank update per component around its own mean.  So the
+    statistics are shifted by ``means`` for full with d > SMALL_D and by ``shift``
+    for everything else (tied: s2 around ``shift``).
+
+    Returns ``(Σ w log p(x), Σ w, n_nonfinite)`` over the shard.
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], k = means.shape[0]
     _check_rows(n_samples, start, end)
     if block_size < 1:
         raise ValueError("block_size must be positive")
+    if not FULL <= cov_type <= SPHERICAL:
+        raise ValueError(f"unknown covariance type code {cov_type}")
+    _check_shape("shift", (shift.shape[0],), (d,))
     _check_shape("means", (means.shape[0], means.shape[1]), (k, d))
-    _check_shape("prec", (prec.shape[0],), _prec_shape(cov_type, k, d))
-    _check_shape("log_const", (log_const.shape[0],), (k,))
-    if cov_type == TIED:
-        _check_shape("means_prec", (means_prec.shape[0], means_prec.shape[1]), (k, d))
+    _check_shape("delta", (delta.shape[0], delta.shape[1]), (k, d))
+    _check_shape("cst", (cst.shape[0],), (k,))
+    if cov_type == FULL:
+        _check_shape("prec", (prec.shape[0],), (k * d * d,))
+    elif cov_type == TIED:
+        _check_shape("prec", (prec.shape[0],), (d * d,))
+    cdef Py_ssize_t q_rows = 2 * d if cov_type == DIAG else d + 1
+    if cov_type != FULL:
+        _check_shape("Q", (Q.shape[0],), (q_rows * k,))
     cdef bint weighted = sample_weight.shape[0] != 0
     if weighted:
         _check_shape("sample_weight", (sample_weight.shape[0],), (n_samples,))
-    cdef bint want_stats = shifts.shape[0] != 0
+    cdef bint want_stats = nk.shape[0] != 0
     if want_stats:
-        _check_shape("shifts", (shifts.shape[0], shifts.shape[1]), (k, d))
         _check_shape("nk", (nk.shape[0],), (k,))
         _check_shape("s1", (s1.shape[0], s1.shape[1]), (k, d))
         _check_shape("s2", (s2.shape[0],), _s2_shape(cov_type, k, d))
-        if cov_type == TIED:
-            _check_shape("tied_shift", (tied_shift.shape[0],), (d,))
     cdef bint want_resp = out_resp.shape[0] != 0
     if want_resp:
         _check_shape("out_resp", (out_resp.shape[0], out_resp.shape[1]), (n_samples, k))
@@ -437,34 +398,50 @@ def e_step(
     if end == start:
         return 0.0, 0.0, 0
 
+    cdef bint small_full = cov_type == FULL and d <= SMALL_D_MAX
+    cdef bint outer_stats = cov_type == FULL and _outer_statistics(d, k, floating is double)
+    # Width of the per-row design A = [1, x − s, …] whose Rᵀ A are the statistics.
+    cdef Py_ssize_t width
+    if cov_type == DIAG:
+        width = 1 + 2 * d
+    elif cov_type == SPHERICAL:
+        width = d + 2
+    elif cov_type == TIED:
+        width = 1 + d
+    elif outer_stats:
+        width = 1 + d + d * (d + 1) // 2
+    else:
+        width = 1 + d
+
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t b = min(block_size, end - start)
     cdef floating[:, ::1] wlp_buf = np.empty((b, k), dtype=dtype)
-    cdef floating[:, ::1] scratch_buf = np.empty((b, max(d, 1)), dtype=dtype)
-    cdef floating[::1] scratch_dd_buf = np.empty(max(d * d, 1) if cov_type <= TIED else 1,
-                                                dtype=dtype)
-    cdef floating *wlp = &wlp_buf[0, 0]
-    cdef floating *scratch = &scratch_buf[0, 0]
-    cdef floating *scratch_dd = &scratch_dd_buf[0]
-    cdef const floating *means_prec_ptr = &means_prec[0, 0] if cov_type == TIED else NULL
-    cdef const floating *weight_ptr = NULL
-    cdef const floating *shifts_ptr = NULL
-    cdef const floating *tied_shift_ptr = NULL
-    cdef double *nk_ptr = NULL
-    cdef double *s1_ptr = NULL
-    cdef double *s2_ptr = NULL
-    if want_stats:
-        shifts_ptr = &shifts[0, 0]
-        nk_ptr = &nk[0]
-        s1_ptr = &s1[0, 0]
-        s2_ptr = &s2[0]
-        if cov_type == TIED:
-            tied_shift_ptr = &tied_shift[0]
+    # the float64 design [1, z, z⊗z] replaces A when outer_stats
+    cdef floating[:, ::1] a_buf = np.empty((b, 1 if outer_stats else width), dtype=dtype)
+    cdef bint large_full = cov_type == FULL and not small_full
+    cdef floating[:, ::1] z_buf = np.empty((b if large_full else 1, d if large_full else 1),
+                                           dtype=dtype)
+    cdef bint tied = cov_type == TIED, outer = outer_stats and want_stats
+    cdef floating[:, ::1] y_buf = np.empty((b if tied else 1, d + 1 if tied else 1), dtype=dtype)
+    cdef floating[::1] work_buf = np.empty((2 * d + 2) * b if small_full else 1, dtype=dtype)
+    cdef double[:, ::1] wd_buf = np.empty((b if outer else 1, width if outer else 1))
+    # float32 responsibilities are converted for the float64 GEMM of the outer design
+    cdef bint convert = outer and floating is float
+    cdef double[:, ::1] rd_buf = np.empty((b if convert else 1, k if convert else 1))
+    cdef const double *rd
+    cdef double[:, ::1] acc_buf = np.zeros((k, max(width, 1)))
+    cdef floating[:, ::1] acc_tmp = np.empty((k, max(width, 1)), dtype=dtype)
+    cdef floating[::1] dd_buf = np.empty(d * d if cov_type <= TIED else 1, dtype=dtype)
 
-    cdef double loglik = 0.0, total_weight = 0.0, lpn, w
-    cdef Py_ssize_t n_nonfinite = 0
-    cdef Py_ssize_t block_start, n_rows, i, row
+    cdef floating *wlp = &wlp_buf[0, 0]
+    cdef floating *A = &a_buf[0, 0]
     cdef const floating *Xb
+    cdef const floating *wb = NULL
+    cdef double loglik = 0.0, total_weight = 0.0, w
+    cdef Py_ssize_t n_nonfinite = 0
+    cdef Py_ssize_t block_start, n_rows, i, c
+    cdef double[::1] lpn_buf = np.empty(b)
+    cdef double *lpn = &lpn_buf[0]
 
     with nogil:
         block_start = start
@@ -472,30 +449,264 @@ def e_step(
             n_rows = min(b, end - block_start)
             Xb = &X[block_start, 0]
             if weighted:
-                weight_ptr = &sample_weight[block_start]
-            _weighted_log_prob(Xb, n_rows, d, k, cov_type, &means[0, 0], &prec[0],
-                               means_prec_ptr, &log_const[0], wlp, scratch)
+                wb = &sample_weight[block_start]
+
+            # -- weighted log-densities of the block ------------------------------
+            if cov_type == FULL:
+                if small_full:
+                    _full_small_wlp(Xb, n_rows, d, k, &shift[0], &delta[0, 0], &prec[0],
+                                    &cst[0], wlp, &work_buf[0])
+                else:
+                    _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp,
+                              &z_buf[0, 0])
+            else:
+                _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
+                if cov_type == TIED:
+                    _tied_design(A, n_rows, d, &prec[0], &y_buf[0, 0])
+                    _affine(&y_buf[0, 0], d + 1, n_rows, q_rows, k, &Q[0], &cst[0], wlp)
+                else:
+                    _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp)
+
+            # -- per-row outputs and log-likelihood --------------------------------
+            if want_labels:
+                for i in range(n_rows):
+                    out_labels[block_start + i] = _argmax(wlp + i * k, k)
+            _lse_rows(wlp, n_rows, k, lpn)
             for i in range(n_rows):
-                row = block_start + i
-                if want_labels:
-                    out_labels[row] = _argmax(wlp + i * k, k)
-                lpn = _logsumexp_resp(wlp + i * k, k)
-                w = weight_ptr[i] if weighted else 1.0
+                w = wb[i] if weighted else 1.0
                 if w != 0:
-                    if not isfinite(lpn):
+                    if not isfinite(lpn[i]):
                         n_nonfinite += 1
-                    loglik += w * lpn
+                    loglik += w * lpn[i]
                     total_weight += w
                 if want_lpn:
-                    out_log_prob_norm[row] = <floating>lpn
+                    out_log_prob_norm[block_start + i] = <floating>lpn[i]
                 if want_resp:
-                    memcpy(&out_resp[row, 0], wlp + i * k, k * sizeof(floating))
+                    memcpy(&out_resp[block_start + i, 0], wlp + i * k, k * sizeof(floating))
+
+            # -- sufficient statistics ---------------------------------------------
             if want_stats:
-                _accumulate_stats(Xb, n_rows, d, k, cov_type, wlp, weight_ptr,
-                                  shifts_ptr, tied_shift_ptr, scratch, scratch_dd,
-                                  nk_ptr, s1_ptr, s2_ptr)
+                if weighted:
+                    for i in range(n_rows):
+                        for c in range(k):
+                            wlp[i * k + c] = wlp[i * k + c] * wb[i]
+                if outer_stats:
+                    _outer_design(Xb, n_rows, d, &shift[0], &wd_buf[0, 0], width)
+                    if floating is float:
+                        for i in range(n_rows):
+                            for c in range(k):
+                                rd_buf[i, c] = wlp[i * k + c]
+                        rd = &rd_buf[0, 0]
+                    else:
+                        rd = wlp
+                    _at_b(n_rows, k, width, rd, &wd_buf[0, 0], 1.0, &acc_buf[0, 0])
+                else:
+                    if cov_type == FULL:
+                        _design(Xb, n_rows, d, FULL, &shift[0], A, width)
+                    _at_b_acc(n_rows, k, width, wlp, A, &acc_tmp[0, 0], &acc_buf[0, 0])
+                if cov_type == TIED:
+                    _tied_moments(A, n_rows, d, width, wb, &y_buf[0, 0], &dd_buf[0], &s2[0])
+                elif cov_type == FULL and not outer_stats:
+                    _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, &z_buf[0, 0],
+                                  &dd_buf[0], &s2[0])
             block_start += n_rows
+
+    if want_stats:
+        _unpack_statistics(cov_type, d, np.asarray(acc_buf), np.asarray(nk), np.asarray(s1),
+                           np.asarray(s2), outer_stats, np.asarray(means), np.asarray(shift))
     return loglik, total_weight, n_nonfinite
+
+
+def _unpack_statistics(int cov_type, Py_ssize_t d, acc, nk, s1, s2, bint outer, means,
+                       shift):
+    """Add the columns of Rᵀ A (k × width) to nk, s1 and s2."""
+    k = acc.shape[0]
+    nk += acc[:, 0]
+    if cov_type == FULL and not outer:
+        # S1 came around the global shift; the second moments are around each mean.
+        delta = means.astype(np.float64) - shift.astype(np.float64)
+        s1 += acc[:, 1:1 + d] - acc[:, :1] * delta
+        return
+    s1 += acc[:, 1:1 + d]
+    if cov_type == DIAG:
+        s2 += acc[:, 1 + d:].ravel()
+    elif cov_type == SPHERICAL:
+        s2 += acc[:, 1 + d]
+    elif outer:
+        rows, cols = np.tril_indices(d)
+        full = np.zeros((k, d, d))
+        full[:, rows, cols] = acc[:, 1 + d:]
+        s2 += full.ravel()
+
+
+cdef inline void _lse_rows(floating *wlp, Py_ssize_t n_rows, Py_ssize_t k,
+                           double *lpn) noexcept nogil:
+    if floating is float:
+        gmm_lse_rows_f(wlp, n_rows, k, lpn)
+    else:
+        gmm_lse_rows_d(wlp, n_rows, k, lpn)
+
+
+cdef inline void _full_small_wlp(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+                                 Py_ssize_t k, const floating *shift, const floating *delta,
+                                 const floating *U, const double *cst, floating *wlp,
+                                 floating *work) noexcept nogil:
+    if floating is float:
+        gmm_full_small_wlp_f(X, n_rows, d, k, shift, delta, U, cst, wlp, work)
+    else:
+        gmm_full_small_wlp_d(X, n_rows, d, k, shift, delta, U, cst, wlp, work)
+
+
+cdef void _full_wlp(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
+                    const floating *means, const floating *U, const double *cst,
+                    floating *wlp, floating *Z) noexcept nogil:
+    """wlp[i, c] = cst[c] − ½ ‖(x_i − μ_c)ᵀ U_c‖², one triangular product per component."""
+    cdef Py_ssize_t c
+    for c in range(k):
+        _diff_rows(X, n_rows, d, means + c * d, NULL, 0, Z)
+        _rows_times_upper(<int>n_rows, <int>d, d, U + c * d * d, Z)
+        if floating is float:
+            gmm_half_sqnorm_f(Z, n_rows, d, cst[c], wlp + c, k)
+        else:
+            gmm_half_sqnorm_d(Z, n_rows, d, cst[c], wlp + c, k)
+
+
+cdef inline void _diff_rows(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+                            const floating *mu, const floating *r, Py_ssize_t r_stride,
+                            floating *Z) noexcept nogil:
+    if floating is float:
+        gmm_diff_rows_f(X, n_rows, d, mu, r, r_stride, Z)
+    else:
+        gmm_diff_rows_d(X, n_rows, d, mu, r, r_stride, Z)
+
+
+cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_type,
+                  const floating *shift, floating *A, Py_ssize_t width) noexcept nogil:
+    """Rows of A: [1, x − s] and then (x − s)² (diag) or ‖x − s‖² (spherical)."""
+    cdef Py_ssize_t i, j
+    cdef floating v, norm
+    cdef floating *a
+    for i in range(n_rows):
+        a = A + i * width
+        a[0] = 1.0
+        norm = 0.0
+        for j in range(d):
+            v = X[i * d + j] - shift[j]
+            a[1 + j] = v
+            norm = norm + v * v
+            if cov_type == DIAG:
+                a[1 + d + j] = v * v
+        if cov_type == SPHERICAL:
+            a[1 + d] = norm
+
+
+cdef void _tied_design(const floating *A, Py_ssize_t n_rows, Py_ssize_t d,
+                       const floating *U, floating *Y) noexcept nogil:
+    """Rows of Y (leading dimension d + 1): [(x − s)ᵀ U, ‖(x − s)ᵀ U‖²]."""
+    cdef Py_ssize_t i, j
+    cdef floating norm
+    for i in range(n_rows):
+        memcpy(Y + i * (d + 1), A + i * (d + 1) + 1, d * sizeof(floating))
+    _rows_times_upper(<int>n_rows, <int>d, d + 1, U, Y)
+    for i in range(n_rows):
+        norm = 0.0
+        for j in range(d):
+            norm = norm + Y[i * (d + 1) + j] * Y[i * (d + 1) + j]
+        Y[i * (d + 1) + d] = norm
+
+
+cdef void _affine(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t q_rows,
+                  Py_ssize_t k, const floating *Q, const double *cst,
+                  floating *wlp) noexcept nogil:
+    """wlp (n_rows × k) = cst + A (n_rows × q_rows, leading dimension lda) · Q (q_rows × k).
+
+    Column-major, wlpᵀ (k × n_rows) = Qᵀ Aᵀ, and Q's row-major memory is Qᵀ
+    column-major (leading dimension k): gemm(N, N).
+    """
+    cdef Py_ssize_t i, c
+    cdef int m = <int>k, n = <int>n_rows, kk = <int>q_rows, ldq = <int>k
+    cdef int ld_a = <int>lda, ldc = <int>k
+    cdef floating one = 1.0
+    for i in range(n_rows):
+        for c in range(k):
+            wlp[i * k + c] = <floating>cst[c]
+    if floating is float:
+        sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>Q, &ldq, <float *>A, &ld_a, &one,
+              wlp, &ldc)
+    else:
+        dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>Q, &ldq, <double *>A, &ld_a, &one,
+              wlp, &ldc)
+
+
+cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const floating *R,
+                       const floating *A, floating beta, floating *C) noexcept nogil:
+    """C (k × width) <- beta C + Rᵀ A, for row-major R (n_rows × k), A (n_rows × width).
+
+    Column-major, Cᵀ (width × k) = Aᵀ R: A's memory is Aᵀ (width × n_rows) and R's
+    is Rᵀ (k × n_rows), so gemm(N, T).
+    """
+    cdef int m = <int>width, n = <int>k, kk = <int>n_rows, lda = <int>width, ldr = <int>k
+    cdef floating one = 1.0
+    if floating is float:
+        sgemm(b"N", b"T", &m, &n, &kk, &one, <float *>A, &lda, <float *>R, &ldr, &beta,
+              C, &lda)
+    else:
+        dgemm(b"N", b"T", &m, &n, &kk, &one, <double *>A, &lda, <double *>R, &ldr, &beta,
+              C, &lda)
+
+
+cdef inline void _at_b_acc(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
+                           const floating *R, const floating *A, floating *tmp,
+                           double *acc) noexcept nogil:
+    """acc (float64, k × width) += Rᵀ A: in place for float64; float32 forms the
+    block's product (a sum of at most block_size terms) and accumulates it in float64."""
+    cdef Py_ssize_t i
+    if floating is double:
+        _at_b(n_rows, k, width, R, A, 1.0, acc)
+    else:
+        _at_b(n_rows, k, width, R, A, 0.0, tmp)
+        for i in range(k * width):
+            acc[i] += tmp[i]
+
+
+cdef void _outer_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+                        const floating *shift, double *W, Py_ssize_t width) noexcept nogil:
+    """Rows of W (float64): [1, z, z_j z_l for l ≤ j] with z = x − s."""
+    cdef Py_ssize_t i, j, l, p
+    cdef double *w
+    for i in range(n_rows):
+        w = W + i * width
+        w[0] = 1.0
+        for j in range(d):
+            w[1 + j] = <double>X[i * d + j] - <double>shift[j]
+        p = 1 + d
+        for j in range(d):
+            for l in range(j + 1):
+                w[p] = w[1 + j] * w[1 + l]
+                p += 1
+
+
+cdef void _tied_moments(const floating *A, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t width,
+                        const floating *weight, floating *Z, floating *dd,
+                        double *S) noexcept nogil:
+    """S += Σ w (x − s)(x − s)ᵀ (lower triangle), from the x − s columns of A."""
+    cdef Py_ssize_t i, j
+    cdef floating sw
+    for i in range(n_rows):
+        sw = 1.0 if weight == NULL else sqrt(weight[i])
+        for j in range(d):
+            Z[i * d + j] = sw * A[i * width + 1 + j]
+    _add_gram(n_rows, d, Z, dd, S)
+
+
+cdef void _full_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
+                        const floating *means, const floating *resp, floating *Z, floating *dd,
+                        double *s2) noexcept nogil:
+    """S2 of each component around its own mean: rows √r (x − μ_c), one rank update each."""
+    cdef Py_ssize_t c
+    for c in range(k):
+        _diff_rows(X, n_rows, d, means + c * d, resp + c, k, Z)
+        _add_gram(n_rows, d, Z, dd, s2 + c * d * d)
 
 
 def stats_from_assignment(
@@ -687,3 +898,14 @@ def all_finite(const floating[:, ::1] X):
                 ok = False
                 break
     return ok
+
+
+def exp_inplace(floating[::1] x):
+    """x <- exp(x) with the vectorised exp of the E-step (for tests)."""
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            gmm_exp_f(&x[0], x.shape[0])
+        else:
+            gmm_exp_d(&x[0], x.shape[0])

@@ -389,8 +389,7 @@ class GaussianMixture:
             kparams = KernelParams(params.weights, params.means, params.precisions_cholesky,
                                    self.covariance_type, X.dtype)
             # One pass: the lower bound under θ_t and the statistics for θ_{t+1}.
-            stats = e_step_statistics(X, sample_weight, kparams, self.covariance_type,
-                                      params.means, _tied_shift(params), n_threads)
+            stats = e_step_statistics(X, sample_weight, kparams, n_threads)
             lower_bound = stats.mean_loglik
             nk, means, covariances = estimate_parameters(stats, self.reg_covar, eps)
             params = _Params(nk / nk.sum(), means, covariances,
@@ -615,11 +614,6 @@ class GaussianMixture:
 def _n_rows(X):
     shape = getattr(X, "shape", None)
     return shape[0] if shape is not None else len(X)
-
-
-def _tied_shift(params):
-    """The one shift of tied statistics: the mixture's mean, close to the data's."""
-    return params.weights @ params.means
 
 
 def stats_total_weight(X, sample_weight):

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from scipy import linalg
 
-from ._kernels import COVARIANCE_CODES
+from ._kernels import COVARIANCE_CODES, full_statistics_around_means
 
 ILL_DEFINED_COVARIANCE = (
     "Fitting the mixture model failed because some components have "
@@ -236,26 +236,57 @@ def n_parameters(covariance_type, n_components, n_features):
 
 
 class KernelParams:
-    """The parameters in the form the E-step kernel reads, in the data's dtype."""
+    """The parameters in the form the E-step kernel reads, in the data's dtype.
 
-    __slots__ = ("cov_code", "means", "prec", "means_prec", "log_const")
+    ``shift`` is the mixture's mean Σ π_c μ_c: the kernels work on x − shift, so
+    the expanded quadratic forms of the diag, spherical and tied E-steps (one GEMM
+    each) lose no digits to a data set far from the origin.  ``cst`` holds the
+    per-component constant of each log-density and ``Q`` the coefficients that
+    multiply the kernel's per-row design (see ``_kernels.e_step``).
+    """
+
+    __slots__ = ("covariance_type", "cov_code", "shift", "means", "delta", "prec", "Q", "cst")
 
     def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype):
+        means = np.asarray(means, dtype=np.float64)
         k, d = means.shape
-        self.cov_code = COVARIANCE_CODES[covariance_type]
-        self.means = np.ascontiguousarray(means, dtype=dtype)
+        weights = np.asarray(weights, dtype=np.float64)
         pc = np.asarray(precisions_cholesky, dtype=np.float64)
-        if covariance_type in ("diag", "spherical"):
-            pc = pc**2
-        self.prec = np.ascontiguousarray(pc, dtype=dtype).reshape(-1)
-        if covariance_type == "tied":
-            self.means_prec = np.ascontiguousarray(
-                np.asarray(means, dtype=np.float64) @ np.asarray(precisions_cholesky, np.float64),
-                dtype=dtype)
-        else:
-            self.means_prec = np.empty((0, 0), dtype=dtype)
+        self.covariance_type = covariance_type
+        self.cov_code = COVARIANCE_CODES[covariance_type]
+        total = weights.sum()
+        shift = weights @ means / total if total > 0 else means.mean(axis=0)
+        # the kernel sees the shift rounded to its dtype: work from that one
+        shift = shift.astype(dtype).astype(np.float64)
+        delta = means - shift
         with np.errstate(divide="ignore"):
-            log_weights = np.log(np.asarray(weights, dtype=np.float64))
-        log_det = log_det_cholesky(precisions_cholesky, covariance_type, d)
-        self.log_const = np.ascontiguousarray(
-            log_weights + log_det - 0.5 * d * math.log(2 * math.pi), dtype=np.float64)
+            log_weights = np.log(weights)
+        cst = log_weights + log_det_cholesky(pc, covariance_type, d) - 0.5 * d * math.log(2 * math.pi)
+        if covariance_type == "diag":
+            prec = pc**2
+            Q = np.vstack([(prec * delta).T, -0.5 * prec.T])
+            cst = cst - 0.5 * np.einsum("kd,kd->k", prec, delta**2)
+        elif covariance_type == "spherical":
+            prec = pc**2
+            Q = np.vstack([(prec[:, None] * delta).T, -0.5 * prec[None, :]])
+            cst = cst - 0.5 * prec * np.einsum("kd,kd->k", delta, delta)
+        elif covariance_type == "tied":
+            m = delta @ pc
+            Q = np.vstack([m.T, np.full((1, k), -0.5)])
+            cst = cst - 0.5 * np.einsum("kd,kd->k", m, m)
+        else:
+            Q = np.empty(0)
+        self.shift = np.ascontiguousarray(shift, dtype=dtype)
+        self.means = np.ascontiguousarray(means, dtype=dtype)
+        self.delta = np.ascontiguousarray(delta, dtype=dtype)
+        self.prec = (np.ascontiguousarray(pc, dtype=dtype).reshape(-1)
+                     if covariance_type in ("full", "tied") else np.empty(0, dtype=dtype))
+        self.Q = np.ascontiguousarray(Q, dtype=dtype).reshape(-1)
+        self.cst = np.ascontiguousarray(cst, dtype=np.float64)
+
+    def statistics_shifts(self):
+        """The shifts of the statistics the E-step kernel returns (see e_step)."""
+        k, d = self.means.shape
+        if self.covariance_type == "full" and full_statistics_around_means(d, k, self.means.dtype):
+            return self.means
+        return np.ascontiguousarray(np.broadcast_to(self.shift, (k, d)))

@@ -82,10 +82,17 @@ def effective_n_threads(n_threads=None):
     return n
 
 
-def plan_shards(n_samples, n_threads, min_rows=MIN_ROWS_PER_SHARD):
-    """Contiguous row ranges [start, end), one per thread, none below min_rows."""
-    n_shards = max(1, min(n_threads, n_samples // max(min_rows, 1)))
-    bounds = [n_samples * i // n_shards for i in range(n_shards + 1)]
+def plan_shards(n_samples, n_threads, min_rows=MIN_ROWS_PER_SHARD, align=256):
+    """Contiguous row ranges [start, end), one per thread, none below min_rows.
+
+    Boundaries fall on multiples of ``align`` (the kernels' block size), so every
+    shard plan cuts the data into the same blocks: only the order in which block
+    sums are added changes with the thread count, never the blocks themselves.
+    """
+    n_blocks = -(-n_samples // align)
+    n_shards = max(1, min(n_threads, n_samples // max(min_rows, 1), n_blocks))
+    bounds = [min(n_samples, (n_blocks * i // n_shards) * align) for i in range(n_shards)]
+    bounds.append(n_samples)
     return [(bounds[i], bounds[i + 1]) for i in range(n_shards)]
 
 

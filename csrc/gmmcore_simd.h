@@ -1,0 +1,54 @@
+/*
+ * Vectorised loops of the E-step that BLAS does not cover: the exponentials of
+ * the log-sum-exp, and the Mahalanobis distances of full covariances with few
+ * features.  Each is compiled several times (baseline, AVX2+FMA, AVX-512) and
+ * the best one for the running CPU is chosen once, by gmm_simd_init(), so that a
+ * wheel built for any x86-64 machine still uses the wide vectors of this one.
+ * Other architectures (aarch64 has NEON in its baseline) compile one version.
+ */
+#ifndef GMMCORE_SIMD_H
+#define GMMCORE_SIMD_H
+
+#include <stddef.h>
+
+/* Choose the implementations for this CPU.  GMMCORE_SIMD=generic|avx2|avx512 in the
+ * environment caps the choice (tests run every version).  Returns the level used:
+ * 0 generic, 1 AVX2+FMA, 2 AVX-512. */
+int gmm_simd_init(void);
+int gmm_simd_level(void);
+
+/* In place: x[i] <- exp(x[i]) (about 2 ulp; exp of x < -708 (float: -87) is 0). */
+int gmm_exp_d(double *x, ptrdiff_t n);
+int gmm_exp_f(float *x, ptrdiff_t n);
+
+/* Row-wise log-sum-exp of a block of weighted log-densities (n_rows x k, row-major).
+ * On exit each row holds its responsibilities and lpn[i] = log sum_c exp(row[c]).
+ * A row that is all -inf gets responsibilities 0 and lpn -inf; NaN propagates. */
+int gmm_lse_rows_d(double *wlp, ptrdiff_t n_rows, ptrdiff_t k, double *lpn);
+int gmm_lse_rows_f(float *wlp, ptrdiff_t n_rows, ptrdiff_t k, double *lpn);
+
+/* Weighted log-densities of full covariances for small d, vectorised over rows:
+ *   wlp[i, c] = cst[c] - 1/2 || ((x_i - shift) - delta_c)^T U_c ||^2
+ * X: n_rows x d block (row-major); delta: k x d; U: k x d x d upper-triangular
+ * (row-major); work: at least (2 d + 2) * n_rows entries. */
+int gmm_full_small_wlp_d(const double *X, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t k,
+                         const double *shift, const double *delta, const double *U,
+                         const double *cst, double *wlp, double *work);
+int gmm_full_small_wlp_f(const float *X, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t k,
+                         const float *shift, const float *delta, const float *U,
+                         const double *cst, float *wlp, float *work);
+
+/* Z[i, :] = s_i (X[i, :] - mu), s_i = sqrt(r[i * r_stride]) or 1 when r is NULL
+ * (n x d blocks, row-major). */
+int gmm_diff_rows_d(const double *X, ptrdiff_t n, ptrdiff_t d, const double *mu,
+                    const double *r, ptrdiff_t r_stride, double *Z);
+int gmm_diff_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, const float *mu,
+                    const float *r, ptrdiff_t r_stride, float *Z);
+
+/* out[i * out_stride] = cst - ||Y[i, :]||^2 / 2 for a row-major n x d block Y. */
+int gmm_half_sqnorm_d(const double *Y, ptrdiff_t n, ptrdiff_t d, double cst, double *out,
+                      ptrdiff_t out_stride);
+int gmm_half_sqnorm_f(const float *Y, ptrdiff_t n, ptrdiff_t d, double cst, float *out,
+                      ptrdiff_t out_stride);
+
+#endif
