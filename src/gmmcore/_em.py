@@ -12,6 +12,28 @@ from ._parallel import plan_shards, run_shards
 
 BLOCK_SIZE = 256
 
+# Bytes of per-block working set a thread should keep within its L2 cache.
+_BLOCK_BYTES = 384 * 1024
+
+
+def block_size_for(kparams):
+    """Rows per block: 256, fewer when a block's working set would leave L2.
+
+    The working set per row is the row of X, its k log-densities and the widest
+    per-row design the kernel builds (the outer products of full covariances
+    with moderate d are the largest).
+    """
+    k, d = kparams.means.shape
+    itemsize = kparams.means.dtype.itemsize
+    per_row = (d + k) * itemsize
+    if kparams.covariance_type == "full" and not _kernels.full_statistics_around_means(
+            d, k, kparams.means.dtype):
+        per_row += (1 + d + d * (d + 1) // 2) * 8
+    else:
+        per_row += (2 * d + 2) * itemsize
+    rows = _BLOCK_BYTES // per_row
+    return int(max(32, min(BLOCK_SIZE, 1 << max(rows.bit_length() - 1, 0))))
+
 _EMPTY = {}
 
 
@@ -22,8 +44,10 @@ def _empty(dtype, ndim):
     return _EMPTY[key]
 
 
-def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=BLOCK_SIZE):
+def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
     """Statistics (and log-likelihood) of X under ``kparams``."""
+    if block_size is None:
+        block_size = block_size_for(kparams)
     dtype = X.dtype
     w_arg = _empty(dtype, 1) if sample_weight is None else sample_weight
     shifts = kparams.statistics_shifts()
@@ -41,8 +65,10 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=BLOCK_SIZ
 
 
 def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, labels=False,
-                   block_size=BLOCK_SIZE):
+                   block_size=None):
     """Per-row outputs under ``kparams``: any of resp (n, k), log p(x) (n,), labels (n,)."""
+    if block_size is None:
+        block_size = block_size_for(kparams)
     n, dtype = X.shape[0], X.dtype
     k = kparams.means.shape[0]
     out_resp = np.empty((n, k), dtype=dtype) if resp else _empty(dtype, 2)
