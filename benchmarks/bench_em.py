@@ -9,7 +9,8 @@ parameters (weights_init, means_init, precisions_init), run with tol=0, and the
 time per iteration is (t(m_hi) - t(m_lo)) / (m_hi - m_lo): the difference of two
 fits, so set-up and scikit-learn's extra final E-step cancel out.  Medians over
 --repeat runs.  Peak extra memory is the growth of the peak RSS during one fit, in
-a fresh subprocess per library, as a multiple of X's size.
+a fresh subprocess per library, as a multiple of X's size (Linux: the
+process's VmHWM after resetting it through /proc/self/clear_refs).
 
 The lower bound per iteration comes from rates measured here, on one core:
   full:      2·n·k·d² flops (E-step trmm + M-step syrk) at the DGEMM rate for inner size d
@@ -104,14 +105,21 @@ def per_iteration(library, X, k, covariance_type, start, m_lo, m_hi, repeat, n_t
 # Peak memory, in a subprocess
 # ---------------------------------------------------------------------------
 
-def _peak_rss_bytes():
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def _status_bytes(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _current_rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _reset_peak_rss():
+    """Reset this process's peak RSS to its current RSS (Linux 4.0+).
+
+    getrusage's ru_maxrss cannot be used: it keeps the peak of the parent
+    process across fork and exec."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def memory_child(spec):
@@ -131,9 +139,10 @@ def memory_child(spec):
         warnings.simplefilter("ignore")
         small.fit(X[: max(5 * spec["k"], 2000)])
         gc.collect()
-        baseline = max(_peak_rss_bytes(), _current_rss_bytes())
+        _reset_peak_rss()
+        baseline = _status_bytes("VmRSS")
         est.fit(X)
-    growth = max(0, _peak_rss_bytes() - baseline)
+    growth = max(0, _status_bytes("VmHWM") - baseline)
     print(json.dumps({"growth": growth, "x_bytes": X.nbytes}))
 
 
