@@ -102,6 +102,45 @@ GMM_INLINE float exp1_f(float x)
     return y;
 }
 
+/* log(x) for positive normal x to about 1 ulp (x = 2^e m, m in [sqrt(1/2), sqrt(2)),
+ * log m = 2 atanh((m - 1) / (m + 1)) by its series); NaN for NaN, +inf for +inf. */
+GMM_INLINE double log1_d(double x)
+{
+    const double ln2_hi = 6.93147180369123816490e-01;
+    const double ln2_lo = 1.90821492927058770002e-10;
+    const double two52 = 4503599627370496.0;
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    /* the exponent field as a double, without an int64 -> double conversion */
+    uint64_t ebits = (bits >> 52) | UINT64_C(0x4330000000000000);
+    double e;
+    memcpy(&e, &ebits, sizeof e);
+    e -= two52 + 1023.0;
+    uint64_t mbits = (bits & UINT64_C(0x000FFFFFFFFFFFFF)) | UINT64_C(0x3FF0000000000000);
+    double m;
+    memcpy(&m, &mbits, sizeof m);
+    const int big = m > 1.4142135623730951;
+    m = big ? 0.5 * m : m;
+    e = big ? e + 1.0 : e;
+    double t = (m - 1.0) / (m + 1.0);
+    double t2 = t * t;
+    double p = 1.0 / 21.0;
+    p = p * t2 + 1.0 / 19.0;
+    p = p * t2 + 1.0 / 17.0;
+    p = p * t2 + 1.0 / 15.0;
+    p = p * t2 + 1.0 / 13.0;
+    p = p * t2 + 1.0 / 11.0;
+    p = p * t2 + 1.0 / 9.0;
+    p = p * t2 + 1.0 / 7.0;
+    p = p * t2 + 1.0 / 5.0;
+    p = p * t2 + 1.0 / 3.0;
+    p = p * t2 + 1.0;
+    double y = e * ln2_hi + (2.0 * t * p + e * ln2_lo);
+    y = x != x ? x : y;
+    y = x == (double)INFINITY ? x : y;
+    return y;
+}
+
 GMM_INLINE int exp_d_body(double *GMM_RESTRICT x, ptrdiff_t n)
 {
     for (ptrdiff_t i = 0; i < n; ++i) x[i] = exp1_d(x[i]);
@@ -115,41 +154,83 @@ GMM_INLINE int exp_f_body(float *GMM_RESTRICT x, ptrdiff_t n)
 }
 
 /* ------------------------------------------------------------------------- */
-/* log-sum-exp of a block                                                    */
+/* log-sum-exp and argmax of a block, components in rows, samples in columns  */
 /* ------------------------------------------------------------------------- */
 
+/* wlp is k x ld (component-major); columns 0..n-1 are the block's samples, so
+ * every loop below runs along the samples and vectorises. */
 #define GMM_LSE_BODY(T, EXP_BODY)                                                   \
-    for (ptrdiff_t i = 0; i < n_rows; ++i) {                                        \
-        T *row = wlp + i * k;                                                       \
-        T m = row[0];                                                               \
-        for (ptrdiff_t c = 1; c < k; ++c)                                           \
-            if (row[c] > m || row[c] != row[c]) m = row[c];                         \
-        lpn[i] = (double)m;                                                         \
-        if (m != -(T)INFINITY)                                                      \
-            for (ptrdiff_t c = 0; c < k; ++c) row[c] -= m;                          \
+    double *GMM_RESTRICT s = work;                                                  \
+    T *GMM_RESTRICT m = (T *)(work + n);                                            \
+    for (ptrdiff_t i = 0; i < n; ++i) m[i] = wlp[i];                                \
+    for (ptrdiff_t c = 1; c < k; ++c) {                                             \
+        const T *GMM_RESTRICT row = wlp + c * ld;                                   \
+        for (ptrdiff_t i = 0; i < n; ++i) {                                         \
+            const T v = row[i];                                                     \
+            m[i] = (v > m[i] || v != v) ? v : m[i];                                 \
+        }                                                                           \
     }                                                                               \
-    EXP_BODY(wlp, n_rows * k); /* one vectorised exp per entry */                   \
-    for (ptrdiff_t i = 0; i < n_rows; ++i) {                                        \
-        T *row = wlp + i * k;                                                       \
-        if (lpn[i] == -INFINITY) continue; /* row was all -inf: now all 0 */        \
-        double s = 0.0;                                                             \
-        for (ptrdiff_t c = 0; c < k; ++c) s += (double)row[c];                      \
-        T inv = (T)(1.0 / s);                                                       \
-        for (ptrdiff_t c = 0; c < k; ++c) row[c] *= inv;                            \
-        lpn[i] += log(s);                                                           \
+    /* a sample at -inf under every component keeps -inf: its exp is 0 */          \
+    for (ptrdiff_t i = 0; i < n; ++i) m[i] = m[i] == -(T)INFINITY ? (T)0 : m[i];   \
+    for (ptrdiff_t i = 0; i < n; ++i) s[i] = 0.0;                                   \
+    for (ptrdiff_t c = 0; c < k; ++c) {                                             \
+        T *GMM_RESTRICT row = wlp + c * ld;                                         \
+        for (ptrdiff_t i = 0; i < n; ++i) row[i] -= m[i];                           \
+        EXP_BODY(row, n);                                                           \
+        for (ptrdiff_t i = 0; i < n; ++i) s[i] += (double)row[i];                   \
+    }                                                                               \
+    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
+        const double si = s[i];                                                     \
+        lpn[i] = si > 0.0 ? (double)m[i] + log1_d(si) : (si == 0.0 ? -INFINITY : si); \
+        s[i] = si > 0.0 ? 1.0 / si : 0.0;                                           \
+    }                                                                               \
+    for (ptrdiff_t c = 0; c < k; ++c) {                                             \
+        T *GMM_RESTRICT row = wlp + c * ld;                                         \
+        for (ptrdiff_t i = 0; i < n; ++i) row[i] = (T)(row[i] * s[i]);              \
     }                                                                               \
     return 0;
 
-GMM_INLINE int lse_rows_d_body(double *GMM_RESTRICT wlp, ptrdiff_t n_rows, ptrdiff_t k,
-                               double *GMM_RESTRICT lpn)
+GMM_INLINE int lse_cols_d_body(double *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
+                               double *GMM_RESTRICT lpn, double *GMM_RESTRICT work)
 {
     GMM_LSE_BODY(double, exp_d_body)
 }
 
-GMM_INLINE int lse_rows_f_body(float *GMM_RESTRICT wlp, ptrdiff_t n_rows, ptrdiff_t k,
-                               double *GMM_RESTRICT lpn)
+GMM_INLINE int lse_cols_f_body(float *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
+                               double *GMM_RESTRICT lpn, double *GMM_RESTRICT work)
 {
     GMM_LSE_BODY(float, exp_f_body)
+}
+
+/* labels[i] = argmax_c wlp[c * ld + i] (the first on ties, as numpy.argmax) */
+#define GMM_ARGMAX_BODY(T)                                                          \
+    T *GMM_RESTRICT best = (T *)work;                                               \
+    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
+        best[i] = wlp[i];                                                           \
+        labels[i] = 0;                                                              \
+    }                                                                               \
+    for (ptrdiff_t c = 1; c < k; ++c) {                                             \
+        const T *GMM_RESTRICT row = wlp + c * ld;                                   \
+        for (ptrdiff_t i = 0; i < n; ++i) {                                         \
+            const int up = row[i] > best[i];                                        \
+            best[i] = up ? row[i] : best[i];                                        \
+            labels[i] = up ? c : labels[i];                                         \
+        }                                                                           \
+    }                                                                               \
+    return 0;
+
+GMM_INLINE int argmax_cols_d_body(const double *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n,
+                                  ptrdiff_t ld, ptrdiff_t *GMM_RESTRICT labels,
+                                  double *GMM_RESTRICT work)
+{
+    GMM_ARGMAX_BODY(double)
+}
+
+GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n,
+                                  ptrdiff_t ld, ptrdiff_t *GMM_RESTRICT labels,
+                                  double *GMM_RESTRICT work)
+{
+    GMM_ARGMAX_BODY(float)
 }
 
 /* ------------------------------------------------------------------------- */
@@ -180,7 +261,7 @@ GMM_INLINE int lse_rows_f_body(float *GMM_RESTRICT wlp, ptrdiff_t n_rows, ptrdif
             for (ptrdiff_t i = 0; i < n; ++i) sq[i] += acc[i] * acc[i];             \
         }                                                                           \
         const double cc = cst[c];                                                   \
-        for (ptrdiff_t i = 0; i < n; ++i) wlp[i * k + c] = (T)(cc - 0.5 * sq[i]);   \
+        for (ptrdiff_t i = 0; i < n; ++i) wlp[c * ld + i] = (T)(cc - 0.5 * sq[i]);  \
     }                                                                               \
     return 0;
 
@@ -188,7 +269,8 @@ GMM_INLINE int full_small_wlp_d_body(const double *GMM_RESTRICT X, ptrdiff_t n, 
                                      ptrdiff_t k, const double *GMM_RESTRICT shift,
                                      const double *GMM_RESTRICT delta,
                                      const double *GMM_RESTRICT U, const double *GMM_RESTRICT cst,
-                                     double *GMM_RESTRICT wlp, double *GMM_RESTRICT work)
+                                     double *GMM_RESTRICT wlp, ptrdiff_t ld,
+                                     double *GMM_RESTRICT work)
 {
     GMM_FULL_SMALL_BODY(double)
 }
@@ -197,7 +279,8 @@ GMM_INLINE int full_small_wlp_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, p
                                      ptrdiff_t k, const float *GMM_RESTRICT shift,
                                      const float *GMM_RESTRICT delta,
                                      const float *GMM_RESTRICT U, const double *GMM_RESTRICT cst,
-                                     float *GMM_RESTRICT wlp, float *GMM_RESTRICT work)
+                                     float *GMM_RESTRICT wlp, ptrdiff_t ld,
+                                     float *GMM_RESTRICT work)
 {
     GMM_FULL_SMALL_BODY(float)
 }
@@ -276,20 +359,38 @@ GMM_INLINE int half_sqnorm_f_body(const float *GMM_RESTRICT Y, ptrdiff_t n, ptrd
 
 GMM_VERSIONS(exp_d, (double *x, ptrdiff_t n), (x, n))
 GMM_VERSIONS(exp_f, (float *x, ptrdiff_t n), (x, n))
-GMM_VERSIONS(lse_rows_d, (double *wlp, ptrdiff_t n_rows, ptrdiff_t k, double *lpn),
-             (wlp, n_rows, k, lpn))
-GMM_VERSIONS(lse_rows_f, (float *wlp, ptrdiff_t n_rows, ptrdiff_t k, double *lpn),
-             (wlp, n_rows, k, lpn))
+
+GMM_INLINE int log_d_body(double *GMM_RESTRICT x, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; ++i) x[i] = log1_d(x[i]);
+    return 0;
+}
+
+GMM_VERSIONS(log_d, (double *x, ptrdiff_t n), (x, n))
+GMM_VERSIONS(lse_cols_d,
+             (double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn, double *work),
+             (wlp, k, n, ld, lpn, work))
+GMM_VERSIONS(lse_cols_f,
+             (float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn, double *work),
+             (wlp, k, n, ld, lpn, work))
+GMM_VERSIONS(argmax_cols_d,
+             (const double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t *labels,
+              double *work),
+             (wlp, k, n, ld, labels, work))
+GMM_VERSIONS(argmax_cols_f,
+             (const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t *labels,
+              double *work),
+             (wlp, k, n, ld, labels, work))
 GMM_VERSIONS(full_small_wlp_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *shift,
               const double *delta, const double *U, const double *cst, double *wlp,
-              double *work),
-             (X, n, d, k, shift, delta, U, cst, wlp, work))
+              ptrdiff_t ld, double *work),
+             (X, n, d, k, shift, delta, U, cst, wlp, ld, work))
 GMM_VERSIONS(full_small_wlp_f,
              (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const float *shift,
               const float *delta, const float *U, const double *cst, float *wlp,
-              float *work),
-             (X, n, d, k, shift, delta, U, cst, wlp, work))
+              ptrdiff_t ld, float *work),
+             (X, n, d, k, shift, delta, U, cst, wlp, ld, work))
 
 GMM_VERSIONS(diff_rows_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, const double *mu, const double *r,
@@ -332,8 +433,11 @@ int gmm_simd_init(void)
     name##_impl = level == 2 ? name##_avx512 : level == 1 ? name##_avx2 : name##_generic
     GMM_PICK(exp_d);
     GMM_PICK(exp_f);
-    GMM_PICK(lse_rows_d);
-    GMM_PICK(lse_rows_f);
+    GMM_PICK(log_d);
+    GMM_PICK(lse_cols_d);
+    GMM_PICK(lse_cols_f);
+    GMM_PICK(argmax_cols_d);
+    GMM_PICK(argmax_cols_f);
     GMM_PICK(full_small_wlp_d);
     GMM_PICK(full_small_wlp_f);
     GMM_PICK(diff_rows_d);

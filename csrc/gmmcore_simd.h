@@ -21,22 +21,35 @@ int gmm_simd_level(void);
 int gmm_exp_d(double *x, ptrdiff_t n);
 int gmm_exp_f(float *x, ptrdiff_t n);
 
-/* Row-wise log-sum-exp of a block of weighted log-densities (n_rows x k, row-major).
- * On exit each row holds its responsibilities and lpn[i] = log sum_c exp(row[c]).
- * A row that is all -inf gets responsibilities 0 and lpn -inf; NaN propagates. */
-int gmm_lse_rows_d(double *wlp, ptrdiff_t n_rows, ptrdiff_t k, double *lpn);
-int gmm_lse_rows_f(float *wlp, ptrdiff_t n_rows, ptrdiff_t k, double *lpn);
+/* In place: x[i] <- log(x[i]) for positive x (about 1 ulp). */
+int gmm_log_d(double *x, ptrdiff_t n);
+
+/* Log-sum-exp over the components of a block of weighted log-densities laid out
+ * component-major: wlp is k x ld, its first n columns the block's samples.  On exit
+ * the columns hold the responsibilities and lpn[i] = log sum_c exp(wlp[c, i]).
+ * A sample that is -inf under every component gets responsibilities 0 and lpn -inf;
+ * NaN propagates.  work: 2 n doubles. */
+int gmm_lse_cols_d(double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn,
+                   double *work);
+int gmm_lse_cols_f(float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn,
+                   double *work);
+
+/* labels[i] = the first c with the largest wlp[c, i] (layout as above); work: n doubles. */
+int gmm_argmax_cols_d(const double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
+                      ptrdiff_t *labels, double *work);
+int gmm_argmax_cols_f(const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
+                      ptrdiff_t *labels, double *work);
 
 /* Weighted log-densities of full covariances for small d, vectorised over rows:
- *   wlp[i, c] = cst[c] - 1/2 || ((x_i - shift) - delta_c)^T U_c ||^2
+ *   wlp[c * ld + i] = cst[c] - 1/2 || ((x_i - shift) - delta_c)^T U_c ||^2
  * X: n_rows x d block (row-major); delta: k x d; U: k x d x d upper-triangular
  * (row-major); work: at least (2 d + 2) * n_rows entries. */
 int gmm_full_small_wlp_d(const double *X, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t k,
                          const double *shift, const double *delta, const double *U,
-                         const double *cst, double *wlp, double *work);
+                         const double *cst, double *wlp, ptrdiff_t ld, double *work);
 int gmm_full_small_wlp_f(const float *X, ptrdiff_t n_rows, ptrdiff_t d, ptrdiff_t k,
                          const float *shift, const float *delta, const float *U,
-                         const double *cst, float *wlp, float *work);
+                         const double *cst, float *wlp, ptrdiff_t ld, float *work);
 
 /* Z[i, :] = s_i (X[i, :] - mu), s_i = sqrt(r[i * r_stride]) or 1 when r is NULL
  * (n x d blocks, row-major). */

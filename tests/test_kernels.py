@@ -45,8 +45,7 @@ def e_step(X, kp, w=None, stats=None, start=0, end=None, resp=None, lpn=None, la
     return _kernels.e_step(
         X, start, X.shape[0] if end is None else end, e1 if w is None else w, kp.cov_code,
         kp.shift, kp.means, kp.delta, kp.prec, kp.Q, kp.cst,
-        ed1 if stats is None else stats.nk, ed2 if stats is None else stats.s1,
-        ed1 if stats is None else stats.s2, e2 if resp is None else resp,
+        ed1 if stats is None else stats.row, e2 if resp is None else resp,
         e1 if lpn is None else lpn, NO_LABELS if labels is None else labels, block_size)
 
 
@@ -122,7 +121,7 @@ def test_shards_add_up_to_the_whole(dtype, d):
 
     def run(start, end):
         s = Statistics("full", shifts, kp.shift)
-        s.loglik, s.weight, _ = e_step(X, kp, stats=s, start=start, end=end)
+        e_step(X, kp, stats=s, start=start, end=end)
         return s
 
     whole = run(0, 1000)
@@ -169,9 +168,9 @@ def test_kernel_checks_shapes_and_ranges_before_running():
         e_step(X, short)
     with pytest.raises(ValueError, match="out_resp has shape"):
         e_step(X, kp, resp=np.empty((49, 2)))
-    with pytest.raises(ValueError, match="s2 has shape"):
+    with pytest.raises(ValueError, match="stats has shape"):
         bad = Statistics("full", kp.means, kp.shift)
-        bad.s2 = np.zeros(9)
+        bad.row = np.zeros(9)
         e_step(X, kp, stats=bad)
     with pytest.raises(ValueError, match="block_size"):
         e_step(X, kp, block_size=0)

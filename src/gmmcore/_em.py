@@ -7,8 +7,8 @@ and/or fills per-row outputs (responsibilities, log p(x), labels).
 import numpy as np
 
 from . import _kernels
-from ._mstep import Statistics, sum_statistics
-from ._parallel import plan_shards, run_shards
+from ._mstep import Statistics
+from ._parallel import plan_chunks, run_ordered
 
 BLOCK_SIZE = 256
 
@@ -52,16 +52,18 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
     w_arg = _empty(dtype, 1) if sample_weight is None else sample_weight
     shifts = kparams.statistics_shifts()
     e1, e2, el = _empty(dtype, 1), _empty(dtype, 2), _empty(np.intp, 1)
+    total = Statistics(kparams.covariance_type, shifts, kparams.shift)
 
     def task(start, end):
         part = Statistics(kparams.covariance_type, shifts, kparams.shift)
-        part.loglik, part.weight, part.n_nonfinite = _kernels.e_step(
+        _, _, part.n_nonfinite = _kernels.e_step(
             X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
-            kparams.delta, kparams.prec, kparams.Q, kparams.cst, part.nk, part.s1, part.s2,
-            e2, e1, el, block_size)
+            kparams.delta, kparams.prec, kparams.Q, kparams.cst, part.row, e2, e1, el,
+            block_size)
         return part
 
-    return sum_statistics(run_shards(task, plan_shards(X.shape[0], n_threads, align=block_size)))
+    run_ordered(task, plan_chunks(X.shape[0], block_size), n_threads, fold=total.__iadd__)
+    return total
 
 
 def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, labels=False,
@@ -75,12 +77,12 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     out_lpn = np.empty(n, dtype=dtype) if log_prob_norm else _empty(dtype, 1)
     out_labels = np.empty(n, dtype=np.intp) if labels else _empty(np.intp, 1)
     e1 = _empty(dtype, 1)
-    ed1, ed2 = _empty(np.float64, 1), _empty(np.float64, 2)
+    ed1 = _empty(np.float64, 1)
 
     def task(start, end):
         _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.shift, kparams.means,
-                        kparams.delta, kparams.prec, kparams.Q, kparams.cst, ed1, ed2, ed1,
+                        kparams.delta, kparams.prec, kparams.Q, kparams.cst, ed1,
                         out_resp, out_lpn, out_labels, block_size)
 
-    run_shards(task, plan_shards(n, n_threads, align=block_size))
+    run_ordered(task, plan_chunks(n, block_size), n_threads)
     return out_resp, out_lpn, out_labels

@@ -10,8 +10,8 @@ same start as scikit-learn's GaussianMixture.
 import numpy as np
 
 from . import _kernels
-from ._mstep import Statistics, sum_statistics
-from ._parallel import plan_shards, run_shards
+from ._mstep import Statistics
+from ._parallel import plan_chunks, run_ordered
 
 _EMPTY_W = {np.dtype(np.float32): np.empty(0, np.float32),
             np.dtype(np.float64): np.empty(0, np.float64)}
@@ -31,8 +31,8 @@ def _sq_dist_to_points(X, points, n_threads):
     """(m, n) squared distances of every row to each of m points."""
     out = np.empty((points.shape[0], X.shape[0]), dtype=X.dtype)
     points = np.ascontiguousarray(points, dtype=X.dtype)
-    run_shards(lambda s, e: _kernels.sq_dist_to_points(X, s, e, points, out),
-               plan_shards(X.shape[0], n_threads))
+    run_ordered(lambda s, e: _kernels.sq_dist_to_points(X, s, e, points, out),
+                plan_chunks(X.shape[0]), n_threads)
     return out
 
 
@@ -111,21 +111,26 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     centers = (X[seeds] - x_shift).astype(dtype)
     labels = np.full(X.shape[0], -1, dtype=np.intp)
     w_arg = _weights_arg(sample_weight, dtype)
-    shards = plan_shards(X.shape[0], n_threads)
+    chunks = plan_chunks(X.shape[0], block_size)
     d = X.shape[1]
 
     def assign(centers):
+        total = [0, np.zeros((n_clusters, d)), np.zeros(n_clusters)]
+
         def task(start, end):
             sums = np.zeros((n_clusters, d))
             weight = np.zeros(n_clusters)
-            n_changed, inertia = _kernels.lloyd_step(X, start, end, w_arg, x_shift, centers,
-                                                     labels, sums, weight, block_size)
+            n_changed, _ = _kernels.lloyd_step(X, start, end, w_arg, x_shift, centers,
+                                               labels, sums, weight, block_size)
             return n_changed, sums, weight
 
-        parts = run_shards(task, shards)
-        sums = sum(p[1] for p in parts)
-        weight = sum(p[2] for p in parts)
-        return sum(p[0] for p in parts), sums, weight
+        def fold(part):
+            total[0] += part[0]
+            total[1] += part[1]
+            total[2] += part[2]
+
+        run_ordered(task, chunks, n_threads, fold)
+        return total
 
     strict = False
     for _ in range(max_iter):
@@ -187,5 +192,7 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
                                        block_size)
         return part
 
-    return sum_statistics(run_shards(task, plan_shards(n_samples, n_threads)))
+    total = Statistics(covariance_type, shifts, tied_shift)
+    run_ordered(task, plan_chunks(n_samples, block_size), n_threads, fold=total.__iadd__)
+    return total
 

@@ -29,23 +29,26 @@ from libc.math cimport INFINITY, exp, log, sqrt, isfinite
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm, sgemm, ssyrk, strmm
 
-cdef extern from "gmmcore_helpers.h" nogil:
-    Py_ssize_t gmm_argmax_d(const double *row, Py_ssize_t k)
-    Py_ssize_t gmm_argmax_f(const float *row, Py_ssize_t k)
-
 cdef extern from "gmmcore_simd.h" nogil:
     int gmm_simd_init()
     int gmm_simd_level()
     int gmm_exp_d(double *x, Py_ssize_t n)
     int gmm_exp_f(float *x, Py_ssize_t n)
-    int gmm_lse_rows_d(double *wlp, Py_ssize_t n_rows, Py_ssize_t k, double *lpn)
-    int gmm_lse_rows_f(float *wlp, Py_ssize_t n_rows, Py_ssize_t k, double *lpn)
+    int gmm_log_d(double *x, Py_ssize_t n)
+    int gmm_lse_cols_d(double *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld, double *lpn,
+                       double *work)
+    int gmm_lse_cols_f(float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld, double *lpn,
+                       double *work)
+    int gmm_argmax_cols_d(const double *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
+                          Py_ssize_t *labels, double *work)
+    int gmm_argmax_cols_f(const float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
+                          Py_ssize_t *labels, double *work)
     int gmm_full_small_wlp_d(const double *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
                              const double *shift, const double *delta, const double *U,
-                             const double *cst, double *wlp, double *work)
+                             const double *cst, double *wlp, Py_ssize_t ld, double *work)
     int gmm_full_small_wlp_f(const float *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
                              const float *shift, const float *delta, const float *U,
-                             const double *cst, float *wlp, float *work)
+                             const double *cst, float *wlp, Py_ssize_t ld, float *work)
     int gmm_diff_rows_d(const double *X, Py_ssize_t n, Py_ssize_t d, const double *mu,
                         const double *r, Py_ssize_t r_stride, double *Z)
     int gmm_diff_rows_f(const float *X, Py_ssize_t n, Py_ssize_t d, const float *mu,
@@ -132,13 +135,6 @@ cdef inline void _rows_times_rows_t(int n_rows, int m, int d, floating alpha,
     else:
         dgemm(b"T", b"N", &m, &n_rows, &d, &alpha, <double *>B, &d, <double *>A, &d,
               &zero, C, &m)
-
-
-cdef inline Py_ssize_t _argmax(const floating *row, Py_ssize_t k) noexcept nogil:
-    if floating is float:
-        return gmm_argmax_f(row, k)
-    else:
-        return gmm_argmax_d(row, k)
 
 
 # ---------------------------------------------------------------------------
@@ -336,9 +332,7 @@ def e_step(
     const floating[::1] prec,            # IN  full (k·d·d) / tied (d·d) Cholesky factors
     const floating[::1] Q,               # IN  diag (2d·k), spherical and tied ((d+1)·k)
     const double[::1] cst,               # IN  (k,) constant part of each log-density
-    double[::1] nk,                      # INOUT (k,) or (0,) when no statistics are wanted
-    double[:, ::1] s1,                   # INOUT (k, d) or (0, 0)
-    double[::1] s2,                      # INOUT flat, see module doc, or (0,)
+    double[::1] stats,                   # OUT (stats_width(...),) zeros on entry, or (0,)
     floating[:, ::1] out_resp,           # OUT (n_samples, k) responsibilities, or (0, 0)
     floating[::1] out_log_prob_norm,     # OUT (n_samples,) log p(x), or (0,)
     Py_ssize_t[::1] out_labels,          # OUT (n_samples,) argmax, or (0,)
@@ -353,13 +347,13 @@ def e_step(
     - tied: y = (x − s) U once, then [y, ‖y‖²] · Q by one GEMM;
     - diag: [x − s, (x − s)²] · Q by one GEMM;  spherical: [x − s, ‖x − s‖²] · Q.
 
-    Statistics (when ``nk`` has k entries) come from one GEMM per block,
-    Rᵀ [1, x − s, …], except full covariances with d > SMALL_D, whose second
-    moments are one rank update per component around its own mean.  So the
-    statistics are shifted by ``means`` for full with d > SMALL_D and by ``shift``
-    for everything else (tied: s2 around ``shift``).
+    Statistics (when ``stats`` is not empty) come from one GEMM per block,
+    Rᵀ [1, x − s, …], except full covariances whose second moments are rank
+    updates per component around its own mean (see ``full_statistics_around_means``):
+    those statistics are shifted by ``means``, all others by ``shift``.  They are
+    written to ``stats`` as [Σ w log p, Σ w, N (k), S1 (k·d), S2 (s2 size)].
 
-    Returns ``(Σ w log p(x), Σ w, n_nonfinite)`` over the shard.
+    Returns ``(Σ w log p(x), Σ w, n_nonfinite)`` over the rows.
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], k = means.shape[0]
     _check_rows(n_samples, start, end)
@@ -381,11 +375,9 @@ def e_step(
     cdef bint weighted = sample_weight.shape[0] != 0
     if weighted:
         _check_shape("sample_weight", (sample_weight.shape[0],), (n_samples,))
-    cdef bint want_stats = nk.shape[0] != 0
+    cdef bint want_stats = stats.shape[0] != 0
     if want_stats:
-        _check_shape("nk", (nk.shape[0],), (k,))
-        _check_shape("s1", (s1.shape[0], s1.shape[1]), (k, d))
-        _check_shape("s2", (s2.shape[0],), _s2_shape(cov_type, k, d))
+        _check_shape("stats", (stats.shape[0],), (stats_width(cov_type, k, d),))
     cdef bint want_resp = out_resp.shape[0] != 0
     if want_resp:
         _check_shape("out_resp", (out_resp.shape[0], out_resp.shape[1]), (n_samples, k))
@@ -415,7 +407,8 @@ def e_step(
 
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t b = min(block_size, end - start)
-    cdef floating[:, ::1] wlp_buf = np.empty((b, k), dtype=dtype)
+    # log-densities, then responsibilities, component-major: k × b
+    cdef floating[:, ::1] wlp_buf = np.empty((k, b), dtype=dtype)
     # the float64 design [1, z, z⊗z] replaces A when outer_stats
     cdef floating[:, ::1] a_buf = np.empty((b, 1 if outer_stats else width), dtype=dtype)
     cdef bint large_full = cov_type == FULL and not small_full
@@ -427,9 +420,11 @@ def e_step(
     cdef double[:, ::1] wd_buf = np.empty((b if outer else 1, width if outer else 1))
     # float32 responsibilities are converted for the float64 GEMM of the outer design
     cdef bint convert = outer and floating is float
-    cdef double[:, ::1] rd_buf = np.empty((b if convert else 1, k if convert else 1))
+    cdef double[:, ::1] rd_buf = np.empty((k if convert else 1, b if convert else 1))
     cdef const double *rd
-    cdef double[:, ::1] acc_buf = np.zeros((k, max(width, 1)))
+    cdef double[:, ::1] acc_buf = np.zeros((k, width))
+    cdef double[:, ::1] delta64 = np.asarray(means, dtype=np.float64) - np.asarray(shift, dtype=np.float64)
+    cdef double *row = &stats[0] if want_stats else NULL
     cdef floating[:, ::1] acc_tmp = np.empty((k, max(width, 1)), dtype=dtype)
     cdef floating[::1] dd_buf = np.empty(d * d if cov_type <= TIED else 1, dtype=dtype)
 
@@ -442,6 +437,7 @@ def e_step(
     cdef Py_ssize_t block_start, n_rows, i, c
     cdef double[::1] lpn_buf = np.empty(b)
     cdef double *lpn = &lpn_buf[0]
+    cdef double[::1] lse_work = np.empty(2 * b)
 
     with nogil:
         block_start = start
@@ -455,23 +451,22 @@ def e_step(
             if cov_type == FULL:
                 if small_full:
                     _full_small_wlp(Xb, n_rows, d, k, &shift[0], &delta[0, 0], &prec[0],
-                                    &cst[0], wlp, &work_buf[0])
+                                    &cst[0], wlp, b, &work_buf[0])
                 else:
-                    _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp,
+                    _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp, b,
                               &z_buf[0, 0])
             else:
                 _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
                 if cov_type == TIED:
                     _tied_design(A, n_rows, d, &prec[0], &y_buf[0, 0])
-                    _affine(&y_buf[0, 0], d + 1, n_rows, q_rows, k, &Q[0], &cst[0], wlp)
+                    _affine(&y_buf[0, 0], d + 1, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
                 else:
-                    _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp)
+                    _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
 
             # -- per-row outputs and log-likelihood --------------------------------
             if want_labels:
-                for i in range(n_rows):
-                    out_labels[block_start + i] = _argmax(wlp + i * k, k)
-            _lse_rows(wlp, n_rows, k, lpn)
+                _argmax_cols(wlp, k, n_rows, b, &out_labels[block_start], &lse_work[0])
+            _lse_cols(wlp, k, n_rows, b, lpn, &lse_work[0])
             for i in range(n_rows):
                 w = wb[i] if weighted else 1.0
                 if w != 0:
@@ -482,93 +477,122 @@ def e_step(
                 if want_lpn:
                     out_log_prob_norm[block_start + i] = <floating>lpn[i]
                 if want_resp:
-                    memcpy(&out_resp[block_start + i, 0], wlp + i * k, k * sizeof(floating))
+                    for c in range(k):
+                        out_resp[block_start + i, c] = wlp[c * b + i]
 
             # -- sufficient statistics ---------------------------------------------
             if want_stats:
                 if weighted:
-                    for i in range(n_rows):
-                        for c in range(k):
-                            wlp[i * k + c] = wlp[i * k + c] * wb[i]
+                    for c in range(k):
+                        for i in range(n_rows):
+                            wlp[c * b + i] = wlp[c * b + i] * wb[i]
                 if outer_stats:
                     _outer_design(Xb, n_rows, d, &shift[0], &wd_buf[0, 0], width)
                     if floating is float:
-                        for i in range(n_rows):
-                            for c in range(k):
-                                rd_buf[i, c] = wlp[i * k + c]
+                        for c in range(k):
+                            for i in range(n_rows):
+                                rd_buf[c, i] = wlp[c * b + i]
                         rd = &rd_buf[0, 0]
                     else:
                         rd = wlp
-                    _at_b(n_rows, k, width, rd, &wd_buf[0, 0], 1.0, &acc_buf[0, 0])
+                    _at_b(n_rows, k, width, rd, b, &wd_buf[0, 0], 1.0, &acc_buf[0, 0])
                 else:
                     if cov_type == FULL:
                         _design(Xb, n_rows, d, FULL, &shift[0], A, width)
-                    _at_b_acc(n_rows, k, width, wlp, A, &acc_tmp[0, 0], &acc_buf[0, 0])
+                    _at_b_acc(n_rows, k, width, wlp, b, A, &acc_tmp[0, 0], &acc_buf[0, 0])
                 if cov_type == TIED:
-                    _tied_moments(A, n_rows, d, width, wb, &y_buf[0, 0], &dd_buf[0], &s2[0])
+                    _tied_moments(A, n_rows, d, width, wb, &y_buf[0, 0], &dd_buf[0],
+                                  row + 2 + k + k * d)
                 elif cov_type == FULL and not outer_stats:
-                    _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, &z_buf[0, 0],
-                                  &dd_buf[0], &s2[0])
+                    _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, b, &z_buf[0, 0],
+                                  &dd_buf[0], row + 2 + k + k * d)
             block_start += n_rows
-
-    if want_stats:
-        _unpack_statistics(cov_type, d, np.asarray(acc_buf), np.asarray(nk), np.asarray(s1),
-                           np.asarray(s2), outer_stats, np.asarray(means), np.asarray(shift))
+        if want_stats:
+            _write_statistics(cov_type, k, d, width, outer_stats, &acc_buf[0, 0],
+                              &delta64[0, 0], loglik, total_weight, row)
     return loglik, total_weight, n_nonfinite
 
 
-def _unpack_statistics(int cov_type, Py_ssize_t d, acc, nk, s1, s2, bint outer, means,
-                       shift):
-    """Add the columns of Rᵀ A (k × width) to nk, s1 and s2."""
-    k = acc.shape[0]
-    nk += acc[:, 0]
-    if cov_type == FULL and not outer:
-        # S1 came around the global shift; the second moments are around each mean.
-        delta = means.astype(np.float64) - shift.astype(np.float64)
-        s1 += acc[:, 1:1 + d] - acc[:, :1] * delta
-        return
-    s1 += acc[:, 1:1 + d]
-    if cov_type == DIAG:
-        s2 += acc[:, 1 + d:].ravel()
-    elif cov_type == SPHERICAL:
-        s2 += acc[:, 1 + d]
-    elif outer:
-        rows, cols = np.tril_indices(d)
-        full = np.zeros((k, d, d))
-        full[:, rows, cols] = acc[:, 1 + d:]
-        s2 += full.ravel()
+def stats_width(int cov_type, Py_ssize_t k, Py_ssize_t d):
+    """Entries of one chunk's statistics: Σ w log p, Σ w, N (k), S1 (k·d), S2."""
+    return 2 + k + k * d + _s2_shape(cov_type, k, d)[0]
 
 
-cdef inline void _lse_rows(floating *wlp, Py_ssize_t n_rows, Py_ssize_t k,
-                           double *lpn) noexcept nogil:
+cdef void _write_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
+                            bint outer, const double *acc, const double *delta, double loglik,
+                            double weight, double *row) noexcept nogil:
+    """Write the statistics to their row (see e_step).
+
+    ``acc`` (k × width) holds R [1, x − s, …]; second moments that were
+    accumulated in place (tied, and full around each mean) are already in the row.
+    """
+    cdef Py_ssize_t c, j, l, p
+    cdef double *nk = row + 2
+    cdef double *s1 = nk + k
+    cdef double *s2 = s1 + k * d
+    cdef const double *a
+    row[0] = loglik
+    row[1] = weight
+    for c in range(k):
+        a = acc + c * width
+        nk[c] = a[0]
+        for j in range(d):
+            s1[c * d + j] = a[1 + j]
+        if cov_type == FULL and not outer:
+            # S1 came around the global shift; the second moments are around each mean
+            for j in range(d):
+                s1[c * d + j] -= a[0] * delta[c * d + j]
+        elif cov_type == DIAG:
+            for j in range(d):
+                s2[c * d + j] = a[1 + d + j]
+        elif cov_type == SPHERICAL:
+            s2[c] = a[1 + d]
+        elif cov_type == FULL:
+            p = 1 + d
+            for j in range(d):
+                for l in range(j + 1):
+                    s2[c * d * d + j * d + l] = a[p]
+                    p += 1
+
+
+cdef inline void _lse_cols(floating *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
+                           double *lpn, double *work) noexcept nogil:
     if floating is float:
-        gmm_lse_rows_f(wlp, n_rows, k, lpn)
+        gmm_lse_cols_f(wlp, k, n, ld, lpn, work)
     else:
-        gmm_lse_rows_d(wlp, n_rows, k, lpn)
+        gmm_lse_cols_d(wlp, k, n, ld, lpn, work)
+
+
+cdef inline void _argmax_cols(const floating *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
+                              Py_ssize_t *labels, double *work) noexcept nogil:
+    if floating is float:
+        gmm_argmax_cols_f(wlp, k, n, ld, labels, work)
+    else:
+        gmm_argmax_cols_d(wlp, k, n, ld, labels, work)
 
 
 cdef inline void _full_small_wlp(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
                                  Py_ssize_t k, const floating *shift, const floating *delta,
                                  const floating *U, const double *cst, floating *wlp,
-                                 floating *work) noexcept nogil:
+                                 Py_ssize_t ld, floating *work) noexcept nogil:
     if floating is float:
-        gmm_full_small_wlp_f(X, n_rows, d, k, shift, delta, U, cst, wlp, work)
+        gmm_full_small_wlp_f(X, n_rows, d, k, shift, delta, U, cst, wlp, ld, work)
     else:
-        gmm_full_small_wlp_d(X, n_rows, d, k, shift, delta, U, cst, wlp, work)
+        gmm_full_small_wlp_d(X, n_rows, d, k, shift, delta, U, cst, wlp, ld, work)
 
 
 cdef void _full_wlp(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
                     const floating *means, const floating *U, const double *cst,
-                    floating *wlp, floating *Z) noexcept nogil:
-    """wlp[i, c] = cst[c] − ½ ‖(x_i − μ_c)ᵀ U_c‖², one triangular product per component."""
+                    floating *wlp, Py_ssize_t ld, floating *Z) noexcept nogil:
+    """wlp[c, i] = cst[c] − ½ ‖(x_i − μ_c)ᵀ U_c‖², one triangular product per component."""
     cdef Py_ssize_t c
     for c in range(k):
         _diff_rows(X, n_rows, d, means + c * d, NULL, 0, Z)
         _rows_times_upper(<int>n_rows, <int>d, d, U + c * d * d, Z)
         if floating is float:
-            gmm_half_sqnorm_f(Z, n_rows, d, cst[c], wlp + c, k)
+            gmm_half_sqnorm_f(Z, n_rows, d, cst[c], wlp + c * ld, 1)
         else:
-            gmm_half_sqnorm_d(Z, n_rows, d, cst[c], wlp + c, k)
+            gmm_half_sqnorm_d(Z, n_rows, d, cst[c], wlp + c * ld, 1)
 
 
 cdef inline void _diff_rows(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
@@ -616,55 +640,58 @@ cdef void _tied_design(const floating *A, Py_ssize_t n_rows, Py_ssize_t d,
 
 
 cdef void _affine(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t q_rows,
-                  Py_ssize_t k, const floating *Q, const double *cst,
-                  floating *wlp) noexcept nogil:
-    """wlp (n_rows × k) = cst + A (n_rows × q_rows, leading dimension lda) · Q (q_rows × k).
+                  Py_ssize_t k, const floating *Q, const double *cst, floating *wlp,
+                  Py_ssize_t ld) noexcept nogil:
+    """wlp (k × n_rows, leading dimension ld) = cst + Qᵀ Aᵀ, for row-major
+    A (n_rows × q_rows, leading dimension lda) and Q (q_rows × k).
 
-    Column-major, wlpᵀ (k × n_rows) = Qᵀ Aᵀ, and Q's row-major memory is Qᵀ
-    column-major (leading dimension k): gemm(N, N).
+    Column-major, wlp's memory is the n_rows × k matrix A Q (leading dimension ld);
+    A's memory is Aᵀ and Q's is Qᵀ, so gemm(T, T).
     """
     cdef Py_ssize_t i, c
-    cdef int m = <int>k, n = <int>n_rows, kk = <int>q_rows, ldq = <int>k
-    cdef int ld_a = <int>lda, ldc = <int>k
+    cdef int m = <int>n_rows, n = <int>k, kk = <int>q_rows, ldq = <int>k
+    cdef int ld_a = <int>lda, ldc = <int>ld
     cdef floating one = 1.0
-    for i in range(n_rows):
-        for c in range(k):
-            wlp[i * k + c] = <floating>cst[c]
+    for c in range(k):
+        for i in range(n_rows):
+            wlp[c * ld + i] = <floating>cst[c]
     if floating is float:
-        sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>Q, &ldq, <float *>A, &ld_a, &one,
+        sgemm(b"T", b"T", &m, &n, &kk, &one, <float *>A, &ld_a, <float *>Q, &ldq, &one,
               wlp, &ldc)
     else:
-        dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>Q, &ldq, <double *>A, &ld_a, &one,
+        dgemm(b"T", b"T", &m, &n, &kk, &one, <double *>A, &ld_a, <double *>Q, &ldq, &one,
               wlp, &ldc)
 
 
 cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const floating *R,
-                       const floating *A, floating beta, floating *C) noexcept nogil:
-    """C (k × width) <- beta C + Rᵀ A, for row-major R (n_rows × k), A (n_rows × width).
+                       Py_ssize_t ldr, const floating *A, floating beta,
+                       floating *C) noexcept nogil:
+    """C (k × width) <- beta C + R A, for R (k × n_rows, leading dimension ldr, the
+    component-major responsibilities) and row-major A (n_rows × width).
 
-    Column-major, Cᵀ (width × k) = Aᵀ R: A's memory is Aᵀ (width × n_rows) and R's
-    is Rᵀ (k × n_rows), so gemm(N, T).
+    Column-major, Cᵀ (width × k) = Aᵀ Rᵀ: A's memory is Aᵀ (width × n_rows) and
+    R's is Rᵀ (n_rows × k, leading dimension ldr), so gemm(N, N).
     """
-    cdef int m = <int>width, n = <int>k, kk = <int>n_rows, lda = <int>width, ldr = <int>k
+    cdef int m = <int>width, n = <int>k, kk = <int>n_rows, lda = <int>width, ld_r = <int>ldr
     cdef floating one = 1.0
     if floating is float:
-        sgemm(b"N", b"T", &m, &n, &kk, &one, <float *>A, &lda, <float *>R, &ldr, &beta,
+        sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>A, &lda, <float *>R, &ld_r, &beta,
               C, &lda)
     else:
-        dgemm(b"N", b"T", &m, &n, &kk, &one, <double *>A, &lda, <double *>R, &ldr, &beta,
+        dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>A, &lda, <double *>R, &ld_r, &beta,
               C, &lda)
 
 
 cdef inline void _at_b_acc(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
-                           const floating *R, const floating *A, floating *tmp,
+                           const floating *R, Py_ssize_t ldr, const floating *A, floating *tmp,
                            double *acc) noexcept nogil:
-    """acc (float64, k × width) += Rᵀ A: in place for float64; float32 forms the
+    """acc (float64, k × width) += R A: in place for float64; float32 forms the
     block's product (a sum of at most block_size terms) and accumulates it in float64."""
     cdef Py_ssize_t i
     if floating is double:
-        _at_b(n_rows, k, width, R, A, 1.0, acc)
+        _at_b(n_rows, k, width, R, ldr, A, 1.0, acc)
     else:
-        _at_b(n_rows, k, width, R, A, 0.0, tmp)
+        _at_b(n_rows, k, width, R, ldr, A, 0.0, tmp)
         for i in range(k * width):
             acc[i] += tmp[i]
 
@@ -700,12 +727,14 @@ cdef void _tied_moments(const floating *A, Py_ssize_t n_rows, Py_ssize_t d, Py_s
 
 
 cdef void _full_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
-                        const floating *means, const floating *resp, floating *Z, floating *dd,
-                        double *s2) noexcept nogil:
-    """S2 of each component around its own mean: rows √r (x − μ_c), one rank update each."""
+                        const floating *means, const floating *resp, Py_ssize_t ldr,
+                        floating *Z, floating *dd, double *s2) noexcept nogil:
+    """S2 of each component around its own mean: rows √r (x − μ_c), one rank update each.
+
+    ``resp`` is component-major (k × n_rows, leading dimension ldr)."""
     cdef Py_ssize_t c
     for c in range(k):
-        _diff_rows(X, n_rows, d, means + c * d, resp + c, k, Z)
+        _diff_rows(X, n_rows, d, means + c * d, resp + c * ldr, 1, Z)
         _add_gram(n_rows, d, Z, dd, s2 + c * d * d)
 
 

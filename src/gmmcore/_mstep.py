@@ -23,47 +23,53 @@ ILL_DEFINED_COVARIANCE = (
 class Statistics:
     """Sufficient statistics of a set of rows, as the kernels produce them.
 
-    ``nk`` (k,), ``s1`` (k, d) and ``s2`` (flat, its shape set by the covariance
-    type) are sums of weighted responsibilities around ``shifts`` (k, d) and,
-    for 'tied', ``tied_shift`` (d,).  ``loglik`` is Σ w log p(x) and ``weight``
-    Σ w over the same rows.  Statistics of disjoint rows under the same shifts add.
+    One float64 vector ``row`` holds [Σ w log p, Σ w, N (k), S1 (k·d), S2], with
+    ``s2`` shaped by the covariance type (see ``_kernels``).  N, S1 and S2 are sums
+    of weighted responsibilities around ``shifts`` (k, d) and, for 'tied' S2,
+    ``tied_shift`` (d,).  Statistics of disjoint rows under the same shifts add.
     """
 
-    __slots__ = ("covariance_type", "shifts", "tied_shift", "nk", "s1", "s2",
-                 "loglik", "weight", "n_nonfinite")
+    __slots__ = ("covariance_type", "shifts", "tied_shift", "row", "n_nonfinite")
 
-    def __init__(self, covariance_type, shifts, tied_shift):
+    def __init__(self, covariance_type, shifts, tied_shift, row=None):
         k, d = shifts.shape
         self.covariance_type = covariance_type
         self.shifts = shifts
         self.tied_shift = tied_shift
-        self.nk = np.zeros(k)
-        self.s1 = np.zeros((k, d))
-        self.s2 = np.zeros(s2_size(covariance_type, k, d))
-        self.loglik = 0.0
-        self.weight = 0.0
+        width = 2 + k + k * d + s2_size(covariance_type, k, d)
+        self.row = np.zeros(width) if row is None else row
         self.n_nonfinite = 0
 
     def __iadd__(self, other):
-        self.nk += other.nk
-        self.s1 += other.s1
-        self.s2 += other.s2
-        self.loglik += other.loglik
-        self.weight += other.weight
+        self.row += other.row
         self.n_nonfinite += other.n_nonfinite
         return self
 
     @property
+    def loglik(self):
+        return self.row[0]
+
+    @property
+    def weight(self):
+        return self.row[1]
+
+    @property
+    def nk(self):
+        return self.row[2:2 + self.shifts.shape[0]]
+
+    @property
+    def s1(self):
+        k, d = self.shifts.shape
+        return self.row[2 + k:2 + k + k * d].reshape(k, d)
+
+    @property
+    def s2(self):
+        k, d = self.shifts.shape
+        return self.row[2 + k + k * d:]
+
+    @property
     def mean_loglik(self):
         return self.loglik / self.weight if self.weight > 0 else -np.inf
-
-
-def sum_statistics(parts):
-    """Shard statistics added in shard order (never in the order threads finish)."""
-    total = parts[0]
-    for part in parts[1:]:
-        total += part
-    return total
 
 
 def s2_size(covariance_type, k, d):

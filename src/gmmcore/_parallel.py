@@ -1,30 +1,35 @@
 """Threads: how many, which rows each gets, and the pool that runs them.
 
-Parallelism is a plain thread pool calling nogil kernels over row shards (no
-OpenMP runtime: it hangs after fork and clashes with other runtimes).  Shards
-are planned from (n_samples, n_threads) alone and their partial results are
-reduced in shard order, so a result never depends on which thread finished first.
+Parallelism is a plain thread pool calling nogil kernels over chunks of rows (no
+OpenMP runtime: it hangs after fork and clashes with other runtimes).  Chunks are
+planned from the number of rows alone and their partial results are folded in
+chunk order, so a result depends neither on which thread finished first nor on
+how many threads there were.
 """
 
+import collections
+import concurrent.futures
+import itertools
 import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-# A shard below this many rows costs more in scheduling than it saves.
-MIN_ROWS_PER_SHARD = 4096
+# Work is cut into at most MAX_CHUNKS chunks of at least MIN_ROWS_PER_CHUNK rows:
+# enough to balance threads on a busy machine, few enough that the per-chunk call
+# (about 15 µs) stays negligible.
+MAX_CHUNKS = 64
+MIN_ROWS_PER_CHUNK = 8192
 
-_pool = None
-_pool_size = 0
+_pools = {}
 _pool_lock = threading.Lock()
 _controller = None
 
 
 def _reset_after_fork():
-    # Worker threads do not survive fork: the child builds its own pool.
-    global _pool, _pool_size, _pool_lock, _controller
-    _pool = None
-    _pool_size = 0
+    # Worker threads do not survive fork: the child builds its own pools.
+    global _pools, _pool_lock, _controller
+    _pools = {}
     _pool_lock = threading.Lock()
     _controller = None
 
@@ -82,56 +87,67 @@ def effective_n_threads(n_threads=None):
     return n
 
 
-def plan_shards(n_samples, n_threads, min_rows=MIN_ROWS_PER_SHARD, align=256):
-    """Contiguous row ranges [start, end), one per thread, none below min_rows.
+def plan_chunks(n_samples, block_size=256, max_chunks=MAX_CHUNKS, min_rows=MIN_ROWS_PER_CHUNK):
+    """Row ranges [start, end) that the work is cut into: a function of n_samples and
+    block_size only, never of the thread count.
 
-    Boundaries fall on multiples of ``align`` (the kernels' block size), so every
-    shard plan cuts the data into the same blocks: only the order in which block
-    sums are added changes with the thread count, never the blocks themselves.
+    Boundaries fall on multiples of ``block_size``, so the kernels see the same
+    blocks, and the chunks' partial sums are folded in chunk order: a result is
+    the same, to the bit, for any number of threads.
     """
-    n_blocks = -(-n_samples // align)
-    n_shards = max(1, min(n_threads, n_samples // max(min_rows, 1), n_blocks))
-    bounds = [min(n_samples, (n_blocks * i // n_shards) * align) for i in range(n_shards)]
+    n_blocks = -(-n_samples // block_size)
+    min_blocks = max(1, min_rows // block_size)
+    n_chunks = max(1, min(max_chunks, n_blocks // min_blocks))
+    bounds = [min(n_samples, (n_blocks * i // n_chunks) * block_size) for i in range(n_chunks)]
     bounds.append(n_samples)
-    return [(bounds[i], bounds[i + 1]) for i in range(n_shards)]
+    return [(bounds[i], bounds[i + 1]) for i in range(n_chunks)]
 
 
 def _get_pool(n_workers):
-    global _pool, _pool_size
+    """The process's pool of exactly n_workers threads (created on first use)."""
     with _pool_lock:
-        if _pool is None or _pool_size < n_workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=n_workers,
-                                       thread_name_prefix="gmmcore")
-            _pool_size = n_workers
-        return _pool
+        pool = _pools.get(n_workers)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=n_workers,
+                                      thread_name_prefix=f"gmmcore-{n_workers}")
+            _pools[n_workers] = pool
+        return pool
 
 
-def run_shards(task, shards):
-    """``[task(start, end) for each shard]``, the shards run concurrently.
+def run_ordered(task, chunks, n_threads, fold=None):
+    """Run ``task(start, end)`` for every chunk on n_threads threads.
 
-    The calling thread runs the first shard itself; results come back in shard
-    order.  If a task raises, or the caller is interrupted, the remaining shards
-    are cancelled or waited for before the exception propagates, so no kernel
-    outlives the call.
+    Results are handed to ``fold`` in chunk order, so partial sums are added in
+    the same order whatever the number of threads; at most 2 × n_threads chunks
+    are submitted ahead of the fold.  If a task raises or the caller is
+    interrupted (Ctrl-C), chunks not yet started are cancelled and the running
+    ones (each a small part of a pass) finish before the exception propagates:
+    no kernel outlives the call.
     """
-    if len(shards) == 1:
-        return [task(*shards[0])]
-    pool = _get_pool(len(shards) - 1)
-    futures = [pool.submit(task, *shard) for shard in shards[1:]]
+    if n_threads <= 1 or len(chunks) == 1:
+        for chunk in chunks:
+            result = task(*chunk)
+            if fold is not None:
+                fold(result)
+        return
+    pool = _get_pool(n_threads)
+    todo = iter(chunks)
+    pending = collections.deque()
     try:
-        first = task(*shards[0])
-        return [first] + [f.result() for f in futures]
+        for chunk in itertools.islice(todo, 2 * n_threads):
+            pending.append(pool.submit(task, *chunk))
+        while pending:
+            result = pending[0].result()
+            pending.popleft()
+            chunk = next(todo, None)
+            if chunk is not None:
+                pending.append(pool.submit(task, *chunk))
+            if fold is not None:
+                fold(result)
     except BaseException:
-        for f in futures:
-            f.cancel()
-        for f in futures:
-            if not f.cancelled():
-                try:
-                    f.result()
-                except BaseException:
-                    pass
+        for future in pending:
+            future.cancel()
+        concurrent.futures.wait(pending)
         raise
 
 
