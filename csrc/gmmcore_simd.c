@@ -234,55 +234,170 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
 }
 
 /* ------------------------------------------------------------------------- */
-/* full covariance, few features: rows in the vector lanes                    */
+/* few features (d <= GMM_SMALL_D): register tiles of rows                    */
 /* ------------------------------------------------------------------------- */
 
-#define GMM_FULL_SMALL_BODY(T)                                                      \
-    T *GMM_RESTRICT xt = work;              /* d x n: (x - shift), transposed */   \
-    T *GMM_RESTRICT z = work + d * n;       /* d x n: xt - delta_c */              \
-    T *GMM_RESTRICT acc = work + 2 * d * n; /* n */                               \
-    T *GMM_RESTRICT sq = acc + n;           /* n */                               \
-    for (ptrdiff_t i = 0; i < n; ++i)                                               \
-        for (ptrdiff_t l = 0; l < d; ++l) xt[l * n + i] = X[i * d + l] - shift[l]; \
-    for (ptrdiff_t c = 0; c < k; ++c) {                                             \
-        const T *u = U + c * d * d;                                                 \
-        for (ptrdiff_t l = 0; l < d; ++l) {                                         \
-            const T dl = delta[c * d + l];                                          \
-            for (ptrdiff_t i = 0; i < n; ++i) z[l * n + i] = xt[l * n + i] - dl;    \
-        }                                                                           \
-        for (ptrdiff_t i = 0; i < n; ++i) sq[i] = 0;                                \
-        for (ptrdiff_t j = 0; j < d; ++j) {                                         \
-            const T u0 = u[j];                                                      \
-            for (ptrdiff_t i = 0; i < n; ++i) acc[i] = z[i] * u0;                   \
-            for (ptrdiff_t l = 1; l <= j; ++l) {                                    \
-                const T ul = u[l * d + j];                                          \
-                for (ptrdiff_t i = 0; i < n; ++i) acc[i] += z[l * n + i] * ul;      \
-            }                                                                       \
-            for (ptrdiff_t i = 0; i < n; ++i) sq[i] += acc[i] * acc[i];             \
-        }                                                                           \
-        const double cc = cst[c];                                                   \
-        for (ptrdiff_t i = 0; i < n; ++i) wlp[c * ld + i] = (T)(cc - 0.5 * sq[i]);  \
-    }                                                                               \
-    return 0;
+/*
+ * The block is first transposed, xt[l][i] = x[i][l] - shift[l] (d x ld), and the
+ * feature-major statistics design is written from it along the rows:
+ *   diag      [1, z, z^2]       spherical [1, z, |z|^2]      tied [1, z]
+ *   full      [1, z, z_j z_l for l <= j]  (in double)
+ * Then tiles of one vector of rows (8 doubles or 16 floats on AVX-512) are held in
+ * registers, one vector per feature, with d a compile-time constant (1..8) so that
+ * every loop over features unrolls, and the log-densities of all components are
+ * computed from them:
+ *   diag      wlp = cst - 1/2 sum_l p_cl (z_l - delta_cl)^2
+ *   spherical wlp = cst - 1/2 p_c |z - delta_c|^2
+ *   tied      wlp = cst - 1/2 |z U - m_c|^2,   m_c = Q[0:d, c]
+ *   full      wlp = cst - 1/2 |(z - delta_c) U_c|^2
+ * ld must be a multiple of 16 (the widest tile).
+ */
+#define GMM_SMALL_D 8
 
-GMM_INLINE int full_small_wlp_d_body(const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
-                                     ptrdiff_t k, const double *GMM_RESTRICT shift,
-                                     const double *GMM_RESTRICT delta,
-                                     const double *GMM_RESTRICT U, const double *GMM_RESTRICT cst,
-                                     double *GMM_RESTRICT wlp, ptrdiff_t ld,
-                                     double *GMM_RESTRICT work)
+#if defined(__GNUC__) || defined(__clang__)
+#define GMM_VEC_BYTES 64
+typedef double gmm_vd __attribute__((vector_size(GMM_VEC_BYTES)));
+typedef float gmm_vf __attribute__((vector_size(GMM_VEC_BYTES)));
+#define GMM_HAVE_VEC 1
+#endif
+
+#define GMM_SMALL_PREP(T)                                                           \
+    for (ptrdiff_t l = 0; l < D; ++l) {                                             \
+        T *GMM_RESTRICT xl = xt + l * ld;                                           \
+        const T sl = shift[l];                                                      \
+        for (ptrdiff_t i = 0; i < n; ++i) xl[i] = X[i * D + l] - sl;                \
+        for (ptrdiff_t i = n; i < ld; ++i) xl[i] = 0;                               \
+    }                                                                               \
+    if (cov == 0) {                                                                 \
+        double *GMM_RESTRICT a = design_d;                                          \
+        ptrdiff_t p = 1 + D;                                                        \
+        for (ptrdiff_t i = 0; i < ld; ++i) a[i] = 1.0;                              \
+        for (ptrdiff_t l = 0; l < D; ++l)                                           \
+            for (ptrdiff_t i = 0; i < ld; ++i) a[(1 + l) * ld + i] = (double)xt[l * ld + i]; \
+        for (ptrdiff_t j = 0; j < D; ++j)                                           \
+            for (ptrdiff_t l = 0; l <= j; ++l, ++p)                                 \
+                for (ptrdiff_t i = 0; i < ld; ++i)                                  \
+                    a[p * ld + i] = a[(1 + j) * ld + i] * a[(1 + l) * ld + i];      \
+    } else {                                                                        \
+        T *GMM_RESTRICT a = design;                                                 \
+        for (ptrdiff_t i = 0; i < ld; ++i) a[i] = 1;                                \
+        for (ptrdiff_t l = 0; l < D; ++l)                                           \
+            for (ptrdiff_t i = 0; i < ld; ++i) a[(1 + l) * ld + i] = xt[l * ld + i]; \
+        if (cov == 2)                                                               \
+            for (ptrdiff_t l = 0; l < D; ++l)                                       \
+                for (ptrdiff_t i = 0; i < ld; ++i)                                  \
+                    a[(1 + D + l) * ld + i] = xt[l * ld + i] * xt[l * ld + i];      \
+        if (cov == 3) {                                                             \
+            for (ptrdiff_t i = 0; i < ld; ++i) a[(1 + D) * ld + i] = 0;             \
+            for (ptrdiff_t l = 0; l < D; ++l)                                       \
+                for (ptrdiff_t i = 0; i < ld; ++i)                                  \
+                    a[(1 + D) * ld + i] += xt[l * ld + i] * xt[l * ld + i];         \
+        }                                                                           \
+    }
+
+/* The tiles: V is the vector type, L its lanes. */
+#define GMM_SMALL_TILES(T, V, L)                                                    \
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
+        V z[GMM_SMALL_D];                                                           \
+        for (int l = 0; l < D; ++l) memcpy(&z[l], xt + l * ld + i0, sizeof(V));     \
+        if (cov == 2) {                                                             \
+            for (ptrdiff_t c = 0; c < k; ++c) {                                     \
+                V sq = z[0] * 0;                                                    \
+                for (int l = 0; l < D; ++l) {                                       \
+                    const V t = z[l] - delta[c * D + l];                            \
+                    sq += t * t * prec[c * D + l];                                  \
+                }                                                                   \
+                V out = (T)cst[c] - (T)0.5 * sq;                                    \
+                memcpy(wlp + c * ld + i0, &out, sizeof(V));                         \
+            }                                                                       \
+        } else if (cov == 3) {                                                      \
+            for (ptrdiff_t c = 0; c < k; ++c) {                                     \
+                V sq = z[0] * 0;                                                    \
+                for (int l = 0; l < D; ++l) {                                       \
+                    const V t = z[l] - delta[c * D + l];                            \
+                    sq += t * t;                                                    \
+                }                                                                   \
+                V out = (T)cst[c] - ((T)0.5 * prec[c]) * sq;                        \
+                memcpy(wlp + c * ld + i0, &out, sizeof(V));                         \
+            }                                                                       \
+        } else if (cov == 1) {                                                      \
+            V y[GMM_SMALL_D];                                                       \
+            for (int j = 0; j < D; ++j) {                                           \
+                y[j] = z[0] * prec[j];                                              \
+                for (int l = 1; l <= j; ++l) y[j] += z[l] * prec[l * D + j];        \
+            }                                                                       \
+            for (ptrdiff_t c = 0; c < k; ++c) {                                     \
+                V sq = z[0] * 0;                                                    \
+                for (int j = 0; j < D; ++j) {                                       \
+                    const V t = y[j] - Q[j * k + c];                                \
+                    sq += t * t;                                                    \
+                }                                                                   \
+                V out = (T)cst[c] - (T)0.5 * sq;                                    \
+                memcpy(wlp + c * ld + i0, &out, sizeof(V));                         \
+            }                                                                       \
+        } else {                                                                    \
+            for (ptrdiff_t c = 0; c < k; ++c) {                                     \
+                const T *GMM_RESTRICT u = prec + c * D * D;                         \
+                V zc[GMM_SMALL_D];                                                  \
+                for (int l = 0; l < D; ++l) zc[l] = z[l] - delta[c * D + l];        \
+                V sq = z[0] * 0;                                                    \
+                for (int j = 0; j < D; ++j) {                                       \
+                    V acc = zc[0] * u[j];                                           \
+                    for (int l = 1; l <= j; ++l) acc += zc[l] * u[l * D + j];       \
+                    sq += acc * acc;                                                \
+                }                                                                   \
+                V out = (T)cst[c] - (T)0.5 * sq;                                    \
+                memcpy(wlp + c * ld + i0, &out, sizeof(V));                         \
+            }                                                                       \
+        }                                                                           \
+    }
+
+#define GMM_SMALL_IMPL(NAME, T, V, L)                                               \
+    GMM_INLINE int NAME(const int D, int cov, const T *GMM_RESTRICT X, ptrdiff_t n,  \
+                        ptrdiff_t k, const T *GMM_RESTRICT shift,                   \
+                        const T *GMM_RESTRICT delta, const T *GMM_RESTRICT prec,    \
+                        const T *GMM_RESTRICT Q, const double *GMM_RESTRICT cst,    \
+                        T *GMM_RESTRICT wlp, ptrdiff_t ld, T *GMM_RESTRICT design,  \
+                        double *GMM_RESTRICT design_d, T *GMM_RESTRICT xt)          \
+    {                                                                               \
+        GMM_SMALL_PREP(T)                                                           \
+        GMM_SMALL_TILES(T, V, L)                                                    \
+        return 0;                                                                   \
+    }
+
+GMM_SMALL_IMPL(small_impl_d, double, gmm_vd, (ptrdiff_t)(GMM_VEC_BYTES / sizeof(double)))
+GMM_SMALL_IMPL(small_impl_f, float, gmm_vf, (ptrdiff_t)(GMM_VEC_BYTES / sizeof(float)))
+
+/* d as a compile-time constant: one inlined copy of the body per d. */
+#define GMM_SMALL_SWITCH(IMPL)                                                      \
+    switch (d) {                                                                    \
+    case 1: return IMPL(1, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    case 2: return IMPL(2, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    case 3: return IMPL(3, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    case 4: return IMPL(4, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    case 5: return IMPL(5, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    case 6: return IMPL(6, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    case 7: return IMPL(7, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    case 8: return IMPL(8, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    default: return -1;                                                             \
+    }
+
+GMM_INLINE int small_block_d_body(int cov, const double *X, ptrdiff_t n, ptrdiff_t d,
+                                  ptrdiff_t k, const double *shift, const double *delta,
+                                  const double *prec, const double *Q, const double *cst,
+                                  double *wlp, ptrdiff_t ld, double *design, double *design_d,
+                                  double *xt)
 {
-    GMM_FULL_SMALL_BODY(double)
+    GMM_SMALL_SWITCH(small_impl_d)
 }
 
-GMM_INLINE int full_small_wlp_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
-                                     ptrdiff_t k, const float *GMM_RESTRICT shift,
-                                     const float *GMM_RESTRICT delta,
-                                     const float *GMM_RESTRICT U, const double *GMM_RESTRICT cst,
-                                     float *GMM_RESTRICT wlp, ptrdiff_t ld,
-                                     float *GMM_RESTRICT work)
+GMM_INLINE int small_block_f_body(int cov, const float *X, ptrdiff_t n, ptrdiff_t d,
+                                  ptrdiff_t k, const float *shift, const float *delta,
+                                  const float *prec, const float *Q, const double *cst,
+                                  float *wlp, ptrdiff_t ld, float *design, double *design_d,
+                                  float *xt)
 {
-    GMM_FULL_SMALL_BODY(float)
+    GMM_SMALL_SWITCH(small_impl_f)
 }
 
 /* ------------------------------------------------------------------------- */
@@ -381,16 +496,18 @@ GMM_VERSIONS(argmax_cols_f,
              (const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t *labels,
               double *work),
              (wlp, k, n, ld, labels, work))
-GMM_VERSIONS(full_small_wlp_d,
-             (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *shift,
-              const double *delta, const double *U, const double *cst, double *wlp,
-              ptrdiff_t ld, double *work),
-             (X, n, d, k, shift, delta, U, cst, wlp, ld, work))
-GMM_VERSIONS(full_small_wlp_f,
-             (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const float *shift,
-              const float *delta, const float *U, const double *cst, float *wlp,
-              ptrdiff_t ld, float *work),
-             (X, n, d, k, shift, delta, U, cst, wlp, ld, work))
+GMM_VERSIONS(small_block_d,
+             (int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
+              const double *shift, const double *delta, const double *prec, const double *Q,
+              const double *cst, double *wlp, ptrdiff_t ld, double *design, double *design_d,
+              double *xt),
+             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt))
+GMM_VERSIONS(small_block_f,
+             (int cov, const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
+              const float *shift, const float *delta, const float *prec, const float *Q,
+              const double *cst, float *wlp, ptrdiff_t ld, float *design, double *design_d,
+              float *xt),
+             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt))
 
 GMM_VERSIONS(diff_rows_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, const double *mu, const double *r,
@@ -438,8 +555,8 @@ int gmm_simd_init(void)
     GMM_PICK(lse_cols_f);
     GMM_PICK(argmax_cols_d);
     GMM_PICK(argmax_cols_f);
-    GMM_PICK(full_small_wlp_d);
-    GMM_PICK(full_small_wlp_f);
+    GMM_PICK(small_block_d);
+    GMM_PICK(small_block_f);
     GMM_PICK(diff_rows_d);
     GMM_PICK(diff_rows_f);
     GMM_PICK(half_sqnorm_d);

@@ -43,12 +43,14 @@ cdef extern from "gmmcore_simd.h" nogil:
                           Py_ssize_t *labels, double *work)
     int gmm_argmax_cols_f(const float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
                           Py_ssize_t *labels, double *work)
-    int gmm_full_small_wlp_d(const double *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
-                             const double *shift, const double *delta, const double *U,
-                             const double *cst, double *wlp, Py_ssize_t ld, double *work)
-    int gmm_full_small_wlp_f(const float *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
-                             const float *shift, const float *delta, const float *U,
-                             const double *cst, float *wlp, Py_ssize_t ld, float *work)
+    int gmm_small_block_d(int cov, const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
+                          const double *shift, const double *delta, const double *prec,
+                          const double *Q, const double *cst, double *wlp, Py_ssize_t ld,
+                          double *design, double *design_d, double *xt)
+    int gmm_small_block_f(int cov, const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
+                          const float *shift, const float *delta, const float *prec,
+                          const float *Q, const double *cst, float *wlp, Py_ssize_t ld,
+                          float *design, double *design_d, float *xt)
     int gmm_diff_rows_d(const double *X, Py_ssize_t n, Py_ssize_t d, const double *mu,
                         const double *r, Py_ssize_t r_stride, double *Z)
     int gmm_diff_rows_f(const float *X, Py_ssize_t n, Py_ssize_t d, const float *mu,
@@ -329,7 +331,8 @@ def e_step(
     const floating[::1] shift,           # IN  (d,) global shift s
     const floating[:, ::1] means,        # IN  (k, d)
     const floating[:, ::1] delta,        # IN  (k, d) means − s
-    const floating[::1] prec,            # IN  full (k·d·d) / tied (d·d) Cholesky factors
+    const floating[::1] prec,            # IN  full (k·d·d) / tied (d·d) Cholesky factors,
+                                         #     diag (k·d) / spherical (k) precisions
     const floating[::1] Q,               # IN  diag (2d·k), spherical and tied ((d+1)·k)
     const double[::1] cst,               # IN  (k,) constant part of each log-density
     double[::1] stats,                   # OUT (stats_width(...),) zeros on entry, or (0,)
@@ -342,8 +345,9 @@ def e_step(
 
     The weighted log-densities of a block are computed per covariance type:
 
-    - full, d ≤ SMALL_D: a C loop with rows in the vector lanes;
-    - full, larger d: (x − μ_c) U_c by one triangular product per component;
+    - d ≤ SMALL_D, every type: register tiles of rows in C (gmm_small_block),
+      which also write the block's statistics design;
+    - full: (x − μ_c) U_c by one triangular product per component;
     - tied: y = (x − s) U once, then [y, ‖y‖²] · Q by one GEMM;
     - diag: [x − s, (x − s)²] · Q by one GEMM;  spherical: [x − s, ‖x − s‖²] · Q.
 
@@ -365,10 +369,7 @@ def e_step(
     _check_shape("means", (means.shape[0], means.shape[1]), (k, d))
     _check_shape("delta", (delta.shape[0], delta.shape[1]), (k, d))
     _check_shape("cst", (cst.shape[0],), (k,))
-    if cov_type == FULL:
-        _check_shape("prec", (prec.shape[0],), (k * d * d,))
-    elif cov_type == TIED:
-        _check_shape("prec", (prec.shape[0],), (d * d,))
+    _check_shape("prec", (prec.shape[0],), _prec_shape(cov_type, k, d))
     cdef Py_ssize_t q_rows = 2 * d if cov_type == DIAG else d + 1
     if cov_type != FULL:
         _check_shape("Q", (Q.shape[0],), (q_rows * k,))
@@ -390,7 +391,7 @@ def e_step(
     if end == start:
         return 0.0, 0.0, 0
 
-    cdef bint small_full = cov_type == FULL and d <= SMALL_D_MAX
+    cdef bint small = d <= SMALL_D_MAX
     cdef bint outer_stats = cov_type == FULL and _outer_statistics(d, k, floating is double)
     # Width of the per-row design A = [1, x − s, …] whose Rᵀ A are the statistics.
     cdef Py_ssize_t width
@@ -407,20 +408,35 @@ def e_step(
 
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t b = min(block_size, end - start)
-    # log-densities, then responsibilities, component-major: k × b
-    cdef floating[:, ::1] wlp_buf = np.empty((k, b), dtype=dtype)
-    # the float64 design [1, z, z⊗z] replaces A when outer_stats
-    cdef floating[:, ::1] a_buf = np.empty((b, 1 if outer_stats else width), dtype=dtype)
-    cdef bint large_full = cov_type == FULL and not small_full
+    # Few features: designs are feature-major (width × ldp), ldp a whole number of
+    # tiles, and the tile kernel writes its design on every call.
+    cdef Py_ssize_t ldp = (b + 15) // 16 * 16 if small else b
+    cdef bint tied = cov_type == TIED, large_full = cov_type == FULL and not small
+    cdef bint outer = outer_stats and (want_stats or small)
+    # float32 responsibilities are converted for the float64 GEMM of the outer design
+    cdef bint convert = outer_stats and want_stats and floating is float
+    cdef object a_shape, wd_shape, y_shape
+    if outer_stats:
+        a_shape = (1, 1)
+    else:
+        a_shape = (width, ldp) if small else (b, width)
+    if outer:
+        wd_shape = (width, ldp) if small else (b, width)
+    else:
+        wd_shape = (1, 1)
+    if tied:  # d ≤ SMALL_D: √w-scaled z rows; else [y, ‖y‖²] rows
+        y_shape = (d, ldp) if small else (b, d + 1)
+    else:
+        y_shape = (1, 1)
+    # log-densities, then responsibilities, component-major: k × ldp
+    cdef floating[:, ::1] wlp_buf = np.empty((k, ldp), dtype=dtype)
+    cdef floating[:, ::1] a_buf = np.empty(a_shape, dtype=dtype)
+    cdef double[:, ::1] wd_buf = np.empty(wd_shape)
+    cdef floating[:, ::1] y_buf = np.empty(y_shape, dtype=dtype)
     cdef floating[:, ::1] z_buf = np.empty((b if large_full else 1, d if large_full else 1),
                                            dtype=dtype)
-    cdef bint tied = cov_type == TIED, outer = outer_stats and want_stats
-    cdef floating[:, ::1] y_buf = np.empty((b if tied else 1, d + 1 if tied else 1), dtype=dtype)
-    cdef floating[::1] work_buf = np.empty((2 * d + 2) * b if small_full else 1, dtype=dtype)
-    cdef double[:, ::1] wd_buf = np.empty((b if outer else 1, width if outer else 1))
-    # float32 responsibilities are converted for the float64 GEMM of the outer design
-    cdef bint convert = outer and floating is float
-    cdef double[:, ::1] rd_buf = np.empty((k if convert else 1, b if convert else 1))
+    cdef double[:, ::1] rd_buf = np.empty((k if convert else 1, ldp if convert else 1))
+    cdef floating[:, ::1] xt_buf = np.empty((d if small else 1, ldp if small else 1), dtype=dtype)
     cdef const double *rd
     cdef double[:, ::1] acc_buf = np.zeros((k, width))
     cdef double[:, ::1] delta64 = np.asarray(means, dtype=np.float64) - np.asarray(shift, dtype=np.float64)
@@ -435,9 +451,9 @@ def e_step(
     cdef double loglik = 0.0, total_weight = 0.0, w
     cdef Py_ssize_t n_nonfinite = 0
     cdef Py_ssize_t block_start, n_rows, i, c
-    cdef double[::1] lpn_buf = np.empty(b)
+    cdef double[::1] lpn_buf = np.empty(ldp)
     cdef double *lpn = &lpn_buf[0]
-    cdef double[::1] lse_work = np.empty(2 * b)
+    cdef double[::1] lse_work = np.empty(2 * ldp)
 
     with nogil:
         block_start = start
@@ -448,13 +464,18 @@ def e_step(
                 wb = &sample_weight[block_start]
 
             # -- weighted log-densities of the block ------------------------------
-            if cov_type == FULL:
-                if small_full:
-                    _full_small_wlp(Xb, n_rows, d, k, &shift[0], &delta[0, 0], &prec[0],
-                                    &cst[0], wlp, b, &work_buf[0])
+            if small:
+                if floating is float:
+                    gmm_small_block_f(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
+                                      &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
+                                      wlp, ldp, A, &wd_buf[0, 0], &xt_buf[0, 0])
                 else:
-                    _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp, b,
-                              &z_buf[0, 0])
+                    gmm_small_block_d(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
+                                      &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
+                                      wlp, ldp, A, &wd_buf[0, 0], &xt_buf[0, 0])
+            elif cov_type == FULL:
+                _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp, b,
+                          &z_buf[0, 0])
             else:
                 _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
                 if cov_type == TIED:
@@ -465,8 +486,8 @@ def e_step(
 
             # -- per-row outputs and log-likelihood --------------------------------
             if want_labels:
-                _argmax_cols(wlp, k, n_rows, b, &out_labels[block_start], &lse_work[0])
-            _lse_cols(wlp, k, n_rows, b, lpn, &lse_work[0])
+                _argmax_cols(wlp, k, n_rows, ldp, &out_labels[block_start], &lse_work[0])
+            _lse_cols(wlp, k, n_rows, ldp, lpn, &lse_work[0])
             for i in range(n_rows):
                 w = wb[i] if weighted else 1.0
                 if w != 0:
@@ -478,31 +499,42 @@ def e_step(
                     out_log_prob_norm[block_start + i] = <floating>lpn[i]
                 if want_resp:
                     for c in range(k):
-                        out_resp[block_start + i, c] = wlp[c * b + i]
+                        out_resp[block_start + i, c] = wlp[c * ldp + i]
 
             # -- sufficient statistics ---------------------------------------------
             if want_stats:
                 if weighted:
                     for c in range(k):
                         for i in range(n_rows):
-                            wlp[c * b + i] = wlp[c * b + i] * wb[i]
+                            wlp[c * ldp + i] = wlp[c * ldp + i] * wb[i]
                 if outer_stats:
-                    _outer_design(Xb, n_rows, d, &shift[0], &wd_buf[0, 0], width)
                     if floating is float:
                         for c in range(k):
                             for i in range(n_rows):
-                                rd_buf[c, i] = wlp[c * b + i]
+                                rd_buf[c, i] = wlp[c * ldp + i]
                         rd = &rd_buf[0, 0]
                     else:
                         rd = wlp
-                    _at_b(n_rows, k, width, rd, b, &wd_buf[0, 0], 1.0, &acc_buf[0, 0])
+                    if small:
+                        _r_at_cols(n_rows, k, width, rd, ldp, &wd_buf[0, 0], ldp, 1.0,
+                                   &acc_buf[0, 0])
+                    else:
+                        _outer_design(Xb, n_rows, d, &shift[0], &wd_buf[0, 0], width)
+                        _at_b(n_rows, k, width, rd, b, &wd_buf[0, 0], 1.0, &acc_buf[0, 0])
+                elif small:
+                    _r_at_cols_acc(n_rows, k, width, wlp, ldp, A, ldp, &acc_tmp[0, 0],
+                                   &acc_buf[0, 0])
                 else:
                     if cov_type == FULL:
                         _design(Xb, n_rows, d, FULL, &shift[0], A, width)
                     _at_b_acc(n_rows, k, width, wlp, b, A, &acc_tmp[0, 0], &acc_buf[0, 0])
                 if cov_type == TIED:
-                    _tied_moments(A, n_rows, d, width, wb, &y_buf[0, 0], &dd_buf[0],
-                                  row + 2 + k + k * d)
+                    if small:
+                        _tied_moments_cols(A, ldp, n_rows, d, wb, &y_buf[0, 0], &dd_buf[0],
+                                           row + 2 + k + k * d)
+                    else:
+                        _tied_moments(A, n_rows, d, width, wb, &y_buf[0, 0], &dd_buf[0],
+                                      row + 2 + k + k * d)
                 elif cov_type == FULL and not outer_stats:
                     _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, b, &z_buf[0, 0],
                                   &dd_buf[0], row + 2 + k + k * d)
@@ -569,16 +601,6 @@ cdef inline void _argmax_cols(const floating *wlp, Py_ssize_t k, Py_ssize_t n, P
         gmm_argmax_cols_f(wlp, k, n, ld, labels, work)
     else:
         gmm_argmax_cols_d(wlp, k, n, ld, labels, work)
-
-
-cdef inline void _full_small_wlp(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
-                                 Py_ssize_t k, const floating *shift, const floating *delta,
-                                 const floating *U, const double *cst, floating *wlp,
-                                 Py_ssize_t ld, floating *work) noexcept nogil:
-    if floating is float:
-        gmm_full_small_wlp_f(X, n_rows, d, k, shift, delta, U, cst, wlp, ld, work)
-    else:
-        gmm_full_small_wlp_d(X, n_rows, d, k, shift, delta, U, cst, wlp, ld, work)
 
 
 cdef void _full_wlp(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
@@ -694,6 +716,65 @@ cdef inline void _at_b_acc(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
         _at_b(n_rows, k, width, R, ldr, A, 0.0, tmp)
         for i in range(k * width):
             acc[i] += tmp[i]
+
+
+cdef inline void _r_at_cols(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
+                           const floating *R, Py_ssize_t ldr, const floating *A, Py_ssize_t lda,
+                           floating beta, floating *C) noexcept nogil:
+    """C (k × width) <- beta C + R Aᵀ, for R (k × n_rows, leading dimension ldr) and a
+    feature-major design A (width × n_rows, leading dimension lda).
+
+    Column-major, Cᵀ (width × k) = A Rᵀ: A's memory is the n_rows × width matrix
+    Aᵀ (so trans=T) and R's is Rᵀ (n_rows × k), so gemm(T, N).
+    """
+    cdef int m = <int>width, n = <int>k, kk = <int>n_rows, ld_a = <int>lda, ld_r = <int>ldr
+    cdef int ldc = <int>width
+    cdef floating one = 1.0
+    if floating is float:
+        sgemm(b"T", b"N", &m, &n, &kk, &one, <float *>A, &ld_a, <float *>R, &ld_r, &beta,
+              C, &ldc)
+    else:
+        dgemm(b"T", b"N", &m, &n, &kk, &one, <double *>A, &ld_a, <double *>R, &ld_r, &beta,
+              C, &ldc)
+
+
+cdef inline void _r_at_cols_acc(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
+                                const floating *R, Py_ssize_t ldr, const floating *A,
+                                Py_ssize_t lda, floating *tmp, double *acc) noexcept nogil:
+    """acc (float64) += R Aᵀ, through a float32 block product for float32 (see _at_b_acc)."""
+    cdef Py_ssize_t i
+    if floating is double:
+        _r_at_cols(n_rows, k, width, R, ldr, A, lda, 1.0, acc)
+    else:
+        _r_at_cols(n_rows, k, width, R, ldr, A, lda, 0.0, tmp)
+        for i in range(k * width):
+            acc[i] += tmp[i]
+
+
+cdef void _tied_moments_cols(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows,
+                             Py_ssize_t d, const floating *weight, floating *Z, floating *dd,
+                             double *S) noexcept nogil:
+    """S += Σ w z zᵀ (lower triangle) from the z rows (1..d) of a feature-major design.
+
+    The z rows form the column-major n_rows × d matrix Z (leading dimension lda):
+    syrk(trans=T) gives Zᵀ Z in the column-major upper (row-major lower) triangle.
+    """
+    cdef Py_ssize_t i, j
+    cdef const floating *z = A + lda
+    cdef int n = <int>d, kk = <int>n_rows, ld = <int>lda
+    cdef floating one = 1.0, zero = 0.0
+    if weight != NULL:
+        for j in range(d):
+            for i in range(n_rows):
+                Z[j * lda + i] = sqrt(weight[i]) * z[j * lda + i]
+        z = Z
+    if floating is float:
+        ssyrk(b"U", b"T", &n, &kk, &one, <float *>z, &ld, &zero, dd, &n)
+    else:
+        dsyrk(b"U", b"T", &n, &kk, &one, <double *>z, &ld, &zero, dd, &n)
+    for j in range(d):
+        for i in range(j + 1):
+            S[j * d + i] += dd[j * d + i]
 
 
 cdef void _outer_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,

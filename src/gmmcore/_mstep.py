@@ -10,7 +10,7 @@ import math
 import numpy as np
 from scipy import linalg
 
-from ._kernels import COVARIANCE_CODES, full_statistics_around_means
+from ._kernels import COVARIANCE_CODES, SMALL_D, full_statistics_around_means
 
 ILL_DEFINED_COVARIANCE = (
     "Fitting the mixture model failed because some components have "
@@ -268,25 +268,33 @@ class KernelParams:
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
         cst = log_weights + log_det_cholesky(pc, covariance_type, d) - 0.5 * d * math.log(2 * math.pi)
+        # With more than SMALL_D features the diag, spherical and tied E-steps are one
+        # GEMM each, of the expanded quadratic form: its constant terms go into cst.
+        # Up to SMALL_D the kernel computes the plain form and cst stays as it is.
+        expanded = d > SMALL_D
         if covariance_type == "diag":
             prec = pc**2
             Q = np.vstack([(prec * delta).T, -0.5 * prec.T])
-            cst = cst - 0.5 * np.einsum("kd,kd->k", prec, delta**2)
+            if expanded:
+                cst = cst - 0.5 * np.einsum("kd,kd->k", prec, delta**2)
         elif covariance_type == "spherical":
             prec = pc**2
             Q = np.vstack([(prec[:, None] * delta).T, -0.5 * prec[None, :]])
-            cst = cst - 0.5 * prec * np.einsum("kd,kd->k", delta, delta)
+            if expanded:
+                cst = cst - 0.5 * prec * np.einsum("kd,kd->k", delta, delta)
         elif covariance_type == "tied":
             m = delta @ pc
             Q = np.vstack([m.T, np.full((1, k), -0.5)])
-            cst = cst - 0.5 * np.einsum("kd,kd->k", m, m)
+            if expanded:
+                cst = cst - 0.5 * np.einsum("kd,kd->k", m, m)
         else:
             Q = np.empty(0)
         self.shift = np.ascontiguousarray(shift, dtype=dtype)
         self.means = np.ascontiguousarray(means, dtype=dtype)
         self.delta = np.ascontiguousarray(delta, dtype=dtype)
-        self.prec = (np.ascontiguousarray(pc, dtype=dtype).reshape(-1)
-                     if covariance_type in ("full", "tied") else np.empty(0, dtype=dtype))
+        # full and tied: the Cholesky factors; diag and spherical: the precisions
+        self.prec = np.ascontiguousarray(pc if covariance_type in ("full", "tied") else pc**2,
+                                         dtype=dtype).reshape(-1)
         self.Q = np.ascontiguousarray(Q, dtype=dtype).reshape(-1)
         self.cst = np.ascontiguousarray(cst, dtype=np.float64)
 
