@@ -15,11 +15,18 @@ from conftest import COVARIANCE_TYPES, make_blobs
 ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_cholesky_")
 
 
-@pytest.mark.parametrize("n_samples", [1, 255, 256, 257, 4096, 10_000, 1_000_003, 10**9])
+@pytest.mark.parametrize("n_samples,work_per_row", [
+    (1, 1.0), (255, 1.0), (256, 1e5), (257, 1.0), (4096, 1e5), (10_000, 1.0), (10_000, 1e5),
+    (1_000_003, 1.0), (1_000_003, 1e5), (10**9, 300.0), (2**40, 1.0)])
 @pytest.mark.parametrize("block_size", [64, 256])
-def test_chunk_plan_covers_rows_on_block_boundaries(n_samples, block_size):
-    chunks = plan_chunks(n_samples, block_size, max_chunks=64, min_rows=1024)
-    assert 1 <= len(chunks) <= 64
+def test_chunk_plan_covers_rows_on_block_boundaries(n_samples, block_size, work_per_row):
+    chunks = plan_chunks(n_samples, block_size, work_per_row, min_rows=1024)
+    assert len(chunks) >= 1
+    # a chunk is at most about 1e9 flops, or the minimum size
+    largest = max(e - s for s, e in chunks)
+    assert largest <= max(1024 + block_size, 1e9 / work_per_row + block_size)
+    if n_samples <= 16 * 1024:
+        assert len(chunks) <= 16
     assert chunks[0][0] == 0 and chunks[-1][1] == n_samples
     for (s0, e0), (s1, _) in zip(chunks, chunks[1:]):
         assert e0 == s1 and s1 % block_size == 0

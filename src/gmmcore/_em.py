@@ -44,6 +44,13 @@ def _empty(dtype, ndim):
     return _EMPTY[key]
 
 
+def work_per_row(kparams):
+    """Rough flops per row of one pass, to size the chunks."""
+    k, d = kparams.means.shape
+    per_component = {"full": d * d, "tied": d, "diag": 3 * d, "spherical": 2 * d}
+    return k * (per_component[kparams.covariance_type] + 30) + d * d
+
+
 def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
     """Statistics (and log-likelihood) of X under ``kparams``."""
     if block_size is None:
@@ -62,7 +69,8 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
             block_size)
         return part
 
-    run_ordered(task, plan_chunks(X.shape[0], block_size), n_threads, fold=total.__iadd__)
+    chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams))
+    run_ordered(task, chunks, n_threads, fold=total.__iadd__)
     return total
 
 
@@ -84,5 +92,5 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
                         kparams.delta, kparams.prec, kparams.Q, kparams.cst, ed1,
                         out_resp, out_lpn, out_labels, block_size)
 
-    run_ordered(task, plan_chunks(n, block_size), n_threads)
+    run_ordered(task, plan_chunks(n, block_size, work_per_row(kparams)), n_threads)
     return out_resp, out_lpn, out_labels
