@@ -162,3 +162,19 @@ def test_feature_names_from_dataframe():
     np.testing.assert_array_equal(gm.predict(df), gm.predict(X))
     gm.fit(X)
     assert not hasattr(gm, "feature_names_in_")
+
+
+def test_parameters_edited_after_fit_are_used():
+    X = make_blobs(n_samples=300, n_features=3, n_components=2, seed=2)
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    before = gm.score_samples(X[:20])
+    gm.means_[0] += 1.0  # in place
+    edited = gm.score_samples(X[:20])
+    assert not np.allclose(edited, before)
+    restored = gm.means_.copy()
+    restored[0] -= 1.0
+    gm.means_ = restored  # replaced
+    np.testing.assert_allclose(gm.score_samples(X[:20]), before, rtol=1e-12)
+    gm.covariance_type = "full"
+    np.testing.assert_allclose(gm.predict_proba(X[:20].astype(np.float32)),
+                               gm.predict_proba(X[:20]), atol=1e-5)

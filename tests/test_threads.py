@@ -89,6 +89,7 @@ def test_float32_and_every_init_identical_across_thread_counts(init_params):
         np.testing.assert_array_equal(getattr(c, name), getattr(a, name))
 
 
+@pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
 def test_shards_run_on_worker_threads_with_blas_limited_to_one(monkeypatch):
     from threadpoolctl import threadpool_info
 

@@ -24,9 +24,10 @@ Layout conventions (all arrays C-contiguous, one dtype, ``floating``):
 
 import numpy as np
 
+cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, exp, log, sqrt, isfinite
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm, sgemm, ssyrk, strmm
 
 cdef extern from "gmmcore_simd.h" nogil:
@@ -59,6 +60,8 @@ cdef extern from "gmmcore_simd.h" nogil:
                           Py_ssize_t out_stride)
     int gmm_half_sqnorm_f(const float *Y, Py_ssize_t n, Py_ssize_t d, double cst, float *out,
                           Py_ssize_t out_stride)
+
+cnp.import_array()
 
 # The instruction set of the vectorised loops, chosen once for this CPU.
 SIMD_LEVEL = ("generic", "avx2", "avx512")[gmm_simd_init()]
@@ -415,45 +418,68 @@ def e_step(
     cdef bint outer = outer_stats and (want_stats or small)
     # float32 responsibilities are converted for the float64 GEMM of the outer design
     cdef bint convert = outer_stats and want_stats and floating is float
-    cdef object a_shape, wd_shape, y_shape
-    if outer_stats:
-        a_shape = (1, 1)
-    else:
-        a_shape = (width, ldp) if small else (b, width)
-    if outer:
-        wd_shape = (width, ldp) if small else (b, width)
-    else:
-        wd_shape = (1, 1)
-    if tied:  # d ≤ SMALL_D: √w-scaled z rows; else [y, ‖y‖²] rows
-        y_shape = (d, ldp) if small else (b, d + 1)
-    else:
-        y_shape = (1, 1)
-    # log-densities, then responsibilities, component-major: k × ldp
-    cdef floating[:, ::1] wlp_buf = np.empty((k, ldp), dtype=dtype)
-    cdef floating[:, ::1] a_buf = np.empty(a_shape, dtype=dtype)
-    cdef double[:, ::1] wd_buf = np.empty(wd_shape)
-    cdef floating[:, ::1] y_buf = np.empty(y_shape, dtype=dtype)
-    cdef floating[:, ::1] z_buf = np.empty((b if large_full else 1, d if large_full else 1),
-                                           dtype=dtype)
-    cdef double[:, ::1] rd_buf = np.empty((k if convert else 1, ldp if convert else 1))
-    cdef floating[:, ::1] xt_buf = np.empty((d if small else 1, ldp if small else 1), dtype=dtype)
+    # Scratch, carved from one float64 and one `floating` allocation (a one-row
+    # call costs two allocations, not a dozen), each piece 64-byte aligned:
+    #   wlp   k × ldp     log-densities, then responsibilities, component-major
+    #   A     design: feature-major width × ldp (d ≤ SMALL_D) or row-major b × width
+    #   Y     tied: √w-scaled z rows d × ldp (d ≤ SMALL_D) or [y, ‖y‖²] rows b × (d + 1)
+    #   Z     full, d > SMALL_D: b × d;   xt: d ≤ SMALL_D, d × ldp
+    #   wd    the float64 outer design, like A;   rd: float32 responsibilities in float64
+    cdef Py_ssize_t n_a = 0 if outer_stats else width * ldp
+    cdef Py_ssize_t n_wd = width * ldp if outer else 0
+    cdef Py_ssize_t n_y = (d * ldp if small else b * (d + 1)) if tied else 0
+    cdef Py_ssize_t n_z = b * d if large_full else 0
+    cdef Py_ssize_t n_rd = k * ldp if convert else 0
+    cdef Py_ssize_t n_xt = d * ldp if small else 0
+    cdef Py_ssize_t n_dd = d * d if cov_type <= TIED else 0
+    cdef Py_ssize_t f_sizes[8]
+    cdef Py_ssize_t d_sizes[6]
+    f_sizes[:] = [k * ldp, n_a, n_y, n_z, n_xt, k * width, n_dd, 0]
+    d_sizes[:] = [n_wd, n_rd, k * width, k * d, 3 * ldp, 0]
+    cdef Py_ssize_t f_total = 0, d_total = 0, i, j
+    for j in range(8):
+        f_total += (f_sizes[j] + 15) // 16 * 16
+    for j in range(6):
+        d_total += (d_sizes[j] + 7) // 8 * 8
+    cdef floating[::1] f_scratch = np.empty(f_total + 16, dtype=dtype)
+    cdef double[::1] d_scratch = np.empty(d_total + 8)
+    cdef floating *fp = _aligned(&f_scratch[0])
+    cdef double *dp = _aligned_double(&d_scratch[0])
+    cdef floating *wlp = fp
+    fp += (f_sizes[0] + 15) // 16 * 16
+    cdef floating *A = fp
+    fp += (f_sizes[1] + 15) // 16 * 16
+    cdef floating *Y = fp
+    fp += (f_sizes[2] + 15) // 16 * 16
+    cdef floating *Zb = fp
+    fp += (f_sizes[3] + 15) // 16 * 16
+    cdef floating *xt = fp
+    fp += (f_sizes[4] + 15) // 16 * 16
+    cdef floating *acc_t = fp
+    fp += (f_sizes[5] + 15) // 16 * 16
+    cdef floating *dd = fp
+    cdef double *wd = dp
+    dp += (d_sizes[0] + 7) // 8 * 8
+    cdef double *rd_w = dp
+    dp += (d_sizes[1] + 7) // 8 * 8
+    cdef double *acc = dp
+    dp += (d_sizes[2] + 7) // 8 * 8
+    cdef double *d64 = dp
+    dp += (d_sizes[3] + 7) // 8 * 8
+    cdef double *lpn = dp
+    cdef double *lsew = dp + ldp
     cdef const double *rd
-    cdef double[:, ::1] acc_buf = np.zeros((k, width))
-    cdef double[:, ::1] delta64 = np.asarray(means, dtype=np.float64) - np.asarray(shift, dtype=np.float64)
     cdef double *row = &stats[0] if want_stats else NULL
-    cdef floating[:, ::1] acc_tmp = np.empty((k, max(width, 1)), dtype=dtype)
-    cdef floating[::1] dd_buf = np.empty(d * d if cov_type <= TIED else 1, dtype=dtype)
+    memset(acc, 0, k * width * sizeof(double))
+    for i in range(k):
+        for j in range(d):
+            d64[i * d + j] = <double>means[i, j] - <double>shift[j]
 
-    cdef floating *wlp = &wlp_buf[0, 0]
-    cdef floating *A = &a_buf[0, 0]
     cdef const floating *Xb
     cdef const floating *wb = NULL
     cdef double loglik = 0.0, total_weight = 0.0, w
     cdef Py_ssize_t n_nonfinite = 0
-    cdef Py_ssize_t block_start, n_rows, i, c
-    cdef double[::1] lpn_buf = np.empty(ldp)
-    cdef double *lpn = &lpn_buf[0]
-    cdef double[::1] lse_work = np.empty(2 * ldp)
+    cdef Py_ssize_t block_start, n_rows, c
 
     with nogil:
         block_start = start
@@ -468,26 +494,26 @@ def e_step(
                 if floating is float:
                     gmm_small_block_f(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
                                       &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
-                                      wlp, ldp, A, &wd_buf[0, 0], &xt_buf[0, 0])
+                                      wlp, ldp, A, wd, xt)
                 else:
                     gmm_small_block_d(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
                                       &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
-                                      wlp, ldp, A, &wd_buf[0, 0], &xt_buf[0, 0])
+                                      wlp, ldp, A, wd, xt)
             elif cov_type == FULL:
                 _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp, b,
-                          &z_buf[0, 0])
+                          Zb)
             else:
                 _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
                 if cov_type == TIED:
-                    _tied_design(A, n_rows, d, &prec[0], &y_buf[0, 0])
-                    _affine(&y_buf[0, 0], d + 1, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
+                    _tied_design(A, n_rows, d, &prec[0], Y)
+                    _affine(Y, d + 1, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
                 else:
                     _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
 
             # -- per-row outputs and log-likelihood --------------------------------
             if want_labels:
-                _argmax_cols(wlp, k, n_rows, ldp, &out_labels[block_start], &lse_work[0])
-            _lse_cols(wlp, k, n_rows, ldp, lpn, &lse_work[0])
+                _argmax_cols(wlp, k, n_rows, ldp, &out_labels[block_start], lsew)
+            _lse_cols(wlp, k, n_rows, ldp, lpn, lsew)
             for i in range(n_rows):
                 w = wb[i] if weighted else 1.0
                 if w != 0:
@@ -511,37 +537,37 @@ def e_step(
                     if floating is float:
                         for c in range(k):
                             for i in range(n_rows):
-                                rd_buf[c, i] = wlp[c * ldp + i]
-                        rd = &rd_buf[0, 0]
+                                rd_w[c * ldp + i] = wlp[c * ldp + i]
+                        rd = rd_w
                     else:
                         rd = wlp
                     if small:
-                        _r_at_cols(n_rows, k, width, rd, ldp, &wd_buf[0, 0], ldp, 1.0,
-                                   &acc_buf[0, 0])
+                        _r_at_cols(n_rows, k, width, rd, ldp, wd, ldp, 1.0,
+                                   acc)
                     else:
-                        _outer_design(Xb, n_rows, d, &shift[0], &wd_buf[0, 0], width)
-                        _at_b(n_rows, k, width, rd, b, &wd_buf[0, 0], 1.0, &acc_buf[0, 0])
+                        _outer_design(Xb, n_rows, d, &shift[0], wd, width)
+                        _at_b(n_rows, k, width, rd, b, wd, 1.0, acc)
                 elif small:
-                    _r_at_cols_acc(n_rows, k, width, wlp, ldp, A, ldp, &acc_tmp[0, 0],
-                                   &acc_buf[0, 0])
+                    _r_at_cols_acc(n_rows, k, width, wlp, ldp, A, ldp, acc_t,
+                                   acc)
                 else:
                     if cov_type == FULL:
                         _design(Xb, n_rows, d, FULL, &shift[0], A, width)
-                    _at_b_acc(n_rows, k, width, wlp, b, A, &acc_tmp[0, 0], &acc_buf[0, 0])
+                    _at_b_acc(n_rows, k, width, wlp, b, A, acc_t, acc)
                 if cov_type == TIED:
                     if small:
-                        _tied_moments_cols(A, ldp, n_rows, d, wb, &y_buf[0, 0], &dd_buf[0],
+                        _tied_moments_cols(A, ldp, n_rows, d, wb, Y, dd,
                                            row + 2 + k + k * d)
                     else:
-                        _tied_moments(A, n_rows, d, width, wb, &y_buf[0, 0], &dd_buf[0],
+                        _tied_moments(A, n_rows, d, width, wb, Y, dd,
                                       row + 2 + k + k * d)
                 elif cov_type == FULL and not outer_stats:
-                    _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, b, &z_buf[0, 0],
-                                  &dd_buf[0], row + 2 + k + k * d)
+                    _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, b, Zb,
+                                  dd, row + 2 + k + k * d)
             block_start += n_rows
         if want_stats:
-            _write_statistics(cov_type, k, d, width, outer_stats, &acc_buf[0, 0],
-                              &delta64[0, 0], loglik, total_weight, row)
+            _write_statistics(cov_type, k, d, width, outer_stats, acc,
+                              d64, loglik, total_weight, row)
     return loglik, total_weight, n_nonfinite
 
 
@@ -585,6 +611,15 @@ cdef void _write_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ssize_t
                 for l in range(j + 1):
                     s2[c * d * d + j * d + l] = a[p]
                     p += 1
+
+
+cdef inline floating *_aligned(floating *p) noexcept nogil:
+    """p rounded up to a 64-byte boundary (the scratch has 64 bytes to spare)."""
+    return <floating *>((<size_t>p + 63) & ~(<size_t>63))
+
+
+cdef inline double *_aligned_double(double *p) noexcept nogil:
+    return <double *>((<size_t>p + 63) & ~(<size_t>63))
 
 
 cdef inline void _lse_cols(floating *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
@@ -1019,3 +1054,22 @@ def exp_inplace(floating[::1] x):
             gmm_exp_f(&x[0], x.shape[0])
         else:
             gmm_exp_d(&x[0], x.shape[0])
+
+
+def same_bytes(a, b):
+    """True when two arrays have the same dtype, shape and bytes (memcmp; for the
+    estimator's cache of kernel parameters)."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return False
+    cdef cnp.ndarray x = a, y = b
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(y)):
+        return bool(a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b))
+    if cnp.PyArray_TYPE(x) != cnp.PyArray_TYPE(y):
+        return False
+    if cnp.PyArray_NDIM(x) != cnp.PyArray_NDIM(y):
+        return False
+    cdef int i
+    for i in range(cnp.PyArray_NDIM(x)):
+        if cnp.PyArray_DIM(x, i) != cnp.PyArray_DIM(y, i):
+            return False
+    return memcmp(cnp.PyArray_DATA(x), cnp.PyArray_DATA(y), cnp.PyArray_NBYTES(x)) == 0

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _validation as v
 from ._em import e_step_outputs, e_step_statistics
+from ._kernels import same_bytes
 from ._init import initial_statistics
 from ._mstep import (
     KernelParams,
@@ -423,8 +424,27 @@ class GaussianMixture:
             self.covariance_type).astype(dtype)
 
     def _kernel_params(self, dtype):
-        return KernelParams(self.weights_, self.means_, self.precisions_cholesky_,
-                            self.covariance_type, dtype)
+        """The fitted parameters in the kernels' form, cached while they are unchanged.
+
+        The cache is checked against copies of the arrays it was built from, so
+        parameters replaced or edited in place after fit are always picked up.
+        """
+        cached = self.__dict__.get("_kernel_params_cache")
+        arrays = (self.weights_, self.means_, self.precisions_cholesky_)
+        if cached is not None:
+            key, sources, kparams = cached
+            if key == (np.dtype(dtype), self.covariance_type) and all(
+                    same_bytes(a, b) for a, b in zip(arrays, sources)):
+                return kparams
+        kparams = KernelParams(*arrays, self.covariance_type, dtype)
+        self._kernel_params_cache = ((np.dtype(dtype), self.covariance_type),
+                                     tuple(np.array(a, copy=True) for a in arrays), kparams)
+        return kparams
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_kernel_params_cache", None)
+        return state
 
     # ------------------------------------------------------------------
     # Using a fitted model

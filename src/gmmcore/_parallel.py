@@ -27,14 +27,17 @@ MAX_CHUNK_WORK = 1e9
 _pools = {}
 _pool_lock = threading.Lock()
 _controller = None
+_cpu_count = None
 
 
 def _reset_after_fork():
-    # Worker threads do not survive fork: the child builds its own pools.
-    global _pools, _pool_lock, _controller
+    # Worker threads do not survive fork: the child builds its own pools, and it
+    # may run with another affinity.
+    global _pools, _pool_lock, _controller, _cpu_count
     _pools = {}
     _pool_lock = threading.Lock()
     _controller = None
+    _cpu_count = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -57,7 +60,17 @@ def _cgroup_cpu_limit():
 
 
 def usable_cpu_count():
-    """CPUs this process may run on: affinity mask, then cgroup quota."""
+    """CPUs this process may run on: affinity mask, then cgroup quota.
+
+    Read once per process (and again in a forked child).
+    """
+    global _cpu_count
+    if _cpu_count is None:
+        _cpu_count = _read_cpu_count()
+    return _cpu_count
+
+
+def _read_cpu_count():
     if hasattr(os, "sched_getaffinity"):
         n = len(os.sched_getaffinity(0))
     else:
