@@ -21,7 +21,8 @@ def test_parameters_mirror_sklearn_names_and_defaults():
     for name in SKLEARN_PARAMS:
         assert name in ours, name
         assert ours[name] == ref[name], name
-    assert set(ours) - set(ref) == {"n_threads"}
+    assert set(ours) - set(ref) == {"n_threads", "on_degenerate"}
+    assert ours["on_degenerate"] == "raise"  # scikit-learn's behaviour by default
 
 
 def test_init_stores_parameters_only_and_set_params_round_trips():

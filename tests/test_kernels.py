@@ -83,7 +83,7 @@ def test_e_step_statistics_match_numpy(covariance_type, dtype, k, d):
     w[::7] = 0.0
     shifts = kp.statistics_shifts()
     stats = Statistics(covariance_type, shifts, kp.shift)
-    loglik, weight, n_bad = e_step(X, kp, w, stats)
+    loglik, weight, n_bad, _ = e_step(X, kp, w, stats)
 
     X64, w64 = X.astype(np.float64), w.astype(np.float64)
     lpn, resp = reference_e_step(X64, weights, kp.means.astype(np.float64), pc,

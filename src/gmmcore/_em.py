@@ -63,10 +63,12 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
 
     def task(start, end):
         part = Statistics(kparams.covariance_type, shifts, kparams.shift)
-        _, _, part.n_nonfinite = _kernels.e_step(
+        _, _, part.n_nonfinite, worst = _kernels.e_step(
             X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
             kparams.delta, kparams.prec, kparams.Q, kparams.cst, part.row, e2, e1, el,
             block_size)
+        if worst >= 0:
+            part.worst_rows.append(worst)
         return part
 
     chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams))
@@ -88,9 +90,28 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     ed1 = _empty(np.float64, 1)
 
     def task(start, end):
-        _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.shift, kparams.means,
-                        kparams.delta, kparams.prec, kparams.Q, kparams.cst, ed1,
-                        out_resp, out_lpn, out_labels, block_size)
+        return _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.shift,
+                               kparams.means, kparams.delta, kparams.prec, kparams.Q, kparams.cst,
+                               ed1, out_resp, out_lpn, out_labels, block_size)[2]
 
-    run_ordered(task, plan_chunks(n, block_size, work_per_row(kparams)), n_threads)
+    n_nonfinite = [0]
+
+    def fold(count):
+        n_nonfinite[0] += count
+
+    run_ordered(task, plan_chunks(n, block_size, work_per_row(kparams)), n_threads, fold)
+    if n_nonfinite[0]:
+        raise NonFiniteLikelihoodError(n_nonfinite[0], dtype)
     return out_resp, out_lpn, out_labels
+
+
+class NonFiniteLikelihoodError(ValueError):
+    """Some samples' log-likelihood overflowed: the data's scale is too large."""
+
+    def __init__(self, n_samples, dtype):
+        hint = (" or pass float64 data instead of float32"
+                if np.dtype(dtype) == np.float32 else "")
+        super().__init__(
+            f"the log-likelihood of {n_samples} sample(s) is not finite under the model: "
+            f"their squared distances overflow {np.dtype(dtype).name}. Scale the input "
+            f"data{hint}.")

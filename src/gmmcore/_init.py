@@ -105,7 +105,10 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     dtype = X.dtype
     x_mean = X.mean(axis=0, dtype=np.float64)
     x_shift = x_mean.astype(dtype)
-    variances = X.var(axis=0, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        variances = X.var(axis=0, dtype=np.float64)
+    if not np.all(np.isfinite(variances)):
+        raise ValueError("the variance of X overflows float64: scale the input data")
     tol = float(np.mean(variances) * tol)
     seeds = kmeans_plusplus(X, n_clusters, random_state, sample_weight, n_threads)
     centers = (X[seeds] - x_shift).astype(dtype)

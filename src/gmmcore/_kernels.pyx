@@ -360,7 +360,9 @@ def e_step(
     those statistics are shifted by ``means``, all others by ``shift``.  They are
     written to ``stats`` as [Σ w log p, Σ w, N (k), S1 (k·d), S2 (s2 size)].
 
-    Returns ``(Σ w log p(x), Σ w, n_nonfinite)`` over the rows.
+    Returns ``(Σ w log p(x), Σ w, n_nonfinite, worst_row)`` over the rows, where
+    ``worst_row`` is the row of positive weight with the lowest log p(x) (the
+    sample the mixture explains worst; -1 if there is none).
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], k = means.shape[0]
     _check_rows(n_samples, start, end)
@@ -392,7 +394,7 @@ def e_step(
     if want_labels:
         _check_shape("out_labels", (out_labels.shape[0],), (n_samples,))
     if end == start:
-        return 0.0, 0.0, 0
+        return 0.0, 0.0, 0, -1
 
     cdef bint small = d <= SMALL_D_MAX
     cdef bint outer_stats = cov_type == FULL and _outer_statistics(d, k, floating is double)
@@ -477,8 +479,8 @@ def e_step(
 
     cdef const floating *Xb
     cdef const floating *wb = NULL
-    cdef double loglik = 0.0, total_weight = 0.0, w
-    cdef Py_ssize_t n_nonfinite = 0
+    cdef double loglik = 0.0, total_weight = 0.0, w, worst = INFINITY
+    cdef Py_ssize_t n_nonfinite = 0, worst_row = -1
     cdef Py_ssize_t block_start, n_rows, c
 
     with nogil:
@@ -519,6 +521,9 @@ def e_step(
                 if w != 0:
                     if not isfinite(lpn[i]):
                         n_nonfinite += 1
+                    elif lpn[i] < worst:
+                        worst = lpn[i]
+                        worst_row = block_start + i
                     loglik += w * lpn[i]
                     total_weight += w
                 if want_lpn:
@@ -568,7 +573,7 @@ def e_step(
         if want_stats:
             _write_statistics(cov_type, k, d, width, outer_stats, acc,
                               d64, loglik, total_weight, row)
-    return loglik, total_weight, n_nonfinite
+    return loglik, total_weight, n_nonfinite, worst_row
 
 
 def stats_width(int cov_type, Py_ssize_t k, Py_ssize_t d):

@@ -8,7 +8,8 @@ from time import perf_counter
 import numpy as np
 
 from . import _validation as v
-from ._em import e_step_outputs, e_step_statistics
+from . import _persistence
+from ._em import NonFiniteLikelihoodError, e_step_outputs, e_step_statistics
 from ._kernels import same_bytes
 from ._init import initial_statistics
 from ._mstep import (
@@ -16,6 +17,8 @@ from ._mstep import (
     covariances_from_cholesky,
     estimate_parameters,
     n_parameters,
+    non_definite_components,
+    pooled_covariance,
     precisions_cholesky_from_covariances,
     precisions_cholesky_from_precisions,
     precisions_from_cholesky,
@@ -24,6 +27,7 @@ from ._parallel import blas_single_threaded, effective_n_threads
 
 _COVARIANCE_TYPES = {"full", "tied", "diag", "spherical"}
 _INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
+_ON_DEGENERATE = {"raise", "reseed", "regularize"}
 
 
 class _Params:
@@ -90,8 +94,17 @@ class GaussianMixture:
     n_threads : int or None, default=None
         Threads for the per-sample work.  None uses every CPU this process may use
         (capped by OMP_NUM_THREADS); a negative number counts back from there
-        (-1: all, -2: all but one).  Results are identical for a given
-        (random_state, n_threads).
+        (-1: all, -2: all but one).  Results are identical for any number of
+        threads.
+    on_degenerate : {'raise', 'reseed', 'regularize'}, default='raise'
+        What to do when a component degenerates during a fit.  'raise' is
+        scikit-learn's behaviour: a covariance that is not positive definite
+        (a component collapsed on too few distinct points) raises ValueError.
+        'reseed' moves a collapsed or empty component (less than one sample's
+        weight) to the sample the mixture explains worst, with the mixture's
+        pooled covariance.  'regularize' adds a growing multiple of the mean
+        variance to a collapsed covariance's diagonal until it is definite.
+        Each action is recorded in ``degenerate_events_``.
 
     Attributes
     ----------
@@ -118,6 +131,12 @@ class GaussianMixture:
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features seen during fit, when X has string column names.
+    degenerate_events_ : list of dict
+        What ``on_degenerate`` did during fit, one dict per action with keys
+        'init', 'iteration', 'component', 'reason' ('empty' or 'not positive
+        definite'), 'action' ('reseeded' or 'regularized') and, for
+        'regularized', 'added' (the value added to the diagonal).  Empty when
+        nothing degenerated.
 
     Examples
     --------
@@ -150,6 +169,7 @@ class GaussianMixture:
         verbose=0,
         verbose_interval=10,
         n_threads=None,
+        on_degenerate="raise",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -166,6 +186,7 @@ class GaussianMixture:
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
+        self.on_degenerate = on_degenerate
 
     # ------------------------------------------------------------------
     # Estimator protocol (scikit-learn's, without importing scikit-learn)
@@ -221,6 +242,7 @@ class GaussianMixture:
         if not isinstance(self.verbose, (bool, np.bool_)):
             v.check_int("verbose", self.verbose, 0)
         v.check_int("verbose_interval", self.verbose_interval, 1)
+        v.check_option("on_degenerate", self.on_degenerate, _ON_DEGENERATE)
         try:
             return effective_n_threads(self.n_threads)
         except (TypeError, ValueError) as exc:
@@ -306,9 +328,12 @@ class GaussianMixture:
         random_state = v.check_random_state(self.random_state)
 
         best = None
+        self._events = []
         with blas_single_threaded():
             for init_index in range(n_init):
                 self._print_verbose_init_start(init_index)
+                self._init_index = init_index
+                self._random_state = random_state
                 if do_init:
                     params = self._initial_parameters(X, sample_weight, random_state,
                                                       n_threads, init)
@@ -332,6 +357,8 @@ class GaussianMixture:
             self.n_iter_ = n_iter
             self.lower_bound_ = lower_bound
             self.lower_bounds_ = lower_bounds
+            self.degenerate_events_ = self._events
+            del self._events, self._init_index, self._random_state
             self.n_features_in_ = n_features
             if feature_names is not None:
                 self.feature_names_in_ = feature_names
@@ -366,6 +393,8 @@ class GaussianMixture:
             nk, means, covariances = estimate_parameters(stats, self.reg_covar,
                                                          np.finfo(X.dtype).eps)
             weights = nk / stats_total_weight(X, sample_weight)
+            if precisions_init is None:
+                self._repair(X, stats, weights, means, covariances, 0)
         if weights_init is not None:
             weights = weights_init
         if means_init is not None:
@@ -391,9 +420,13 @@ class GaussianMixture:
                                    self.covariance_type, X.dtype)
             # One pass: the lower bound under θ_t and the statistics for θ_{t+1}.
             stats = e_step_statistics(X, sample_weight, kparams, n_threads)
+            if stats.n_nonfinite:
+                raise NonFiniteLikelihoodError(stats.n_nonfinite, X.dtype)
             lower_bound = stats.mean_loglik
             nk, means, covariances = estimate_parameters(stats, self.reg_covar, eps)
-            params = _Params(nk / nk.sum(), means, covariances,
+            weights = nk / nk.sum()
+            weights = self._repair(X, stats, weights, means, covariances, n_iter)
+            params = _Params(weights, means, covariances,
                              precisions_cholesky_from_covariances(
                                  covariances, self.covariance_type, X.dtype))
             lower_bounds.append(lower_bound)
@@ -407,6 +440,77 @@ class GaussianMixture:
         else:
             self._print_verbose_init_end(lower_bound, converged)
         return params, lower_bound, lower_bounds, n_iter, converged
+
+    def _repair(self, X, stats, weights, means, covariances, n_iter):
+        """Apply ``on_degenerate`` to new parameters (in place); returns the weights."""
+        if self.on_degenerate == "raise":
+            return weights
+        cov_type = self.covariance_type
+        collapsed = non_definite_components(covariances, cov_type)
+        if self.on_degenerate == "regularize":
+            self._regularize(X, covariances, collapsed, n_iter)
+            return weights
+        one_sample = stats.weight / X.shape[0]
+        empty = [int(c) for c in np.flatnonzero(stats.nk < one_sample)]
+        if cov_type == "tied":  # one shared covariance: move empty means, regularize
+            self._regularize(X, covariances, collapsed, n_iter)
+            moved = {c: "empty" for c in empty}
+        else:
+            moved = {c: "not positive definite" for c in collapsed}
+            for c in empty:
+                moved.setdefault(c, "empty")
+        if not moved:
+            return weights
+        healthy = [c for c in range(len(weights)) if c not in moved]
+        if cov_type != "tied":
+            if not healthy:  # nothing to borrow a covariance from
+                self._regularize(X, covariances, collapsed, n_iter)
+                return weights
+            pooled = pooled_covariance(weights[healthy], covariances[healthy], cov_type)
+        # the samples the mixture explains worst (one per chunk of the pass), then
+        # random ones, so that no two components are moved onto the same sample
+        candidates = list(dict.fromkeys(stats.worst_rows))
+        if len(candidates) < len(moved):
+            extra = self._random_state.choice(X.shape[0], size=len(moved), replace=False)
+            candidates += [int(r) for r in extra if r not in candidates]
+        for i, (c, reason) in enumerate(sorted(moved.items())):
+            row = candidates[i]
+            means[c] = X[row]
+            if cov_type != "tied":
+                covariances[c] = pooled
+            weights[c] = 1.0 / X.shape[0]
+            self._record(n_iter, c, reason, "reseeded", sample=int(row))
+        return weights / weights.sum()
+
+    def _record(self, n_iter, component, reason, action, **extra):
+        self._events.append(dict(init=self._init_index, iteration=n_iter,
+                                 component=int(component), reason=reason, action=action,
+                                 **extra))
+
+    def _regularize(self, X, covariances, components, n_iter):
+        """Add a growing multiple of the data's variance to each collapsed covariance."""
+        cov_type = self.covariance_type
+        scale = float(np.mean(X.var(axis=0, dtype=np.float64))) or 1.0
+        reason = "not positive definite"
+        for c in components:
+            added = max(self.reg_covar, 1e-10 * scale)
+            for _ in range(40):
+                if cov_type == "tied":
+                    trial = covariances + added * np.eye(covariances.shape[0])
+                elif cov_type == "full":
+                    trial = covariances[c] + added * np.eye(covariances.shape[1])
+                else:
+                    trial = np.maximum(covariances[c], 0.0) + added
+                kind = "full" if trial.ndim == 2 else "diag"
+                if not non_definite_components(trial[None] if kind == "full" else
+                                               np.atleast_2d(trial), kind):
+                    break
+                added *= 10.0
+            if cov_type == "tied":
+                covariances[...] = trial
+            else:
+                covariances[c] = trial
+            self._record(n_iter, c, reason, "regularized", added=float(added))
 
     def _current_parameters(self):
         return _Params(np.asarray(self.weights_, np.float64),
@@ -599,6 +703,44 @@ class GaussianMixture:
                      for m, c, n in zip(means, covariances, counts)]
         y = np.concatenate([np.full(int(n), i, dtype=np.int64) for i, n in enumerate(counts)])
         return np.vstack(parts).astype(np.float64), y
+
+    # ------------------------------------------------------------------
+    # Model files
+    # ------------------------------------------------------------------
+
+    def save(self, file):
+        """Write the fitted model to a versioned .npz file.
+
+        The file holds only arrays and JSON text: :meth:`load` reads it with
+        ``allow_pickle=False``, so a model file cannot run code.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+            Where to write (numpy adds '.npz' to a path without it).
+        """
+        _persistence.save(self, file)
+
+    @classmethod
+    def load(cls, file):
+        """Read a model written by :meth:`save`, checking every array.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+
+        Returns
+        -------
+        model : GaussianMixture
+            The fitted model.
+
+        Raises
+        ------
+        ValueError
+            (``ModelFileError``) for a file of another format, of a newer format
+            version, or with missing, mis-shaped or non-finite arrays.
+        """
+        return _persistence.load(cls, file)
 
     # ------------------------------------------------------------------
     # Verbose output (scikit-learn's format)

@@ -29,7 +29,7 @@ class Statistics:
     ``tied_shift`` (d,).  Statistics of disjoint rows under the same shifts add.
     """
 
-    __slots__ = ("covariance_type", "shifts", "tied_shift", "row", "n_nonfinite")
+    __slots__ = ("covariance_type", "shifts", "tied_shift", "row", "n_nonfinite", "worst_rows")
 
     def __init__(self, covariance_type, shifts, tied_shift, row=None):
         k, d = shifts.shape
@@ -39,10 +39,13 @@ class Statistics:
         width = 2 + k + k * d + s2_size(covariance_type, k, d)
         self.row = np.zeros(width) if row is None else row
         self.n_nonfinite = 0
+        # per chunk, the row with the lowest log-likelihood (re-seeding candidates)
+        self.worst_rows = []
 
     def __iadd__(self, other):
         self.row += other.row
         self.n_nonfinite += other.n_nonfinite
+        self.worst_rows.extend(other.worst_rows)
         return self
 
     @property
@@ -149,8 +152,13 @@ def estimate_parameters(stats, reg_covar, eps):
     N_k gets 10 eps so that an empty component divides by a positive number.
     """
     nk_reg = stats.nk + 10 * eps
-    means = (stats.s1 + stats.nk[:, None] * stats.shifts) / nk_reg[:, None]
-    covariances = _COVARIANCES[stats.covariance_type](stats, means, nk_reg, reg_covar)
+    with np.errstate(over="ignore", invalid="ignore"):
+        means = (stats.s1 + stats.nk[:, None] * stats.shifts) / nk_reg[:, None]
+        covariances = _COVARIANCES[stats.covariance_type](stats, means, nk_reg, reg_covar)
+    if not (np.all(np.isfinite(means)) and np.all(np.isfinite(covariances))):
+        raise ValueError(
+            "the mixture's means or covariances are not finite: the spread of the data "
+            "overflows float64 in the second moments. Scale the input data.")
     return nk_reg, means, covariances
 
 
@@ -167,6 +175,34 @@ def _upper_inverse_factor(covariance):
     chol = linalg.cholesky(covariance, lower=True)
     d = covariance.shape[0]
     return linalg.solve_triangular(chol, np.eye(d), lower=True).T
+
+
+def non_definite_components(covariances, covariance_type):
+    """Indices of the components whose covariance is not positive definite
+    ('tied': [0] when the one shared covariance is not)."""
+    if covariance_type == "full":
+        bad = []
+        for c, cov in enumerate(covariances):
+            try:
+                linalg.cholesky(cov, lower=True)
+            except linalg.LinAlgError:
+                bad.append(c)
+        return bad
+    if covariance_type == "tied":
+        try:
+            linalg.cholesky(covariances, lower=True)
+        except linalg.LinAlgError:
+            return [0]
+        return []
+    cov = np.asarray(covariances)
+    return list(np.flatnonzero(np.any(cov.reshape(cov.shape[0], -1) <= 0.0, axis=1)))
+
+
+def pooled_covariance(weights, covariances, covariance_type):
+    """The weight-averaged covariance of the components (for a re-seeded one)."""
+    if covariance_type == "tied":
+        return covariances
+    return np.tensordot(weights / weights.sum(), covariances, axes=1)
 
 
 def precisions_cholesky_from_covariances(covariances, covariance_type, dtype):
