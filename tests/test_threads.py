@@ -135,3 +135,28 @@ def test_concurrent_fits_in_threads_match_sequential_fits():
     for got, want in zip(results, expected):
         for name in ATTRIBUTES:
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_many_threads_predicting_on_one_model_get_single_thread_answers(covariance_type):
+    X = make_blobs(n_samples=3000, n_features=5, n_components=3, seed=7)
+    gm = fit(X, 1, covariance_type)
+    expected = (gm.predict(X), gm.predict_proba(X), gm.score_samples(X))
+    barrier = threading.Barrier(8)
+    failures = []
+
+    def work(i):
+        barrier.wait()
+        rows = slice(i * 100, i * 100 + 1500)
+        for _ in range(20):
+            got = (gm.predict(X[rows]), gm.predict_proba(X[rows]), gm.score_samples(X[rows]))
+            for g, e in zip(got, expected):
+                if not np.array_equal(g, e[rows]):
+                    failures.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

@@ -102,7 +102,7 @@ class GaussianMixture:
         (a component collapsed on too few distinct points) raises ValueError.
         'reseed' moves a collapsed or empty component (less than one sample's
         weight) to the sample the mixture explains worst, with the mixture's
-        pooled covariance.  'regularize' adds a growing multiple of the mean
+        pooled covariance (when no component is healthy, it regularizes instead).  'regularize' adds a growing multiple of the mean
         variance to a collapsed covariance's diagonal until it is definite.
         Each action is recorded in ``degenerate_events_``.
 
@@ -312,6 +312,7 @@ class GaussianMixture:
         feature_names = v.feature_names_of(X)
         X = v.check_array(X, ensure_min_samples=2)
         n_samples, n_features = X.shape
+        v.check_n_features(n_features, self.covariance_type)
         if n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
@@ -327,13 +328,26 @@ class GaussianMixture:
         n_init = self.n_init if do_init else 1
         random_state = v.check_random_state(self.random_state)
 
-        best = None
         self._events = []
+        self._random_state = random_state
+        try:
+            return self._fit_inits(X, sample_weight, init, do_init, n_init, n_threads,
+                                   feature_names, want_labels)
+        finally:
+            # scratch of this fit only; what is kept is degenerate_events_
+            del self._events, self._random_state
+            self.__dict__.pop("_init_index", None)
+
+    def _fit_inits(self, X, sample_weight, init, do_init, n_init, n_threads, feature_names,
+                   want_labels):
+        """The n_init EM runs, the choice of the best and the fitted attributes."""
+        n_features = X.shape[1]
+        random_state = self._random_state
+        best = None
         with blas_single_threaded():
             for init_index in range(n_init):
                 self._print_verbose_init_start(init_index)
                 self._init_index = init_index
-                self._random_state = random_state
                 if do_init:
                     params = self._initial_parameters(X, sample_weight, random_state,
                                                       n_threads, init)
@@ -358,7 +372,6 @@ class GaussianMixture:
             self.lower_bound_ = lower_bound
             self.lower_bounds_ = lower_bounds
             self.degenerate_events_ = self._events
-            del self._events, self._init_index, self._random_state
             self.n_features_in_ = n_features
             if feature_names is not None:
                 self.feature_names_in_ = feature_names

@@ -67,7 +67,10 @@ def save(model, file):
 def _get(data, name, kind, shape=None):
     if name not in data.files:
         raise ModelFileError(f"model file has no '{name}' array")
-    arr = data[name]
+    try:
+        arr = data[name]
+    except ValueError as exc:  # e.g. an object array, which would need pickle
+        raise ModelFileError(f"model file array '{name}' cannot be read safely: {exc}") from None
     if arr.dtype.kind not in kind:
         raise ModelFileError(f"model file array '{name}' has dtype {arr.dtype}, "
                              f"expected kind {kind!r}")
@@ -83,9 +86,9 @@ def load(cls, file):
         data = np.load(file, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"cannot read a model file from {file!r}: {exc}") from None
+    if not hasattr(data, "files"):
+        raise ModelFileError("a model file is an .npz archive, not a single array")
     with data:
-        if not hasattr(data, "files"):
-            raise ModelFileError("a model file is an .npz archive, not a single array")
         fmt = str(_get(data, "format", "U", ()))
         if fmt != FORMAT:
             raise ModelFileError(f"not a gmmcore model file (format {fmt!r})")
@@ -108,7 +111,8 @@ def load(cls, file):
             raise ModelFileError(f"model file has unknown parameters {sorted(unknown)}")
         for name in _ARRAY_PARAMS:
             key = f"param.{name}"
-            params[name] = data[key].astype(np.float64) if key in data.files else None
+            params[name] = (_get(data, key, "f").astype(np.float64) if key in data.files
+                            else None)
         model = cls(**params)
         covariance_type = model.covariance_type
         if covariance_type not in ("full", "tied", "diag", "spherical"):

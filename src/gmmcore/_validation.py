@@ -73,13 +73,16 @@ def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="Gau
             f"got {type(X).__name__}")
     if arr.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
-    if arr.dtype.kind in "OUSV":
+    if arr.dtype.kind in "USV":
+        raise ValueError(
+            f"{name} has a string or bytes dtype ({arr.dtype}); convert it to numbers first")
+    if arr.dtype.kind == "O":
         try:
             arr = arr.astype(np.float64)
         except (ValueError, TypeError):
             raise ValueError(
-                f"{name} must contain numbers; got an array of dtype {arr.dtype} "
-                "whose entries cannot be converted to float") from None
+                f"{name} must contain numbers; got an object array whose entries cannot "
+                "be converted to float") from None
     elif arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -104,6 +107,19 @@ def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="Gau
         what = "NaN" if np.isnan(arr).any() else f"infinity or a value too large for {arr.dtype!r}"
         raise ValueError(f"Input {name} contains {what}.")
     return arr
+
+
+# BLAS takes 32-bit sizes: a d × d covariance must have fewer than 2**31 entries.
+MAX_FULL_FEATURES = 46340
+
+
+def check_n_features(n_features, covariance_type):
+    if covariance_type in ("full", "tied") and n_features > MAX_FULL_FEATURES:
+        raise ValueError(
+            f"n_features={n_features} is too many for covariance_type="
+            f"{covariance_type!r}: a {n_features}×{n_features} covariance exceeds what the "
+            f"kernels address (at most {MAX_FULL_FEATURES} features); use 'diag' or "
+            "'spherical', or reduce the number of features")
 
 
 def check_sample_weight(sample_weight, n_samples, dtype):

@@ -1,0 +1,57 @@
+"""Ctrl-C during a long fit: KeyboardInterrupt within about a second, nothing left running."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import sys, threading, time, warnings
+    import numpy as np
+    from gmmcore import GaussianMixture
+    n_threads = int(sys.argv[1])
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400_000, 24))
+    gm = GaussianMixture(8, covariance_type="full", max_iter=100000, tol=0.0,
+                         init_params="random_from_data", n_threads=n_threads)
+    print("fitting", flush=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm.fit(X)
+    except KeyboardInterrupt:
+        caught = time.monotonic()
+        busy = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        cpu0 = time.process_time()
+        time.sleep(0.5)
+        # nothing keeps computing once the interrupt has propagated
+        print("interrupted", caught, time.process_time() - cpu0, len(busy), flush=True)
+        sys.exit(0)
+    print("finished", flush=True)
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX")
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_ctrl_c_interrupts_a_long_fit_quickly(n_threads):
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(n_threads)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "fitting"
+        time.sleep(1.5)  # well inside the EM loop
+        sent = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    words = out.split()
+    assert words[0] == "interrupted", out
+    caught, cpu_after = float(words[1]), float(words[2])
+    assert caught - sent < 1.0, f"KeyboardInterrupt took {caught - sent:.2f} s"
+    assert cpu_after < 0.1, f"{cpu_after:.2f} s of CPU used after the interrupt"

@@ -1,0 +1,117 @@
+"""Pickle and the safe, versioned .npz model file."""
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+from gmmcore import GaussianMixture
+from gmmcore._persistence import FORMAT_VERSION, ModelFileError
+from conftest import COVARIANCE_TYPES, make_blobs
+
+FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
+          "converged_", "n_iter_", "lower_bound_", "lower_bounds_", "n_features_in_")
+
+
+def fitted_model(covariance_type="full", dtype=np.float64, **params):
+    X = make_blobs(n_samples=300, n_features=3, n_components=2, seed=2).astype(dtype)
+    return GaussianMixture(2, covariance_type=covariance_type, random_state=0,
+                           **params).fit(X), X
+
+
+def assert_same(a, b, X):
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        assert np.asarray(getattr(a, name)).dtype == np.asarray(getattr(b, name)).dtype
+    assert a.get_params().keys() == b.get_params().keys()
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pickle_and_npz_round_trips(covariance_type, dtype, tmp_path):
+    gm, X = fitted_model(covariance_type, dtype, n_threads=2, on_degenerate="reseed")
+    assert_same(pickle.loads(pickle.dumps(gm)), gm, X)
+    path = tmp_path / "model.npz"
+    gm.save(path)
+    loaded = GaussianMixture.load(path)
+    assert_same(loaded, gm, X)
+    assert loaded.get_params()["n_threads"] == 2
+    assert loaded.get_params()["on_degenerate"] == "reseed"
+
+
+def test_round_trip_keeps_feature_names_and_array_parameters(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = make_blobs(n_samples=200, n_features=2, n_components=2, seed=1)
+    gm = GaussianMixture(2, means_init=X[:2], random_state=3).fit(
+        pd.DataFrame(X, columns=["u", "v"]))
+    buffer = io.BytesIO()
+    gm.save(buffer)
+    buffer.seek(0)
+    loaded = GaussianMixture.load(buffer)
+    np.testing.assert_array_equal(loaded.feature_names_in_, ["u", "v"])
+    np.testing.assert_array_equal(loaded.means_init, X[:2])
+    assert loaded.random_state == 3
+
+
+def rewrite(path, **changes):
+    """A copy of a model file with arrays replaced (None removes one)."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    for name, value in changes.items():
+        if value is None:
+            arrays.pop(name)
+        else:
+            arrays[name] = value
+    out = path.with_name("changed.npz")
+    np.savez(out, **arrays)
+    return out
+
+
+@pytest.mark.parametrize("changes,match", [
+    (dict(format_version=np.array(FORMAT_VERSION + 1)), "newer"),
+    (dict(format=np.array("something.else")), "not a gmmcore model file"),
+    (dict(means_=None), "no 'means_'"),
+    (dict(precisions_cholesky_=np.ones((2, 3))), "shape"),
+    (dict(weights_=np.array([0.5, 0.7])), "summing to 1"),
+    (dict(covariances_=np.full((2, 3, 3), np.nan)), "NaN"),
+    (dict(params_json=np.array('{"n_components": 2, "evil": 1}')), "unknown parameters"),
+    (dict(params_json=np.array("{not json")), "JSON"),
+    (dict(n_features_in_=np.array(4)), "shape"),
+    (dict(means_=np.zeros((2, 3), dtype=np.float32)), "dtype"),
+])
+def test_bad_model_files_are_refused_with_a_clear_error(changes, match, tmp_path):
+    gm, _ = fitted_model()
+    path = tmp_path / "model.npz"
+    gm.save(path)
+    with pytest.raises(ModelFileError, match=match):
+        GaussianMixture.load(rewrite(path, **changes))
+    assert issubclass(ModelFileError, ValueError)
+
+
+def test_loading_never_unpickles(tmp_path):
+    gm, _ = fitted_model()
+    path = tmp_path / "model.npz"
+    gm.save(path)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["means_"] = np.array([object()], dtype=object)  # would need pickle to read
+    evil = tmp_path / "evil.npz"
+    np.savez(evil, **arrays)
+    with pytest.raises(ModelFileError):
+        GaussianMixture.load(evil)
+
+
+def test_not_an_npz_and_unfitted_models(tmp_path):
+    path = tmp_path / "junk.npz"
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(ModelFileError, match="cannot read"):
+        GaussianMixture.load(path)
+    single = tmp_path / "single.npy"
+    np.save(single, np.zeros(3))
+    with pytest.raises(ModelFileError, match="npz"):
+        GaussianMixture.load(single)
+    with pytest.raises(ValueError, match="not fitted"):
+        GaussianMixture().save(tmp_path / "x.npz")

@@ -1,0 +1,110 @@
+"""Property-based tests: random shapes, dtypes, layouts and parameters.
+
+Whatever hypothesis draws, a fit either succeeds with finite parameters, or (for
+scikit-learn's default on_degenerate='raise') stops with the clear ill-defined
+covariance error; outputs are finite, probabilities sum to one, and score_samples
+is the log of the summed weighted densities (checked with scipy.stats).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+from gmmcore import GaussianMixture
+
+
+def dense_covariance(gm, c):
+    d = gm.means_.shape[1]
+    cov = np.asarray(gm.covariances_, dtype=np.float64)
+    return {"full": lambda: cov[c], "tied": lambda: cov, "diag": lambda: np.diag(cov[c]),
+            "spherical": lambda: np.eye(d) * cov[c]}[gm.covariance_type]()
+
+
+@st.composite
+def problems(draw):
+    n = draw(st.integers(2, 80))
+    d = draw(st.integers(1, 12))
+    k = draw(st.integers(1, min(n, 5)))
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    layout = draw(st.sampled_from(["C", "F", "strided"]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(["blobs", "duplicates", "integers", "scaled"]))
+    if kind == "blobs":
+        X = rng.standard_normal((n, d)) + rng.integers(0, 3, (n, 1)) * 4.0
+    elif kind == "duplicates":
+        X = np.repeat(rng.standard_normal((max(1, n // 4), d)), 4, axis=0)[:n]
+        X = np.vstack([X, rng.standard_normal((n - len(X), d))]) if len(X) < n else X
+    elif kind == "integers":
+        X = rng.integers(-3, 4, (n, d)).astype(float)
+    else:
+        X = rng.standard_normal((n, d)) * 10.0 ** draw(st.integers(-3, 3))
+    X = X.astype(dtype)
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "strided":
+        wide = np.zeros((n, 2 * d), dtype=dtype)
+        wide[:, ::2] = X
+        X = wide[:, ::2]
+    params = dict(
+        n_components=k,
+        covariance_type=draw(st.sampled_from(["full", "tied", "diag", "spherical"])),
+        init_params=draw(st.sampled_from(["kmeans", "k-means++", "random", "random_from_data"])),
+        max_iter=draw(st.integers(0, 15)),
+        n_init=draw(st.integers(1, 2)),
+        reg_covar=draw(st.sampled_from([1e-6, 1e-3, 0.0])),
+        n_threads=draw(st.sampled_from([1, 2])),
+        on_degenerate=draw(st.sampled_from(["raise", "reseed", "regularize"])),
+        random_state=seed,
+    )
+    return X, params
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_fit_and_predict_invariants(problem):
+    X, params = problem
+    gm = GaussianMixture(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            gm.fit(X)
+        except ValueError as exc:
+            # the one failure a valid problem may have: scikit-learn's own error for a
+            # collapsed component, only when recovery was not asked for
+            assert params["on_degenerate"] == "raise", exc
+            assert "ill-defined empirical covariance" in str(exc)
+            return
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert np.all(np.isfinite(getattr(gm, name))), name
+        assert getattr(gm, name).dtype == X.dtype
+    assert np.all(gm.weights_ >= 0)
+    if params["max_iter"] > 0:
+        # (a start from data points keeps scikit-learn's initial weights, 1/n each)
+        assert abs(gm.weights_.sum() - 1) < 1e-5
+    proba = gm.predict_proba(X)
+    assert proba.shape == (X.shape[0], params["n_components"]) and proba.dtype == X.dtype
+    assert np.all(np.isfinite(proba)) and np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-4)
+    labels = gm.predict(X)
+    np.testing.assert_array_equal(
+        labels[proba.max(axis=1) > 0.9], proba.argmax(axis=1)[proba.max(axis=1) > 0.9])
+    lpn = gm.score_samples(X)
+    assert np.all(np.isfinite(lpn))
+    # score_samples is the log of the summed weighted densities
+    X64 = X.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        log_dens = np.tile(np.log(gm.weights_.astype(np.float64)), (len(X), 1))
+    for c in range(params["n_components"]):
+        if gm.weights_[c] > 0:
+            log_dens[:, c] += multivariate_normal(
+                gm.means_[c].astype(np.float64), dense_covariance(gm, c),
+                allow_singular=True).logpdf(X64).reshape(-1)
+    expected = logsumexp(log_dens, axis=1)
+    tol = 1e-6 if X.dtype == np.float64 else 2e-2
+    np.testing.assert_allclose(lpn, expected, rtol=tol, atol=tol * max(1.0, np.abs(expected).max()))
