@@ -10,9 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log="${1:-memcheck.log}"
+# the interpreter itself, not a launcher script (valgrind does not follow exec)
+python=$(python -c 'import sys; print(sys.executable)')
 PYTHONMALLOC=malloc OPENBLAS_NUM_THREADS=1 valgrind --tool=memcheck --track-origins=no \
     --num-callers=30 --log-file="$log" \
-    python -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_reference_scipy.py \
+    "$python" -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_reference_scipy.py \
     -k "not simd_level" || true
 errors=$(grep -cE "^==[0-9]+== (Invalid (read|write)|Conditional jump|Use of uninitialised|Invalid free|Mismatched free)" "$log" || true)
 ours=$(awk '/^==[0-9]+== (Invalid|Conditional|Use of uninit|Mismatched)/{block=1; hit=0; next}
@@ -21,4 +23,5 @@ ours=$(awk '/^==[0-9]+== (Invalid|Conditional|Use of uninit|Mismatched)/{block=1
             END {print n+0}' "$log")
 echo "memcheck: $errors error reports in total, $ours with a gmmcore kernel frame (log: $log)"
 grep -E "ERROR SUMMARY" "$log" | tail -1
+grep -q "ERROR SUMMARY" "$log" || { echo "valgrind did not run the tests" >&2; exit 1; }
 [ "$ours" -eq 0 ]

@@ -647,10 +647,22 @@ cdef void _full_wlp(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize
                     const floating *means, const floating *U, const double *cst,
                     floating *wlp, Py_ssize_t ld, floating *Z) noexcept nogil:
     """wlp[c, i] = cst[c] − ½ ‖(x_i − μ_c)ᵀ U_c‖², one triangular product per component."""
-    cdef Py_ssize_t c
+    cdef Py_ssize_t c, i, j, l
+    cdef floating acc
+    cdef const floating *u
     for c in range(k):
         _diff_rows(X, n_rows, d, means + c * d, NULL, 0, Z)
-        _rows_times_upper(<int>n_rows, <int>d, d, U + c * d * d, Z)
+        if n_rows >= 8:
+            _rows_times_upper(<int>n_rows, <int>d, d, U + c * d * d, Z)
+        else:
+            # a few rows (single predictions): a plain loop costs less than a BLAS call
+            u = U + c * d * d
+            for i in range(n_rows):
+                for j in range(d - 1, -1, -1):  # from the last column: z_l, l ≤ j, still unread
+                    acc = 0.0
+                    for l in range(j + 1):
+                        acc = acc + Z[i * d + l] * u[l * d + j]
+                    Z[i * d + j] = acc
         if floating is float:
             gmm_half_sqnorm_f(Z, n_rows, d, cst[c], wlp + c * ld, 1)
         else:

@@ -23,7 +23,7 @@ from ._mstep import (
     precisions_cholesky_from_precisions,
     precisions_from_cholesky,
 )
-from ._parallel import blas_single_threaded, effective_n_threads
+from ._parallel import MIN_ROWS_PER_CHUNK, blas_single_threaded, effective_n_threads
 
 _COVARIANCE_TYPES = {"full", "tied", "diag", "spherical"}
 _INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
@@ -578,7 +578,9 @@ class GaussianMixture:
 
     def _outputs(self, X, **which):
         X = self._check_predict_input(X)
-        n_threads = effective_n_threads(self.n_threads)
+        # a small batch is one chunk, run in the calling thread: skip the thread count
+        n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
+                     else effective_n_threads(self.n_threads))
         return e_step_outputs(X, self._kernel_params(X.dtype), n_threads, **which)
 
     def predict(self, X):

