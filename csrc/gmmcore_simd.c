@@ -248,7 +248,7 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
  * computed from them:
  *   diag      wlp = cst - 1/2 sum_l p_cl (z_l - delta_cl)^2
  *   spherical wlp = cst - 1/2 p_c |z - delta_c|^2
- *   tied      wlp = cst - 1/2 |z U - m_c|^2,   m_c = Q[0:d, c]
+ *   tied      wlp = cst - 1/2 |z U - m_c|^2,   m_c = Q[c, 0:d]
  *   full      wlp = cst - 1/2 |(z - delta_c) U_c|^2
  * ld must be a multiple of 16 (the widest tile).
  */
@@ -329,7 +329,7 @@ typedef float gmm_vf __attribute__((vector_size(GMM_VEC_BYTES)));
             for (ptrdiff_t c = 0; c < k; ++c) {                                     \
                 V sq = z[0] * 0;                                                    \
                 for (int j = 0; j < D; ++j) {                                       \
-                    const V t = y[j] - Q[j * k + c];                                \
+                    const V t = y[j] - Q[c * D + j];                                \
                     sq += t * t;                                                    \
                 }                                                                   \
                 V out = (T)cst[c] - (T)0.5 * sq;                                    \
@@ -456,6 +456,60 @@ GMM_INLINE int half_sqnorm_f_body(const float *GMM_RESTRICT Y, ptrdiff_t n, ptrd
     GMM_HALF_SQNORM_BODY(float)
 }
 
+/* The E-step of the diagonal family in direct form (no expansion of the square, so
+ * no cancellation), for a row-major n x d block Y (leading dimension ldy) and
+ * centres M (k x d):
+ *   cov 1 (tied)      wlp = cst - 1/2 ||y - m_c||^2                    (y = (x - s) U)
+ *   cov 2 (diag)      wlp = cst - 1/2 sum_j P[c, j] (y_j - m_cj)^2     (y = x - s)
+ *   cov 3 (spherical) wlp = cst - 1/2 P[c] ||y - m_c||^2
+ * written to wlp[c * ldw + i].  Eight partial sums per row keep it vectorised. */
+#define GMM_DIRECT_BODY(T)                                                          \
+    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
+        const T *GMM_RESTRICT y = Y + i * ldy;                                      \
+        for (ptrdiff_t c = 0; c < k; ++c) {                                         \
+            const T *GMM_RESTRICT m = M + c * d;                                    \
+            const T *GMM_RESTRICT w = cov == 2 ? P + c * d : m; /* unused unless diag */ \
+            T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                    \
+            T s = 0;                                                                \
+            ptrdiff_t j = 0;                                                        \
+            if (cov == 2) {                                                         \
+                for (; j + 8 <= d; j += 8)                                          \
+                    for (int v = 0; v < 8; ++v) {                                   \
+                        const T t = y[j + v] - m[j + v];                            \
+                        acc[v] += t * t * w[j + v];                                 \
+                    }                                                               \
+                for (; j < d; ++j) s += (y[j] - m[j]) * (y[j] - m[j]) * w[j];       \
+            } else {                                                                \
+                for (; j + 8 <= d; j += 8)                                          \
+                    for (int v = 0; v < 8; ++v) {                                   \
+                        const T t = y[j + v] - m[j + v];                            \
+                        acc[v] += t * t;                                            \
+                    }                                                               \
+                for (; j < d; ++j) s += (y[j] - m[j]) * (y[j] - m[j]);              \
+            }                                                                       \
+            s += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])); \
+            if (cov == 3) s *= P[c];                                                \
+            wlp[c * ldw + i] = (T)(cst[c] - 0.5 * (double)s);                       \
+        }                                                                           \
+    }                                                                               \
+    return 0;
+
+GMM_INLINE int direct_d_body(int cov, const double *GMM_RESTRICT Y, ptrdiff_t n, ptrdiff_t d,
+                             ptrdiff_t ldy, ptrdiff_t k, const double *GMM_RESTRICT M,
+                             const double *GMM_RESTRICT P, const double *GMM_RESTRICT cst,
+                             double *GMM_RESTRICT wlp, ptrdiff_t ldw)
+{
+    GMM_DIRECT_BODY(double)
+}
+
+GMM_INLINE int direct_f_body(int cov, const float *GMM_RESTRICT Y, ptrdiff_t n, ptrdiff_t d,
+                             ptrdiff_t ldy, ptrdiff_t k, const float *GMM_RESTRICT M,
+                             const float *GMM_RESTRICT P, const double *GMM_RESTRICT cst,
+                             float *GMM_RESTRICT wlp, ptrdiff_t ldw)
+{
+    GMM_DIRECT_BODY(float)
+}
+
 /* ------------------------------------------------------------------------- */
 /* One function per entry point, compiled once per instruction set           */
 /* ------------------------------------------------------------------------- */
@@ -526,6 +580,15 @@ GMM_VERSIONS(half_sqnorm_f,
               ptrdiff_t out_stride),
              (Y, n, d, cst, out, out_stride))
 
+GMM_VERSIONS(direct_d,
+             (int cov, const double *Y, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldy, ptrdiff_t k,
+              const double *M, const double *P, const double *cst, double *wlp, ptrdiff_t ldw),
+             (cov, Y, n, d, ldy, k, M, P, cst, wlp, ldw))
+GMM_VERSIONS(direct_f,
+             (int cov, const float *Y, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldy, ptrdiff_t k,
+              const float *M, const float *P, const double *cst, float *wlp, ptrdiff_t ldw),
+             (cov, Y, n, d, ldy, k, M, P, cst, wlp, ldw))
+
 static int simd_level = 0;
 
 int gmm_simd_level(void) { return simd_level; }
@@ -561,6 +624,8 @@ int gmm_simd_init(void)
     GMM_PICK(diff_rows_f);
     GMM_PICK(half_sqnorm_d);
     GMM_PICK(half_sqnorm_f);
+    GMM_PICK(direct_d);
+    GMM_PICK(direct_f);
 #undef GMM_PICK
     simd_level = level;
 #endif

@@ -43,7 +43,7 @@ int gmm_argmax_cols_f(const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
 /* Few features (d <= 8): weighted log-densities (wlp, k x ld, component-major) and
  * the feature-major statistics design of a block, by register tiles of rows.
  * cov: 0 full (design in design_d, float64: [1, z, z_j z_l for l <= j]), 1 tied
- * ([1, z]; m_c = Q[0:d, c]), 2 diag ([1, z, z^2]), 3 spherical ([1, z, |z|^2]),
+ * ([1, z]; m_c = Q[c, 0:d]), 2 diag ([1, z, z^2]), 3 spherical ([1, z, |z|^2]),
  * z = x - shift.  prec: full U (k x d x d), tied U (d x d), diag (k x d) and
  * spherical (k) precisions.  ld must be a multiple of 16, and at least n; xt is
  * scratch of d x ld.  Returns -1 (and does nothing) unless 1 <= d <= 8. */
@@ -68,5 +68,16 @@ int gmm_half_sqnorm_d(const double *Y, ptrdiff_t n, ptrdiff_t d, double cst, dou
                       ptrdiff_t out_stride);
 int gmm_half_sqnorm_f(const float *Y, ptrdiff_t n, ptrdiff_t d, double cst, float *out,
                       ptrdiff_t out_stride);
+
+/* The E-step of the diagonal family in direct form (no expansion of the square):
+ * wlp[c * ldw + i] = cst[c] - 1/2 sum_j w_cj (Y[i, j] - M[c, j])^2 with w = 1 (cov 1,
+ * tied, Y = (x - s) U), w = P[c, j] (cov 2, diag, Y = x - s) or w = P[c] (cov 3,
+ * spherical); Y is row-major n x d with leading dimension ldy, M is k x d. */
+int gmm_direct_d(int cov, const double *Y, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldy,
+                 ptrdiff_t k, const double *M, const double *P, const double *cst, double *wlp,
+                 ptrdiff_t ldw);
+int gmm_direct_f(int cov, const float *Y, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldy,
+                 ptrdiff_t k, const float *M, const float *P, const double *cst, float *wlp,
+                 ptrdiff_t ldw);
 
 #endif

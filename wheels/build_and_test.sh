@@ -36,10 +36,11 @@ test_install() {  # $1: python, $2: what to pip install
     rm -rf "$venv"
     "$1" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet "$2" pytest scikit-learn pandas hypothesis
+    "$venv/bin/python" -m pip install --quiet "$2" pytest scikit-learn pandas hypothesis 2>&1 |
+        grep -v "^WARNING: Location" || true
     (cd "$work" && "$venv/bin/python" -c "import gmmcore, gmmcore._kernels as k, sys; \
 print('  installed', gmmcore.__version__, 'from', gmmcore.__file__, 'simd', k.SIMD_LEVEL)" &&
-        "$venv/bin/python" -m pytest -q -p no:cacheprovider tests | tail -n 1)
+        "$venv/bin/python" -m pytest -q -rf -p no:cacheprovider tests | grep -E "^FAILED|passed|failed")
 }
 
 for v in "${versions[@]}"; do
@@ -53,7 +54,8 @@ for v in "${versions[@]}"; do
         { tail -n 40 "$work/build-$v.log"; exit 1; }
     raw=$(ls "$work/dist-$v"/*.whl)
     "$venv/bin/auditwheel" show "$raw" | sed 's/^/  /' | head -n 6
-    "$venv/bin/auditwheel" repair --wheel-dir "$out" "$raw" > "$work/repair-$v.log" 2>&1 ||
+    PATH="$venv/bin:$PATH" "$venv/bin/auditwheel" repair --wheel-dir "$out" "$raw" \
+        > "$work/repair-$v.log" 2>&1 ||
         { cat "$work/repair-$v.log"; exit 1; }
     wheel=$(ls -t "$out"/gmmcore-*-cp${v/./}-*.whl | head -n 1)
     echo "  $(basename "$wheel")  $(du -h "$wheel" | cut -f1)"

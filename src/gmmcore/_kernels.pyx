@@ -60,6 +60,12 @@ cdef extern from "gmmcore_simd.h" nogil:
                           Py_ssize_t out_stride)
     int gmm_half_sqnorm_f(const float *Y, Py_ssize_t n, Py_ssize_t d, double cst, float *out,
                           Py_ssize_t out_stride)
+    int gmm_direct_d(int cov, const double *Y, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldy,
+                     Py_ssize_t k, const double *M, const double *P, const double *cst,
+                     double *wlp, Py_ssize_t ldw)
+    int gmm_direct_f(int cov, const float *Y, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldy,
+                     Py_ssize_t k, const float *M, const float *P, const double *cst,
+                     float *wlp, Py_ssize_t ldw)
 
 cnp.import_array()
 
@@ -351,8 +357,9 @@ def e_step(
     - d ≤ SMALL_D, every type: register tiles of rows in C (gmm_small_block),
       which also write the block's statistics design;
     - full: (x − μ_c) U_c by one triangular product per component;
-    - tied: y = (x − s) U once, then [y, ‖y‖²] · Q by one GEMM;
-    - diag: [x − s, (x − s)²] · Q by one GEMM;  spherical: [x − s, ‖x − s‖²] · Q.
+    - tied: y = (x − s) U once, then ‖y − m_c‖² directly (no expansion);
+    - diag: [x − s, (x − s)²] · Q by one GEMM;  spherical: [x − s, ‖x − s‖²] · Q
+      (float64; float32 takes the direct form, like tied).
 
     Statistics (when ``stats`` is not empty) come from one GEMM per block,
     Rᵀ [1, x − s, …], except full covariances whose second moments are rank
@@ -375,8 +382,12 @@ def e_step(
     _check_shape("delta", (delta.shape[0], delta.shape[1]), (k, d))
     _check_shape("cst", (cst.shape[0],), (k,))
     _check_shape("prec", (prec.shape[0],), _prec_shape(cov_type, k, d))
+    # diag: (2d × k) and spherical ((d + 1) × k) coefficients of the expanded form;
+    # tied: the centres m_c = (μ_c − s) U, k × d
     cdef Py_ssize_t q_rows = 2 * d if cov_type == DIAG else d + 1
-    if cov_type != FULL:
+    if cov_type == TIED:
+        _check_shape("Q", (Q.shape[0],), (k * d,))
+    elif cov_type != FULL:
         _check_shape("Q", (Q.shape[0],), (q_rows * k,))
     cdef bint weighted = sample_weight.shape[0] != 0
     if weighted:
@@ -508,7 +519,12 @@ def e_step(
                 _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
                 if cov_type == TIED:
                     _tied_design(A, n_rows, d, &prec[0], Y)
-                    _affine(Y, d + 1, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
+                    _direct(TIED, Y, n_rows, d, d + 1, k, &Q[0], NULL, &cst[0], wlp, b)
+                elif floating is float:
+                    # float32: the direct form; the expanded one would lose about
+                    # eps · ‖x − s‖² p to cancellation, too much in single precision
+                    _direct(cov_type, A + 1, n_rows, d, width, k, &delta[0, 0], &prec[0],
+                            &cst[0], wlp, b)
                 else:
                     _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
 
@@ -616,6 +632,15 @@ cdef void _write_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ssize_t
                 for l in range(j + 1):
                     s2[c * d * d + j * d + l] = a[p]
                     p += 1
+
+
+cdef inline void _direct(int cov_type, const floating *Y, Py_ssize_t n, Py_ssize_t d,
+                         Py_ssize_t ldy, Py_ssize_t k, const floating *M, const floating *P,
+                         const double *cst, floating *wlp, Py_ssize_t ldw) noexcept nogil:
+    if floating is float:
+        gmm_direct_f(cov_type, Y, n, d, ldy, k, M, P, cst, wlp, ldw)
+    else:
+        gmm_direct_d(cov_type, Y, n, d, ldy, k, M, P, cst, wlp, ldw)
 
 
 cdef inline floating *_aligned(floating *p) noexcept nogil:

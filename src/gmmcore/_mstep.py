@@ -304,10 +304,11 @@ class KernelParams:
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
         cst = log_weights + log_det_cholesky(pc, covariance_type, d) - 0.5 * d * math.log(2 * math.pi)
-        # With more than SMALL_D features the diag, spherical and tied E-steps are one
-        # GEMM each, of the expanded quadratic form: its constant terms go into cst.
-        # Up to SMALL_D the kernel computes the plain form and cst stays as it is.
-        expanded = d > SMALL_D
+        # With more than SMALL_D features the float64 diag and spherical E-steps are
+        # one GEMM each, of the expanded quadratic form: its constant terms go into
+        # cst.  Everywhere else (float32, up to SMALL_D, tied) the kernel computes
+        # the plain form.
+        expanded = d > SMALL_D and np.dtype(dtype) == np.float64
         if covariance_type == "diag":
             prec = pc**2
             Q = np.vstack([(prec * delta).T, -0.5 * prec.T])
@@ -319,10 +320,9 @@ class KernelParams:
             if expanded:
                 cst = cst - 0.5 * prec * np.einsum("kd,kd->k", delta, delta)
         elif covariance_type == "tied":
-            m = delta @ pc
-            Q = np.vstack([m.T, np.full((1, k), -0.5)])
-            if expanded:
-                cst = cst - 0.5 * np.einsum("kd,kd->k", m, m)
+            # the centres in whitened space, m_c = (μ_c − s) U; the kernel computes
+            # ‖(x − s) U − m_c‖² directly
+            Q = delta @ pc
         else:
             Q = np.empty(0)
         self.shift = np.ascontiguousarray(shift, dtype=dtype)
