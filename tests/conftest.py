@@ -52,6 +52,17 @@ def initial_values(X, covariance_type, n_components, seed=0):
     return dict(weights_init=weights, means_init=means, precisions_init=precisions)
 
 
+def dense_covariances_from_precisions(covariance_type, precisions, k, d):
+    """The k dense covariance matrices of precision parameters of any type."""
+    if covariance_type == "full":
+        return [np.linalg.inv(p) for p in precisions]
+    if covariance_type == "tied":
+        return [np.linalg.inv(precisions)] * k
+    if covariance_type == "diag":
+        return [np.diag(1.0 / p) for p in precisions]
+    return [np.eye(d) / p for p in precisions]
+
+
 def max_rel(actual, expected):
     """Largest elementwise error relative to the largest magnitude of the reference."""
     actual = np.asarray(actual, dtype=np.float64)

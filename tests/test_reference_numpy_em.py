@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from gmmcore import GaussianMixture
-from conftest import COVARIANCE_TYPES, initial_values, make_blobs, max_rel
+from conftest import (COVARIANCE_TYPES, dense_covariances_from_precisions, initial_values,
+                      make_blobs, max_rel)
 
 
 def log_gaussian(X, mean, cov):
@@ -53,16 +54,6 @@ def to_dense(covariance_type, covariances, k, d):
     return [np.eye(d) * c for c in covariances]
 
 
-def from_precisions(covariance_type, precisions, k, d):
-    if covariance_type == "full":
-        return [np.linalg.inv(p) for p in precisions]
-    if covariance_type == "tied":
-        return [np.linalg.inv(precisions)] * k
-    if covariance_type == "diag":
-        return [np.diag(1 / p) for p in precisions]
-    return [np.eye(d) / p for p in precisions]
-
-
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_matches_plain_numpy_em(covariance_type):
     k, d, n_iter, reg = 3, 4, 12, 1e-6
@@ -74,7 +65,8 @@ def test_matches_plain_numpy_em(covariance_type):
         model.fit(X)
     weights, means, covs, bounds = numpy_em(
         X, covariance_type, start["weights_init"], start["means_init"],
-        from_precisions(covariance_type, start["precisions_init"], k, d), n_iter, reg)
+        dense_covariances_from_precisions(covariance_type, start["precisions_init"], k, d),
+        n_iter, reg)
     np.testing.assert_allclose(model.lower_bounds_, bounds, rtol=1e-9)
     assert max_rel(model.weights_, weights) < 1e-8
     assert max_rel(model.means_, means) < 1e-8

@@ -8,7 +8,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from gmmcore import GaussianMixture
-from conftest import COVARIANCE_TYPES, random_precisions
+from conftest import COVARIANCE_TYPES, dense_covariances_from_precisions, random_precisions
 
 
 def model_with_parameters(covariance_type, weights, means, precisions, X):
@@ -18,16 +18,6 @@ def model_with_parameters(covariance_type, weights, means, precisions, X):
         return GaussianMixture(
             n_components=len(weights), covariance_type=covariance_type, max_iter=0,
             weights_init=weights, means_init=means, precisions_init=precisions).fit(X)
-
-
-def dense_covariances(covariance_type, precisions, k, d):
-    if covariance_type == "full":
-        return [np.linalg.inv(p) for p in precisions]
-    if covariance_type == "tied":
-        return [np.linalg.inv(precisions)] * k
-    if covariance_type == "diag":
-        return [np.diag(1.0 / p) for p in precisions]
-    return [np.eye(d) / p for p in precisions]
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -41,7 +31,7 @@ def test_against_scipy_multivariate_normal(covariance_type, dtype, k, d):
     X = (rng.randn(300, d) * 2.5).astype(dtype)
     model = model_with_parameters(covariance_type, weights, means, precisions, X)
 
-    covs = dense_covariances(covariance_type, precisions, k, d)
+    covs = dense_covariances_from_precisions(covariance_type, precisions, k, d)
     X64 = X.astype(np.float64)
     log_dens = np.column_stack([
         np.log(weights[c]) + multivariate_normal(means[c], covs[c]).logpdf(X64).reshape(-1)

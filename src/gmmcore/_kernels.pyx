@@ -445,42 +445,28 @@ def e_step(
     cdef Py_ssize_t n_rd = k * ldp if convert else 0
     cdef Py_ssize_t n_xt = d * ldp if small else 0
     cdef Py_ssize_t n_dd = d * d if cov_type <= TIED else 0
-    cdef Py_ssize_t f_sizes[8]
-    cdef Py_ssize_t d_sizes[6]
-    f_sizes[:] = [k * ldp, n_a, n_y, n_z, n_xt, k * width, n_dd, 0]
-    d_sizes[:] = [n_wd, n_rd, k * width, k * d, 3 * ldp, 0]
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in range(8):
-        f_total += (f_sizes[j] + 15) // 16 * 16
-    for j in range(6):
-        d_total += (d_sizes[j] + 7) // 8 * 8
+    for j in (k * ldp, n_a, n_y, n_z, n_xt, k * width, n_dd):
+        f_total += _rounded(j)
+    for j in (n_wd, n_rd, k * width, k * d, 3 * ldp):
+        d_total += _rounded(j)
     cdef floating[::1] f_scratch = np.empty(f_total + 16, dtype=dtype)
-    cdef double[::1] d_scratch = np.empty(d_total + 8)
+    cdef double[::1] d_scratch = np.empty(d_total + 16)
     cdef floating *fp = _aligned(&f_scratch[0])
     cdef double *dp = _aligned_double(&d_scratch[0])
-    cdef floating *wlp = fp
-    fp += (f_sizes[0] + 15) // 16 * 16
-    cdef floating *A = fp
-    fp += (f_sizes[1] + 15) // 16 * 16
-    cdef floating *Y = fp
-    fp += (f_sizes[2] + 15) // 16 * 16
-    cdef floating *Zb = fp
-    fp += (f_sizes[3] + 15) // 16 * 16
-    cdef floating *xt = fp
-    fp += (f_sizes[4] + 15) // 16 * 16
-    cdef floating *acc_t = fp
-    fp += (f_sizes[5] + 15) // 16 * 16
-    cdef floating *dd = fp
-    cdef double *wd = dp
-    dp += (d_sizes[0] + 7) // 8 * 8
-    cdef double *rd_w = dp
-    dp += (d_sizes[1] + 7) // 8 * 8
-    cdef double *acc = dp
-    dp += (d_sizes[2] + 7) // 8 * 8
-    cdef double *d64 = dp
-    dp += (d_sizes[3] + 7) // 8 * 8
-    cdef double *lpn = dp
-    cdef double *lsew = dp + ldp
+    cdef floating *wlp = _take(&fp, k * ldp)
+    cdef floating *A = _take(&fp, n_a)
+    cdef floating *Y = _take(&fp, n_y)
+    cdef floating *Zb = _take(&fp, n_z)
+    cdef floating *xt = _take(&fp, n_xt)
+    cdef floating *acc_t = _take(&fp, k * width)
+    cdef floating *dd = _take(&fp, n_dd)
+    cdef double *wd = _take_double(&dp, n_wd)
+    cdef double *rd_w = _take_double(&dp, n_rd)
+    cdef double *acc = _take_double(&dp, k * width)
+    cdef double *d64 = _take_double(&dp, k * d)
+    cdef double *lpn = _take_double(&dp, ldp)
+    cdef double *lsew = _take_double(&dp, 2 * ldp)
     cdef const double *rd
     cdef double *row = &stats[0] if want_stats else NULL
     memset(acc, 0, k * width * sizeof(double))
@@ -643,6 +629,12 @@ cdef inline void _direct(int cov_type, const floating *Y, Py_ssize_t n, Py_ssize
         gmm_direct_d(cov_type, Y, n, d, ldy, k, M, P, cst, wlp, ldw)
 
 
+cdef inline Py_ssize_t _rounded(Py_ssize_t count) noexcept nogil:
+    """count rounded up to 16 entries, so that every piece of scratch starts 64-byte
+    aligned when the first one does."""
+    return (count + 15) // 16 * 16
+
+
 cdef inline floating *_aligned(floating *p) noexcept nogil:
     """p rounded up to a 64-byte boundary (the scratch has 64 bytes to spare)."""
     return <floating *>((<size_t>p + 63) & ~(<size_t>63))
@@ -650,6 +642,19 @@ cdef inline floating *_aligned(floating *p) noexcept nogil:
 
 cdef inline double *_aligned_double(double *p) noexcept nogil:
     return <double *>((<size_t>p + 63) & ~(<size_t>63))
+
+
+cdef inline floating *_take(floating **cursor, Py_ssize_t count) noexcept nogil:
+    """The next ``count`` entries of a scratch buffer (the cursor moves past them)."""
+    cdef floating *piece = cursor[0]
+    cursor[0] = piece + _rounded(count)
+    return piece
+
+
+cdef inline double *_take_double(double **cursor, Py_ssize_t count) noexcept nogil:
+    cdef double *piece = cursor[0]
+    cursor[0] = piece + _rounded(count)
+    return piece
 
 
 cdef inline void _lse_cols(floating *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
