@@ -30,6 +30,7 @@ find_python() {  # the newest pyenv CPython with this major.minor
 # A copy of the tests away from the source tree, so that `import gmmcore` can only
 # find the installed wheel.
 cp -r "$root/tests" "$work/tests"
+cp -r "$root/examples" "$work/examples"
 
 test_install() {  # $1: python, $2: what to pip install
     local venv="$work/venv-test"
