@@ -14,7 +14,7 @@ extensions = [
         "gmmcore._kernels",
         sources=["src/gmmcore/_kernels.pyx", "csrc/gmmcore_simd.c"],
         include_dirs=[np.get_include(), "csrc"],
-        depends=["csrc/gmmcore_helpers.h", "csrc/gmmcore_simd.h"],
+        depends=["csrc/gmmcore_simd.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
         # -O3 vectorises the per-row loops; never -ffast-math (log-sum-exp needs inf/NaN)
         # and never -march=native (wheels run on any x86-64/aarch64 machine).
