@@ -529,13 +529,6 @@ GMM_INLINE int direct_f_body(int cov, const float *GMM_RESTRICT Y, ptrdiff_t n, 
 GMM_VERSIONS(exp_d, (double *x, ptrdiff_t n), (x, n))
 GMM_VERSIONS(exp_f, (float *x, ptrdiff_t n), (x, n))
 
-GMM_INLINE int log_d_body(double *GMM_RESTRICT x, ptrdiff_t n)
-{
-    for (ptrdiff_t i = 0; i < n; ++i) x[i] = log1_d(x[i]);
-    return 0;
-}
-
-GMM_VERSIONS(log_d, (double *x, ptrdiff_t n), (x, n))
 GMM_VERSIONS(lse_cols_d,
              (double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn, double *work),
              (wlp, k, n, ld, lpn, work))
@@ -613,7 +606,6 @@ int gmm_simd_init(void)
     name##_impl = level == 2 ? name##_avx512 : level == 1 ? name##_avx2 : name##_generic
     GMM_PICK(exp_d);
     GMM_PICK(exp_f);
-    GMM_PICK(log_d);
     GMM_PICK(lse_cols_d);
     GMM_PICK(lse_cols_f);
     GMM_PICK(argmax_cols_d);

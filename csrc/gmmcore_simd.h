@@ -21,9 +21,6 @@ int gmm_simd_level(void);
 int gmm_exp_d(double *x, ptrdiff_t n);
 int gmm_exp_f(float *x, ptrdiff_t n);
 
-/* In place: x[i] <- log(x[i]) for positive x (about 1 ulp). */
-int gmm_log_d(double *x, ptrdiff_t n);
-
 /* Log-sum-exp over the components of a block of weighted log-densities laid out
  * component-major: wlp is k x ld, its first n columns the block's samples.  On exit
  * the columns hold the responsibilities and lpn[i] = log sum_c exp(wlp[c, i]).

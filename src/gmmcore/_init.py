@@ -64,6 +64,17 @@ def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=1
     return indices
 
 
+def column_variances(X, chunk=65536):
+    """Variance of each column of X in float64, in chunks of rows (no n×d temporary)."""
+    mean = X.mean(axis=0, dtype=np.float64)
+    total = np.zeros(X.shape[1])
+    with np.errstate(over="ignore"):
+        for s in range(0, X.shape[0], chunk):
+            diff = X[s:s + chunk] - mean
+            total += np.einsum("ij,ij->j", diff, diff)
+    return total / X.shape[0]
+
+
 def _distances_to_assigned(X, x_shift, centers, labels, chunk=65536):
     """‖(x − x_shift) − centers[label]‖² per row, in chunks (no n×d temporary)."""
     out = np.empty(X.shape[0], dtype=X.dtype)
@@ -105,8 +116,7 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     dtype = X.dtype
     x_mean = X.mean(axis=0, dtype=np.float64)
     x_shift = x_mean.astype(dtype)
-    with np.errstate(over="ignore"):
-        variances = X.var(axis=0, dtype=np.float64)
+    variances = column_variances(X)
     if not np.all(np.isfinite(variances)):
         raise ValueError("the variance of X overflows float64: scale the input data")
     tol = float(np.mean(variances) * tol)

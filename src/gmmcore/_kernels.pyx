@@ -35,7 +35,6 @@ cdef extern from "gmmcore_simd.h" nogil:
     int gmm_simd_level()
     int gmm_exp_d(double *x, Py_ssize_t n)
     int gmm_exp_f(float *x, Py_ssize_t n)
-    int gmm_log_d(double *x, Py_ssize_t n)
     int gmm_lse_cols_d(double *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld, double *lpn,
                        double *work)
     int gmm_lse_cols_f(float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld, double *lpn,

@@ -11,7 +11,7 @@ from . import _validation as v
 from . import _persistence
 from ._em import NonFiniteLikelihoodError, e_step_outputs, e_step_statistics
 from ._kernels import same_bytes
-from ._init import initial_statistics
+from ._init import column_variances, initial_statistics
 from ._mstep import (
     KernelParams,
     covariances_from_cholesky,
@@ -503,27 +503,20 @@ class GaussianMixture:
     def _regularize(self, X, covariances, components, n_iter):
         """Add a growing multiple of the data's variance to each collapsed covariance."""
         cov_type = self.covariance_type
-        scale = float(np.mean(X.var(axis=0, dtype=np.float64))) or 1.0
-        reason = "not positive definite"
+        if not components:
+            return
+        start = max(self.reg_covar, 1e-10 * (float(np.mean(column_variances(X))) or 1.0))
         for c in components:
-            added = max(self.reg_covar, 1e-10 * scale)
-            for _ in range(40):
-                if cov_type == "tied":
-                    trial = covariances + added * np.eye(covariances.shape[0])
-                elif cov_type == "full":
-                    trial = covariances[c] + added * np.eye(covariances.shape[1])
-                else:
-                    trial = np.maximum(covariances[c], 0.0) + added
-                kind = "full" if trial.ndim == 2 else "diag"
-                if not non_definite_components(trial[None] if kind == "full" else
-                                               np.atleast_2d(trial), kind):
-                    break
-                added *= 10.0
-            if cov_type == "tied":
-                covariances[...] = trial
+            added = start
+            if cov_type in ("diag", "spherical"):  # positive as soon as anything is added
+                covariances[c] = np.maximum(covariances[c], 0.0) + added
             else:
-                covariances[c] = trial
-            self._record(n_iter, c, reason, "regularized", added=float(added))
+                matrix = covariances if cov_type == "tied" else covariances[c]
+                eye = np.eye(matrix.shape[0])
+                while non_definite_components((matrix + added * eye)[None], "full"):
+                    added *= 10.0
+                matrix += added * eye
+            self._record(n_iter, c, "not positive definite", "regularized", added=float(added))
 
     def _current_parameters(self):
         return _Params(np.asarray(self.weights_, np.float64),
