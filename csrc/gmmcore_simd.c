@@ -239,9 +239,9 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
 
 /*
  * The block is first transposed, xt[l][i] = x[i][l] - shift[l] (d x ld), and the
- * feature-major statistics design is written from it along the rows:
+ * feature-major statistics design, in double, is written along the rows:
  *   diag      [1, z, z^2]       spherical [1, z, |z|^2]      tied [1, z]
- *   full      [1, z, z_j z_l for l <= j]  (in double)
+ *   full      [1, z, z_j z_l for l <= j]
  * Then tiles of one vector of rows (8 doubles or 16 floats on AVX-512) are held in
  * registers, one vector per feature, with d a compile-time constant (1..8) so that
  * every loop over features unrolls, and the log-densities of all components are
@@ -268,30 +268,32 @@ typedef float gmm_vf __attribute__((vector_size(GMM_VEC_BYTES)));
         for (ptrdiff_t i = 0; i < n; ++i) xl[i] = X[i * D + l] - sl;                \
         for (ptrdiff_t i = n; i < ld; ++i) xl[i] = 0;                               \
     }                                                                               \
-    if (cov == 0) {                                                                 \
-        double *GMM_RESTRICT a = design_d;                                          \
-        ptrdiff_t p = 1 + D;                                                        \
+    {   /* The statistics design, in double with z straight from x: the second   \
+         * moments come out of a float64 GEMM around a global shift, so z must    \
+         * not carry float32 rounding (it would cancel in S2 - N delta delta^T). */ \
+        double *GMM_RESTRICT a = design;                                            \
         for (ptrdiff_t i = 0; i < ld; ++i) a[i] = 1.0;                              \
-        for (ptrdiff_t l = 0; l < D; ++l)                                           \
-            for (ptrdiff_t i = 0; i < ld; ++i) a[(1 + l) * ld + i] = (double)xt[l * ld + i]; \
-        for (ptrdiff_t j = 0; j < D; ++j)                                           \
-            for (ptrdiff_t l = 0; l <= j; ++l, ++p)                                 \
-                for (ptrdiff_t i = 0; i < ld; ++i)                                  \
-                    a[p * ld + i] = a[(1 + j) * ld + i] * a[(1 + l) * ld + i];      \
-    } else {                                                                        \
-        T *GMM_RESTRICT a = design;                                                 \
-        for (ptrdiff_t i = 0; i < ld; ++i) a[i] = 1;                                \
-        for (ptrdiff_t l = 0; l < D; ++l)                                           \
-            for (ptrdiff_t i = 0; i < ld; ++i) a[(1 + l) * ld + i] = xt[l * ld + i]; \
-        if (cov == 2)                                                               \
+        for (ptrdiff_t l = 0; l < D; ++l) {                                         \
+            double *GMM_RESTRICT al = a + (1 + l) * ld;                             \
+            for (ptrdiff_t i = 0; i < n; ++i)                                       \
+                al[i] = (double)X[i * D + l] - (double)shift[l];                    \
+            for (ptrdiff_t i = n; i < ld; ++i) al[i] = 0.0;                         \
+        }                                                                           \
+        if (cov == 0) {                                                             \
+            ptrdiff_t p = 1 + D;                                                    \
+            for (ptrdiff_t j = 0; j < D; ++j)                                       \
+                for (ptrdiff_t l = 0; l <= j; ++l, ++p)                             \
+                    for (ptrdiff_t i = 0; i < ld; ++i)                              \
+                        a[p * ld + i] = a[(1 + j) * ld + i] * a[(1 + l) * ld + i];  \
+        } else if (cov == 2) {                                                      \
             for (ptrdiff_t l = 0; l < D; ++l)                                       \
                 for (ptrdiff_t i = 0; i < ld; ++i)                                  \
-                    a[(1 + D + l) * ld + i] = xt[l * ld + i] * xt[l * ld + i];      \
-        if (cov == 3) {                                                             \
-            for (ptrdiff_t i = 0; i < ld; ++i) a[(1 + D) * ld + i] = 0;             \
+                    a[(1 + D + l) * ld + i] = a[(1 + l) * ld + i] * a[(1 + l) * ld + i]; \
+        } else if (cov == 3) {                                                      \
+            for (ptrdiff_t i = 0; i < ld; ++i) a[(1 + D) * ld + i] = 0.0;           \
             for (ptrdiff_t l = 0; l < D; ++l)                                       \
                 for (ptrdiff_t i = 0; i < ld; ++i)                                  \
-                    a[(1 + D) * ld + i] += xt[l * ld + i] * xt[l * ld + i];         \
+                    a[(1 + D) * ld + i] += a[(1 + l) * ld + i] * a[(1 + l) * ld + i]; \
         }                                                                           \
     }
 
@@ -357,8 +359,8 @@ typedef float gmm_vf __attribute__((vector_size(GMM_VEC_BYTES)));
                         ptrdiff_t k, const T *GMM_RESTRICT shift,                   \
                         const T *GMM_RESTRICT delta, const T *GMM_RESTRICT prec,    \
                         const T *GMM_RESTRICT Q, const double *GMM_RESTRICT cst,    \
-                        T *GMM_RESTRICT wlp, ptrdiff_t ld, T *GMM_RESTRICT design,  \
-                        double *GMM_RESTRICT design_d, T *GMM_RESTRICT xt)          \
+                        T *GMM_RESTRICT wlp, ptrdiff_t ld,                          \
+                        double *GMM_RESTRICT design, T *GMM_RESTRICT xt)            \
     {                                                                               \
         GMM_SMALL_PREP(T)                                                           \
         GMM_SMALL_TILES(T, V, L)                                                    \
@@ -371,22 +373,21 @@ GMM_SMALL_IMPL(small_impl_f, float, gmm_vf, (ptrdiff_t)(GMM_VEC_BYTES / sizeof(f
 /* d as a compile-time constant: one inlined copy of the body per d. */
 #define GMM_SMALL_SWITCH(IMPL)                                                      \
     switch (d) {                                                                    \
-    case 1: return IMPL(1, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
-    case 2: return IMPL(2, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
-    case 3: return IMPL(3, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
-    case 4: return IMPL(4, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
-    case 5: return IMPL(5, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
-    case 6: return IMPL(6, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
-    case 7: return IMPL(7, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
-    case 8: return IMPL(8, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt); \
+    case 1: return IMPL(1, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
+    case 2: return IMPL(2, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
+    case 3: return IMPL(3, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
+    case 4: return IMPL(4, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
+    case 5: return IMPL(5, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
+    case 6: return IMPL(6, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
+    case 7: return IMPL(7, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
+    case 8: return IMPL(8, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
     default: return -1;                                                             \
     }
 
 GMM_INLINE int small_block_d_body(int cov, const double *X, ptrdiff_t n, ptrdiff_t d,
                                   ptrdiff_t k, const double *shift, const double *delta,
                                   const double *prec, const double *Q, const double *cst,
-                                  double *wlp, ptrdiff_t ld, double *design, double *design_d,
-                                  double *xt)
+                                  double *wlp, ptrdiff_t ld, double *design, double *xt)
 {
     GMM_SMALL_SWITCH(small_impl_d)
 }
@@ -394,8 +395,7 @@ GMM_INLINE int small_block_d_body(int cov, const double *X, ptrdiff_t n, ptrdiff
 GMM_INLINE int small_block_f_body(int cov, const float *X, ptrdiff_t n, ptrdiff_t d,
                                   ptrdiff_t k, const float *shift, const float *delta,
                                   const float *prec, const float *Q, const double *cst,
-                                  float *wlp, ptrdiff_t ld, float *design, double *design_d,
-                                  float *xt)
+                                  float *wlp, ptrdiff_t ld, double *design, float *xt)
 {
     GMM_SMALL_SWITCH(small_impl_f)
 }
@@ -546,15 +546,13 @@ GMM_VERSIONS(argmax_cols_f,
 GMM_VERSIONS(small_block_d,
              (int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
               const double *shift, const double *delta, const double *prec, const double *Q,
-              const double *cst, double *wlp, ptrdiff_t ld, double *design, double *design_d,
-              double *xt),
-             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt))
+              const double *cst, double *wlp, ptrdiff_t ld, double *design, double *xt),
+             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, xt))
 GMM_VERSIONS(small_block_f,
              (int cov, const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
               const float *shift, const float *delta, const float *prec, const float *Q,
-              const double *cst, float *wlp, ptrdiff_t ld, float *design, double *design_d,
-              float *xt),
-             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, design_d, xt))
+              const double *cst, float *wlp, ptrdiff_t ld, double *design, float *xt),
+             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, xt))
 
 GMM_VERSIONS(diff_rows_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, const double *mu, const double *r,

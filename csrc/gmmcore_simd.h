@@ -39,19 +39,19 @@ int gmm_argmax_cols_f(const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
 
 /* Few features (d <= 8): weighted log-densities (wlp, k x ld, component-major) and
  * the feature-major statistics design of a block, by register tiles of rows.
- * cov: 0 full (design in design_d, float64: [1, z, z_j z_l for l <= j]), 1 tied
- * ([1, z]; m_c = Q[c, 0:d]), 2 diag ([1, z, z^2]), 3 spherical ([1, z, |z|^2]),
- * z = x - shift.  prec: full U (k x d x d), tied U (d x d), diag (k x d) and
+ * The design is float64 for both dtypes: cov 0 full ([1, z, z_j z_l for l <= j]),
+ * 1 tied ([1, z]; m_c = Q[c, 0:d]), 2 diag ([1, z, z^2]), 3 spherical ([1, z, |z|^2]),
+ * z = x - shift computed in double.  prec: full U (k x d x d), tied U (d x d), diag (k x d) and
  * spherical (k) precisions.  ld must be a multiple of 16, and at least n; xt is
  * scratch of d x ld.  Returns -1 (and does nothing) unless 1 <= d <= 8. */
 int gmm_small_block_d(int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                       const double *shift, const double *delta, const double *prec,
                       const double *Q, const double *cst, double *wlp, ptrdiff_t ld,
-                      double *design, double *design_d, double *xt);
+                      double *design, double *xt);
 int gmm_small_block_f(int cov, const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                       const float *shift, const float *delta, const float *prec,
                       const float *Q, const double *cst, float *wlp, ptrdiff_t ld,
-                      float *design, double *design_d, float *xt);
+                      double *design, float *xt);
 
 /* Z[i, :] = s_i (X[i, :] - mu), s_i = sqrt(r[i * r_stride]) or 1 when r is NULL
  * (n x d blocks, row-major). */

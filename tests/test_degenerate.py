@@ -135,3 +135,19 @@ def test_float32_overflow_in_the_e_step_is_reported():
     with pytest.raises(ValueError, match="overflow float32.*float64"):
         gm.score_samples(far)
     assert np.isfinite(gm.score_samples(far.astype(np.float64))).all()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("d", [3, 12])
+def test_float32_keeps_precision_when_clusters_lie_far_from_the_shift(covariance_type, d):
+    # clusters 2000 spreads apart: (x − s)² / σ² ~ 1e6, so any float32 rounding of
+    # x − s before the second moments would move the covariances by ~10%
+    rng = np.random.RandomState(5)
+    X = np.vstack([rng.randn(500, d) - 1000.0, rng.randn(500, d) + 1000.0]).astype(np.float32)
+    start = dict(means_init=np.array([np.full(d, -1000.0), np.full(d, 1000.0)]),
+                 weights_init=np.array([0.5, 0.5]))
+    gm32 = fit(X, n_components=2, covariance_type=covariance_type, max_iter=3, **start)
+    gm64 = fit(X.astype(np.float64), n_components=2, covariance_type=covariance_type,
+               max_iter=3, **start)
+    np.testing.assert_allclose(gm32.covariances_, gm64.covariances_, rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(gm32.means_, gm64.means_, rtol=1e-5)

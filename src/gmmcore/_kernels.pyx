@@ -46,11 +46,11 @@ cdef extern from "gmmcore_simd.h" nogil:
     int gmm_small_block_d(int cov, const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                           const double *shift, const double *delta, const double *prec,
                           const double *Q, const double *cst, double *wlp, Py_ssize_t ld,
-                          double *design, double *design_d, double *xt)
+                          double *design, double *xt)
     int gmm_small_block_f(int cov, const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                           const float *shift, const float *delta, const float *prec,
                           const float *Q, const double *cst, float *wlp, Py_ssize_t ld,
-                          float *design, double *design_d, float *xt)
+                          double *design, float *xt)
     int gmm_diff_rows_d(const double *X, Py_ssize_t n, Py_ssize_t d, const double *mu,
                         const double *r, Py_ssize_t r_stride, double *Z)
     int gmm_diff_rows_f(const float *X, Py_ssize_t n, Py_ssize_t d, const float *mu,
@@ -84,10 +84,11 @@ COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHER
 # loops: a BLAS call costs more than the arithmetic (measured in benchmarks/).
 cdef enum:
     SMALL_D_MAX = 8
-    # Full covariances in float64 with at most this many features and at least
-    # OUTER_MIN_K components get their second moments from one GEMM per block,
-    # Rᵀ [1, z, z⊗z]; fewer components or more features favour one rank update per
-    # component (measured in benchmarks/).  float32 always takes the rank updates
+    # Full covariances with at most SMALL_D_MAX features, and in float64 with at most
+    # OUTER_D_MAX features and at least OUTER_MIN_K components, get their second
+    # moments from one float64 GEMM per block, Rᵀ [1, z, z⊗z] with z = x − s;
+    # fewer components or more features favour one rank update per component
+    # (measured in benchmarks/).  Larger float32 problems take the rank updates
     # around each component's own mean: a float32 z⊗z around a global shift would
     # lose digits when clusters lie far apart relative to their spread.
     OUTER_D_MAX = 40
@@ -427,27 +428,35 @@ def e_step(
     # tiles, and the tile kernel writes its design on every call.
     cdef Py_ssize_t ldp = (b + 15) // 16 * 16 if small else b
     cdef bint tied = cov_type == TIED, large_full = cov_type == FULL and not small
-    cdef bint outer = outer_stats and (want_stats or small)
-    # float32 responsibilities are converted for the float64 GEMM of the outer design
-    cdef bint convert = outer_stats and want_stats and floating is float
+    # The statistics come from a float64 design [1, z, …] with z = x − s computed in
+    # double, through a float64 GEMM, for every float32 problem (a float32 design
+    # around a global shift would cancel badly in S2 − N δδᵀ), for d ≤ SMALL_D (the
+    # tile kernel writes it) and for the outer products of full covariances.
+    cdef bint double_design = small or outer_stats or floating is float
     # Scratch, carved from one float64 and one `floating` allocation (a one-row
     # call costs two allocations, not a dozen), each piece 64-byte aligned:
     #   wlp   k × ldp     log-densities, then responsibilities, component-major
-    #   A     design: feature-major width × ldp (d ≤ SMALL_D) or row-major b × width
-    #   Y     tied: √w-scaled z rows d × ldp (d ≤ SMALL_D) or [y, ‖y‖²] rows b × (d + 1)
-    #   Z     full, d > SMALL_D: b × d;   xt: d ≤ SMALL_D, d × ldp
-    #   wd    the float64 outer design, like A;   rd: float32 responsibilities in float64
-    cdef Py_ssize_t n_a = 0 if outer_stats else width * ldp
-    cdef Py_ssize_t n_wd = width * ldp if outer else 0
-    cdef Py_ssize_t n_y = (d * ldp if small else b * (d + 1)) if tied else 0
+    #   A     row-major b × width design for d > SMALL_D: the E-step's (diag,
+    #         spherical, tied) and the float64 statistics' when not double_design
+    #   Y     tied, d > SMALL_D: [y, ‖y‖²] rows, b × (d + 1)
+    #   Z     full, d > SMALL_D: b × d;   xt: d ≤ SMALL_D, d × ldp;   dd: d × d
+    #   wd    the float64 design: feature-major width × ldp (d ≤ SMALL_D, always
+    #         written) or row-major b × width;   rd: responsibilities in float64
+    #   zd    tied with weights: the √w-scaled z of the float64 design
+    cdef bint need_a = not small and (cov_type != FULL or (want_stats and not double_design))
+    cdef Py_ssize_t n_a = b * width if need_a else 0
+    cdef Py_ssize_t n_wd = width * ldp if small or (want_stats and double_design) else 0
+    cdef Py_ssize_t n_y = b * (d + 1) if tied and not small else 0
     cdef Py_ssize_t n_z = b * d if large_full else 0
-    cdef Py_ssize_t n_rd = k * ldp if convert else 0
+    cdef Py_ssize_t n_rd = k * ldp if want_stats and double_design and floating is float else 0
+    cdef Py_ssize_t n_zd = ((d * ldp if small else b * width) if tied and weighted and want_stats
+                            else 0)
     cdef Py_ssize_t n_xt = d * ldp if small else 0
-    cdef Py_ssize_t n_dd = d * d if cov_type <= TIED else 0
+    cdef Py_ssize_t n_dd = d * d if large_full else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in (k * ldp, n_a, n_y, n_z, n_xt, k * width, n_dd):
+    for j in (k * ldp, n_a, n_y, n_z, n_xt, n_dd):
         f_total += _rounded(j)
-    for j in (n_wd, n_rd, k * width, k * d, 3 * ldp):
+    for j in (n_wd, n_rd, n_zd, k * width, k * d, 3 * ldp):
         d_total += _rounded(j)
     cdef floating[::1] f_scratch = np.empty(f_total + 16, dtype=dtype)
     cdef double[::1] d_scratch = np.empty(d_total + 16)
@@ -458,10 +467,10 @@ def e_step(
     cdef floating *Y = _take(&fp, n_y)
     cdef floating *Zb = _take(&fp, n_z)
     cdef floating *xt = _take(&fp, n_xt)
-    cdef floating *acc_t = _take(&fp, k * width)
     cdef floating *dd = _take(&fp, n_dd)
     cdef double *wd = _take_double(&dp, n_wd)
     cdef double *rd_w = _take_double(&dp, n_rd)
+    cdef double *zd = _take_double(&dp, n_zd)
     cdef double *acc = _take_double(&dp, k * width)
     cdef double *d64 = _take_double(&dp, k * d)
     cdef double *lpn = _take_double(&dp, ldp)
@@ -492,11 +501,11 @@ def e_step(
                 if floating is float:
                     gmm_small_block_f(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
                                       &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
-                                      wlp, ldp, A, wd, xt)
+                                      wlp, ldp, wd, xt)
                 else:
                     gmm_small_block_d(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
                                       &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
-                                      wlp, ldp, A, wd, xt)
+                                      wlp, ldp, wd, xt)
             elif cov_type == FULL:
                 _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp, b,
                           Zb)
@@ -539,7 +548,7 @@ def e_step(
                     for c in range(k):
                         for i in range(n_rows):
                             wlp[c * ldp + i] = wlp[c * ldp + i] * wb[i]
-                if outer_stats:
+                if double_design:
                     if floating is float:
                         for c in range(k):
                             for i in range(n_rows):
@@ -548,26 +557,26 @@ def e_step(
                     else:
                         rd = wlp
                     if small:
-                        _r_at_cols(n_rows, k, width, rd, ldp, wd, ldp, 1.0,
-                                   acc)
+                        _r_at_cols(n_rows, k, width, rd, ldp, wd, ldp, acc)
                     else:
-                        _outer_design(Xb, n_rows, d, &shift[0], wd, width)
-                        _at_b(n_rows, k, width, rd, b, wd, 1.0, acc)
-                elif small:
-                    _r_at_cols_acc(n_rows, k, width, wlp, ldp, A, ldp, acc_t,
-                                   acc)
-                else:
-                    if cov_type == FULL:
+                        _double_design(Xb, n_rows, d, cov_type if outer_stats or not large_full
+                                       else TIED, &shift[0], wd, width)
+                        _at_b(n_rows, k, width, rd, b, wd, acc)
+                elif floating is double:
+                    if large_full:
                         _design(Xb, n_rows, d, FULL, &shift[0], A, width)
-                    _at_b_acc(n_rows, k, width, wlp, b, A, acc_t, acc)
+                    _at_b(n_rows, k, width, wlp, b, A, acc)
                 if cov_type == TIED:
-                    if small:
-                        _tied_moments_cols(A, ldp, n_rows, d, wb, Y, dd,
-                                           row + 2 + k + k * d)
-                    else:
-                        _tied_moments(A, n_rows, d, width, wb, Y, dd,
+                    if small:  # feature-major z rows of the design
+                        _tied_moments(wd + ldp, n_rows, d, ldp, True, wb, zd,
                                       row + 2 + k + k * d)
-                elif cov_type == FULL and not outer_stats:
+                    elif floating is float:
+                        _tied_moments(wd + 1, n_rows, d, width, False, wb, zd,
+                                      row + 2 + k + k * d)
+                    else:
+                        _tied_moments(A + 1, n_rows, d, width, False, wb, zd,
+                                      row + 2 + k + k * d)
+                elif large_full and not outer_stats:
                     _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, b, Zb,
                                   dd, row + 2 + k + k * d)
             block_start += n_rows
@@ -766,43 +775,24 @@ cdef void _affine(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize
               wlp, &ldc)
 
 
-cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const floating *R,
-                       Py_ssize_t ldr, const floating *A, floating beta,
-                       floating *C) noexcept nogil:
-    """C (k × width) <- beta C + R A, for R (k × n_rows, leading dimension ldr, the
-    component-major responsibilities) and row-major A (n_rows × width).
+cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const double *R,
+                       Py_ssize_t ldr, const double *A, double *C) noexcept nogil:
+    """C (k × width) += R A, for R (k × n_rows, leading dimension ldr, the
+    component-major responsibilities) and a row-major design A (n_rows × width).
 
     Column-major, Cᵀ (width × k) = Aᵀ Rᵀ: A's memory is Aᵀ (width × n_rows) and
     R's is Rᵀ (n_rows × k, leading dimension ldr), so gemm(N, N).
     """
     cdef int m = <int>width, n = <int>k, kk = <int>n_rows, lda = <int>width, ld_r = <int>ldr
-    cdef floating one = 1.0
-    if floating is float:
-        sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>A, &lda, <float *>R, &ld_r, &beta,
-              C, &lda)
-    else:
-        dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>A, &lda, <double *>R, &ld_r, &beta,
-              C, &lda)
-
-
-cdef inline void _at_b_acc(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
-                           const floating *R, Py_ssize_t ldr, const floating *A, floating *tmp,
-                           double *acc) noexcept nogil:
-    """acc (float64, k × width) += R A: in place for float64; float32 forms the
-    block's product (a sum of at most block_size terms) and accumulates it in float64."""
-    cdef Py_ssize_t i
-    if floating is double:
-        _at_b(n_rows, k, width, R, ldr, A, 1.0, acc)
-    else:
-        _at_b(n_rows, k, width, R, ldr, A, 0.0, tmp)
-        for i in range(k * width):
-            acc[i] += tmp[i]
+    cdef double one = 1.0
+    dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>A, &lda, <double *>R, &ld_r, &one,
+          C, &lda)
 
 
 cdef inline void _r_at_cols(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
-                           const floating *R, Py_ssize_t ldr, const floating *A, Py_ssize_t lda,
-                           floating beta, floating *C) noexcept nogil:
-    """C (k × width) <- beta C + R Aᵀ, for R (k × n_rows, leading dimension ldr) and a
+                           const double *R, Py_ssize_t ldr, const double *A, Py_ssize_t lda,
+                           double *C) noexcept nogil:
+    """C (k × width) += R Aᵀ, for R (k × n_rows, leading dimension ldr) and a
     feature-major design A (width × n_rows, leading dimension lda).
 
     Column-major, Cᵀ (width × k) = A Rᵀ: A's memory is the n_rows × width matrix
@@ -810,82 +800,64 @@ cdef inline void _r_at_cols(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
     """
     cdef int m = <int>width, n = <int>k, kk = <int>n_rows, ld_a = <int>lda, ld_r = <int>ldr
     cdef int ldc = <int>width
-    cdef floating one = 1.0
-    if floating is float:
-        sgemm(b"T", b"N", &m, &n, &kk, &one, <float *>A, &ld_a, <float *>R, &ld_r, &beta,
-              C, &ldc)
-    else:
-        dgemm(b"T", b"N", &m, &n, &kk, &one, <double *>A, &ld_a, <double *>R, &ld_r, &beta,
-              C, &ldc)
+    cdef double one = 1.0
+    dgemm(b"T", b"N", &m, &n, &kk, &one, <double *>A, &ld_a, <double *>R, &ld_r, &one,
+          C, &ldc)
 
 
-cdef inline void _r_at_cols_acc(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
-                                const floating *R, Py_ssize_t ldr, const floating *A,
-                                Py_ssize_t lda, floating *tmp, double *acc) noexcept nogil:
-    """acc (float64) += R Aᵀ, through a float32 block product for float32 (see _at_b_acc)."""
-    cdef Py_ssize_t i
-    if floating is double:
-        _r_at_cols(n_rows, k, width, R, ldr, A, lda, 1.0, acc)
-    else:
-        _r_at_cols(n_rows, k, width, R, ldr, A, lda, 0.0, tmp)
-        for i in range(k * width):
-            acc[i] += tmp[i]
-
-
-cdef void _tied_moments_cols(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows,
-                             Py_ssize_t d, const floating *weight, floating *Z, floating *dd,
-                             double *S) noexcept nogil:
-    """S += Σ w z zᵀ (lower triangle) from the z rows (1..d) of a feature-major design.
-
-    The z rows form the column-major n_rows × d matrix Z (leading dimension lda):
-    syrk(trans=T) gives Zᵀ Z in the column-major upper (row-major lower) triangle.
-    """
-    cdef Py_ssize_t i, j
-    cdef const floating *z = A + lda
-    cdef int n = <int>d, kk = <int>n_rows, ld = <int>lda
-    cdef floating one = 1.0, zero = 0.0
-    if weight != NULL:
-        for j in range(d):
-            for i in range(n_rows):
-                Z[j * lda + i] = sqrt(weight[i]) * z[j * lda + i]
-        z = Z
-    if floating is float:
-        ssyrk(b"U", b"T", &n, &kk, &one, <float *>z, &ld, &zero, dd, &n)
-    else:
-        dsyrk(b"U", b"T", &n, &kk, &one, <double *>z, &ld, &zero, dd, &n)
-    for j in range(d):
-        for i in range(j + 1):
-            S[j * d + i] += dd[j * d + i]
-
-
-cdef void _outer_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
-                        const floating *shift, double *W, Py_ssize_t width) noexcept nogil:
-    """Rows of W (float64): [1, z, z_j z_l for l ≤ j] with z = x − s."""
+cdef void _double_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int kind,
+                         const floating *shift, double *W, Py_ssize_t width) noexcept nogil:
+    """Rows of the float64 statistics design W (n_rows × width), z = x − s in double:
+    [1, z] and then z_j z_l for l ≤ j (FULL), z² (DIAG), ‖z‖² (SPHERICAL) or nothing
+    (TIED)."""
     cdef Py_ssize_t i, j, l, p
     cdef double *w
+    cdef double norm
     for i in range(n_rows):
         w = W + i * width
         w[0] = 1.0
+        norm = 0.0
         for j in range(d):
             w[1 + j] = <double>X[i * d + j] - <double>shift[j]
-        p = 1 + d
-        for j in range(d):
-            for l in range(j + 1):
-                w[p] = w[1 + j] * w[1 + l]
-                p += 1
+            norm += w[1 + j] * w[1 + j]
+        if kind == FULL:
+            p = 1 + d
+            for j in range(d):
+                for l in range(j + 1):
+                    w[p] = w[1 + j] * w[1 + l]
+                    p += 1
+        elif kind == DIAG:
+            for j in range(d):
+                w[1 + d + j] = w[1 + j] * w[1 + j]
+        elif kind == SPHERICAL:
+            w[1 + d] = norm
 
 
-cdef void _tied_moments(const floating *A, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t width,
-                        const floating *weight, floating *Z, floating *dd,
+cdef void _tied_moments(const double *Z, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t ld,
+                        bint feature_major, const floating *weight, double *scaled,
                         double *S) noexcept nogil:
-    """S += Σ w (x − s)(x − s)ᵀ (lower triangle), from the x − s columns of A."""
+    """S += Σ w z zᵀ (float64, row-major lower triangle) from the z of a float64 design:
+    z_j of row i is Z[j·ld + i] (feature_major) or Z[i·ld + j].
+
+    Column-major, the z's form the n_rows × d matrix Z (feature-major, trans=T) or
+    the d × n_rows matrix (trans=N); syrk fills the column-major upper triangle,
+    which is the row-major lower one.
+    """
     cdef Py_ssize_t i, j
-    cdef floating sw
-    for i in range(n_rows):
-        sw = 1.0 if weight == NULL else sqrt(weight[i])
-        for j in range(d):
-            Z[i * d + j] = sw * A[i * width + 1 + j]
-    _add_gram(n_rows, d, Z, dd, S)
+    cdef double sw
+    cdef int n = <int>d, kk = <int>n_rows, lda = <int>ld
+    cdef double one = 1.0
+    if weight != NULL:
+        for i in range(n_rows):
+            sw = sqrt(<double>weight[i])
+            for j in range(d):
+                if feature_major:
+                    scaled[j * ld + i] = sw * Z[j * ld + i]
+                else:
+                    scaled[i * ld + j] = sw * Z[i * ld + j]
+        Z = scaled
+    dsyrk(b"U", b"T" if feature_major else b"N", &n, &kk, &one, <double *>Z, &lda, &one, S,
+          &n)
 
 
 cdef void _full_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
