@@ -444,7 +444,7 @@ class GaussianMixture:
                                  covariances, self.covariance_type, X.dtype))
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
-            self._print_verbose_iter_end(n_iter, change)
+            self._print_verbose_iter_end(n_iter, change, lower_bound)
             if abs(change) < self.tol:
                 converged = True
                 break
@@ -760,15 +760,16 @@ class GaussianMixture:
         if self.verbose >= 2:
             self._init_prev_time = self._iter_prev_time = perf_counter()
 
-    def _print_verbose_iter_end(self, n_iter, diff_ll):
+    def _print_verbose_iter_end(self, n_iter, diff_ll, lower_bound):
         if n_iter % self.verbose_interval != 0:
             return
         if self.verbose == 1:
             print(f"  Iteration {n_iter}")
         elif self.verbose >= 2:
             now = perf_counter()
+            # scikit-learn's line, plus the mean log-likelihood itself
             print(f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t "
-                  f"ll change {diff_ll:.5f}")
+                  f"ll change {diff_ll:.5f}\t log-likelihood {lower_bound:.5f}", flush=True)
             self._iter_prev_time = now
 
     def _print_verbose_init_end(self, lower_bound, converged):
