@@ -160,3 +160,45 @@ def test_many_threads_predicting_on_one_model_get_single_thread_answers(covarian
     for t in threads:
         t.join()
     assert failures == []
+
+
+def _threads_used_by_fit(monkeypatch, **params):
+    """Names of the threads that ran E-step shards in one fit."""
+    seen = set()
+    original = _kernels.e_step
+
+    def spy(*args):
+        seen.add(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(em._kernels, "e_step", spy)
+    X = make_blobs(n_samples=40_000, n_features=3, n_components=2, seed=1)
+    GaussianMixture(2, random_state=0, max_iter=2, **params).fit(X)
+    return seen
+
+
+def test_threadpoolctl_sees_and_limits_gmmcore_threads(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def gmmcore_info():
+        return [lib for lib in threadpool_info() if lib["user_api"] == "gmmcore"]
+
+    (info,) = gmmcore_info()
+    assert info["internal_api"] == "gmmcore" and info["filepath"] == _kernels.__file__
+    assert info["num_threads"] == effective_n_threads(None)
+    with threadpool_limits(limits=1, user_api="gmmcore"):
+        assert [lib["num_threads"] for lib in gmmcore_info()] == [1]
+        assert effective_n_threads(None) == 1
+        assert effective_n_threads(3) == 3  # an explicit n_threads still wins
+        if info["num_threads"] > 1:  # else the fit runs in this thread anyway
+            assert _threads_used_by_fit(monkeypatch) == {threading.current_thread().name}
+    with threadpool_limits(limits=1):  # every library, gmmcore included
+        assert effective_n_threads(None) == 1
+    assert effective_n_threads(None) == info["num_threads"]
+
+
+@pytest.mark.skipif(effective_n_threads(None) < 2, reason="needs two CPUs")
+def test_default_fit_uses_all_usable_cpus(monkeypatch):
+    used = _threads_used_by_fit(monkeypatch)
+    assert len(used) >= 2
+    assert all(name.startswith(f"gmmcore-{effective_n_threads(None)}_") for name in used)

@@ -71,6 +71,26 @@ cnp.import_array()
 # The instruction set of the vectorised loops, chosen once for this CPU.
 SIMD_LEVEL = ("generic", "avx2", "avx512")[gmm_simd_init()]
 
+# The process's thread limit (0: none), set through threadpoolctl like a BLAS's:
+# the two C entry points are what threadpoolctl finds in this library, and
+# _parallel.effective_n_threads reads the limit.
+cdef int _thread_limit = 0
+
+
+cdef public int gmmcore_get_num_threads() noexcept nogil:
+    return _thread_limit
+
+
+cdef public void gmmcore_set_num_threads(int num_threads) noexcept nogil:
+    global _thread_limit
+    _thread_limit = num_threads if num_threads > 0 else 0
+
+
+def thread_limit():
+    """The limit set through threadpoolctl, or 0 when none is set."""
+    return _thread_limit
+
+
 # Covariance type codes, shared with _mstep.COVARIANCE_CODES.
 cdef enum:
     FULL = 0

@@ -3,6 +3,7 @@
 import inspect
 import math
 import warnings
+import weakref
 from time import perf_counter
 
 import numpy as np
@@ -28,6 +29,11 @@ from ._parallel import MIN_ROWS_PER_CHUNK, blas_single_threaded, effective_n_thr
 _COVARIANCE_TYPES = {"full", "tied", "diag", "spherical"}
 _INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
 _ON_DEGENERATE = {"raise", "reseed", "regularize"}
+
+# Fitted parameters in the kernels' form, per estimator.  Kept outside the
+# instances so that predicting never changes an estimator's __dict__ (nor its
+# pickles and clones), and dropped with the estimator.
+_KERNEL_PARAMS_CACHE = weakref.WeakKeyDictionary()
 
 
 class _Params:
@@ -229,6 +235,35 @@ class GaussianMixture:
             if not same:
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self):
+        # Called by scikit-learn (>= 1.6) only, so importing it here is free for
+        # everyone else; the tags are those of scikit-learn's GaussianMixture.
+        from sklearn.utils import Tags, TargetTags
+
+        tags = Tags(estimator_type="density_estimator",
+                    target_tags=TargetTags(required=False),
+                    transformer_tags=None, regressor_tags=None, classifier_tags=None)
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+    def _more_tags(self):
+        # the same for scikit-learn < 1.6
+        return {"requires_y": False, "allow_nan": False}
+
+    @property
+    def _estimator_type(self):
+        return "density_estimator"
+
+    def _repr_html_(self):
+        """HTML for notebooks: scikit-learn's estimator diagram when scikit-learn is
+        installed, else the parameters in a small table."""
+        try:
+            from sklearn.utils import estimator_html_repr
+        except ImportError:
+            return _html_parameters(self)
+        return estimator_html_repr(self)
 
     def _check_parameters(self):
         v.check_int("n_components", self.n_components, 1)
@@ -539,7 +574,7 @@ class GaussianMixture:
         The cache is checked against copies of the arrays it was built from, so
         parameters replaced or edited in place after fit are always picked up.
         """
-        cached = self.__dict__.get("_kernel_params_cache")
+        cached = _KERNEL_PARAMS_CACHE.get(self)
         arrays = (self.weights_, self.means_, self.precisions_cholesky_)
         if cached is not None:
             key, sources, kparams = cached
@@ -547,14 +582,9 @@ class GaussianMixture:
                     same_bytes(a, b) for a, b in zip(arrays, sources)):
                 return kparams
         kparams = KernelParams(*arrays, self.covariance_type, dtype)
-        self._kernel_params_cache = ((np.dtype(dtype), self.covariance_type),
-                                     tuple(np.array(a, copy=True) for a in arrays), kparams)
+        _KERNEL_PARAMS_CACHE[self] = ((np.dtype(dtype), self.covariance_type),
+                                      tuple(np.array(a, copy=True) for a in arrays), kparams)
         return kparams
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_kernel_params_cache", None)
-        return state
 
     # ------------------------------------------------------------------
     # Using a fitted model
@@ -790,3 +820,12 @@ def _n_rows(X):
 def stats_total_weight(X, sample_weight):
     return float(X.shape[0]) if sample_weight is None else float(
         sample_weight.sum(dtype=np.float64))
+
+
+def _html_parameters(estimator):
+    from html import escape
+
+    rows = "".join(f"<tr><td>{escape(name)}</td><td>{escape(repr(value))}</td></tr>"
+                   for name, value in estimator.get_params().items())
+    return (f"<div><strong>{escape(type(estimator).__name__)}</strong>"
+            f"<table>{rows}</table></div>")

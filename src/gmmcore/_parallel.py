@@ -15,6 +15,10 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import threadpoolctl
+
+from . import _kernels
+
 # A pass is cut into about CHUNKS_PER_PASS chunks of at least MIN_ROWS_PER_CHUNK
 # rows: enough to balance two or more threads on a busy machine, few enough that
 # handing chunks between threads stays cheap (measured: 16 chunks scale better
@@ -82,7 +86,9 @@ def _read_cpu_count():
 def effective_n_threads(n_threads=None):
     """The number of threads to use, with scikit-learn's conventions.
 
-    None: all usable CPUs, capped by OMP_NUM_THREADS when set.  A positive
+    None: the limit set through threadpoolctl (``threadpool_limits(2)`` or
+    ``threadpool_limits(2, user_api="gmmcore")``) when one is set, else all
+    usable CPUs capped by OMP_NUM_THREADS when set.  A positive
     number is taken as it is; a negative one counts back from the usable CPUs
     (-1 is all of them, -2 all but one); 0 is an error.
     """
@@ -96,6 +102,9 @@ def effective_n_threads(n_threads=None):
         if n_threads > 0:
             return n_threads
         return max(1, usable_cpu_count() + 1 + n_threads)
+    limit = _kernels.thread_limit()
+    if limit > 0:
+        return limit
     n = usable_cpu_count()
     omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if omp.isdigit() and int(omp) > 0:
@@ -176,3 +185,31 @@ def blas_single_threaded():
     if _controller is None:
         _controller = ThreadpoolController()
     return _controller.limit(limits=1, user_api="blas")
+
+
+class GmmcoreThreadsController(threadpoolctl.LibController):
+    """Lets threadpoolctl see and limit gmmcore's threads, as it does a BLAS's.
+
+    ``threadpool_info()`` lists gmmcore with the number of threads a fit with
+    ``n_threads=None`` uses, and ``threadpool_limits(k)`` caps that number (an
+    explicit ``n_threads`` still wins, as in scikit-learn's OpenMP loops).
+    """
+
+    user_api = "gmmcore"
+    internal_api = "gmmcore"
+    filename_prefixes = ("_kernels",)
+    check_symbols = ("gmmcore_get_num_threads", "gmmcore_set_num_threads")
+
+    def get_num_threads(self):
+        return effective_n_threads(None)
+
+    def set_num_threads(self, num_threads):
+        self.dynlib.gmmcore_set_num_threads(int(num_threads))
+
+    def get_version(self):
+        from ._version import __version__
+
+        return __version__
+
+
+threadpoolctl.register(GmmcoreThreadsController)

@@ -62,6 +62,11 @@ def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="Gau
     ``dtype`` None keeps float32 and float64 and converts anything numeric to
     float64; a dtype forces that dtype (predict paths use the fitted one).
     """
+    sparse = sys.modules.get("scipy.sparse")
+    if sparse is not None and sparse.issparse(X):
+        raise TypeError(
+            f"Sparse data was passed for {name}, but dense data is required. Use "
+            "'.toarray()' to convert to a dense numpy array.")
     if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
         try:
             arr = np.asarray(X)
@@ -79,10 +84,11 @@ def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="Gau
     if arr.dtype.kind == "O":
         try:
             arr = arr.astype(np.float64)
-        except (ValueError, TypeError):
-            raise ValueError(
-                f"{name} must contain numbers; got an object array whose entries cannot "
-                "be converted to float") from None
+        except (ValueError, TypeError) as exc:
+            # keep the exception's type: a string that is no number is a
+            # ValueError, an object that is no string nor number a TypeError
+            raise type(exc)(f"{name} must contain numbers; an entry of its object array "
+                            f"cannot be converted to float: {exc}") from None
     elif arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} has unsupported dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -140,7 +146,8 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     if np.any(w < 0):
         raise ValueError("sample_weight must be non-negative")
     if not np.any(w > 0):
-        raise ValueError("sample_weight must have at least one positive entry")
+        raise ValueError("sample_weight must have at least one positive entry; "
+                         "all weights are zero")
     return w
 
 
