@@ -9,8 +9,8 @@ Runs in a second or two; needs only gmmcore.
 
 import numpy as np
 
+from _data import matched_accuracy, oblong_clusters
 from gmmcore import GaussianMixture
-from gmmcore.__main__ import matched_accuracy, oblong_clusters
 from gmmcore._init import kmeans
 
 
