@@ -9,7 +9,7 @@ from time import perf_counter
 import numpy as np
 
 from . import _validation as v
-from . import _persistence
+from . import _interop, _persistence
 from ._em import NonFiniteLikelihoodError, e_step_outputs, e_step_statistics
 from ._kernels import same_bytes
 from ._init import column_variances, initial_statistics
@@ -592,6 +592,7 @@ class GaussianMixture:
 
     def _check_predict_input(self, X):
         self._check_is_fitted()
+        v.check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
         X = v.check_array(X)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -779,6 +780,40 @@ class GaussianMixture:
             version, or with missing, mis-shaped or non-finite arrays.
         """
         return _persistence.load(cls, file)
+
+    @classmethod
+    def from_sklearn(cls, estimator, **params):
+        """A gmmcore model from a fitted scikit-learn ``GaussianMixture``.
+
+        Parameters and fitted attributes are copied unchanged, so the model
+        predicts what ``estimator`` does; gmmcore's own parameters (``n_threads``,
+        ``on_degenerate``) keep their defaults unless given in ``params``.
+
+        Parameters
+        ----------
+        estimator : sklearn.mixture.GaussianMixture
+            A fitted scikit-learn mixture.
+        **params
+            gmmcore parameters to set on the new model.
+
+        Returns
+        -------
+        model : GaussianMixture
+            A fitted gmmcore model.
+        """
+        return _interop.from_sklearn(cls, estimator, **params)
+
+    def to_sklearn(self):
+        """This fitted model as a scikit-learn ``GaussianMixture`` (needs scikit-learn).
+
+        Parameters scikit-learn knows and every fitted attribute are copied
+        unchanged, so the result predicts what this model does.
+
+        Returns
+        -------
+        estimator : sklearn.mixture.GaussianMixture
+        """
+        return _interop.to_sklearn(self)
 
     # ------------------------------------------------------------------
     # Verbose output (scikit-learn's format)

@@ -103,8 +103,10 @@ def effective_n_threads(n_threads=None):
             return n_threads
         return max(1, usable_cpu_count() + 1 + n_threads)
     limit = _kernels.thread_limit()
-    if limit > 0:
-        return limit
+    return limit if limit > 0 else _default_n_threads()
+
+
+def _default_n_threads():
     n = usable_cpu_count()
     omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if omp.isdigit() and int(omp) > 0:
@@ -204,7 +206,11 @@ class GmmcoreThreadsController(threadpoolctl.LibController):
         return effective_n_threads(None)
 
     def set_num_threads(self, num_threads):
-        self.dynlib.gmmcore_set_num_threads(int(num_threads))
+        # Setting the default count (as threadpoolctl does when a limit is lifted)
+        # clears the limit, so OMP_NUM_THREADS and the CPUs count again.
+        num_threads = int(num_threads)
+        self.dynlib.gmmcore_set_num_threads(
+            0 if num_threads == _default_n_threads() else num_threads)
 
     def get_version(self):
         from ._version import __version__

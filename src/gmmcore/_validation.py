@@ -6,6 +6,7 @@ C-contiguous, float32 or float64, finite and of a checked shape.
 
 import numbers
 import sys
+import warnings
 
 import numpy as np
 
@@ -54,6 +55,36 @@ def feature_names_of(X):
     if len(names) and all(isinstance(n, str) for n in names):
         return names
     return None
+
+
+def check_feature_names(X, fitted_names, estimator):
+    """scikit-learn's rule for column names at predict time: a warning when only
+    one of fit and predict had names, an error when the names differ."""
+    names = feature_names_of(X)
+    if names is None and fitted_names is None:
+        return
+    if names is None:
+        if hasattr(X, "columns") or hasattr(X, "__dataframe__"):
+            return  # a dataframe with non-string column names: nothing to compare
+        warnings.warn(f"X does not have valid feature names, but {estimator} was fitted "
+                      "with feature names", UserWarning, stacklevel=4)
+        return
+    if fitted_names is None:
+        warnings.warn(f"X has feature names, but {estimator} was fitted without feature "
+                      "names", UserWarning, stacklevel=4)
+        return
+    if len(names) != len(fitted_names) or np.any(names != fitted_names):
+        unseen = [n for n in names if n not in set(fitted_names)]
+        missing = [n for n in fitted_names if n not in set(names)]
+        message = "The feature names should match those that were passed during fit.\n"
+        if unseen:
+            message += f"Feature names unseen at fit time:\n- " + "\n- ".join(unseen) + "\n"
+        if missing:
+            message += f"Feature names seen at fit time, yet now missing:\n- " + \
+                "\n- ".join(missing) + "\n"
+        if not unseen and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
 
 
 def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="GaussianMixture"):
