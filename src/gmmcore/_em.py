@@ -62,7 +62,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
     total = Statistics(kparams.covariance_type, shifts, kparams.shift)
 
     def task(start, end):
-        part = Statistics(kparams.covariance_type, shifts, kparams.shift)
+        part = Statistics(kparams.covariance_type, shifts, kparams.shift, n_rows=end - start)
         _, _, part.n_nonfinite, worst = _kernels.e_step(
             X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
             kparams.delta, kparams.prec, kparams.Q, kparams.cst, part.row, e2, e1, el,

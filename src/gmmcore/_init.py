@@ -199,7 +199,7 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
     w_arg = _weights_arg(sample_weight, dtype)
 
     def task(start, end):
-        part = Statistics(covariance_type, shifts, tied_shift)
+        part = Statistics(covariance_type, shifts, tied_shift, n_rows=end - start)
         _kernels.stats_from_assignment(X, start, end, w_arg, code, resp, labels, n_components,
                                        shifts, tied_shift, part.nk, part.s1, part.s2,
                                        block_size)

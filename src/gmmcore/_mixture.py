@@ -15,6 +15,7 @@ from ._kernels import same_bytes
 from ._init import column_variances, initial_statistics
 from ._mstep import (
     KernelParams,
+    SufficientStatistics,
     covariances_from_cholesky,
     estimate_parameters,
     n_parameters,
@@ -461,7 +462,6 @@ class GaussianMixture:
         lower_bounds = []
         converged = False
         n_iter = 0
-        eps = np.finfo(X.dtype).eps
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
             kparams = KernelParams(params.weights, params.means, params.precisions_cholesky,
@@ -471,12 +471,7 @@ class GaussianMixture:
             if stats.n_nonfinite:
                 raise NonFiniteLikelihoodError(stats.n_nonfinite, X.dtype)
             lower_bound = stats.mean_loglik
-            nk, means, covariances = estimate_parameters(stats, self.reg_covar, eps)
-            weights = nk / nk.sum()
-            weights = self._repair(X, stats, weights, means, covariances, n_iter)
-            params = _Params(weights, means, covariances,
-                             precisions_cholesky_from_covariances(
-                                 covariances, self.covariance_type, X.dtype))
+            params = self._m_step(stats, X.dtype, X, n_iter)
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
             self._print_verbose_iter_end(n_iter, change, lower_bound)
@@ -489,19 +484,37 @@ class GaussianMixture:
             self._print_verbose_init_end(lower_bound, converged)
         return params, lower_bound, lower_bounds, n_iter, converged
 
+    def _m_step(self, stats, dtype, X, n_iter):
+        """New parameters from statistics: the one M-step of fit, update and partial_fit.
+
+        ``X`` holds the rows the statistics came from when they are at hand (for
+        re-seeding degenerate components), else None.
+        """
+        nk, means, covariances = estimate_parameters(stats, self.reg_covar,
+                                                     np.finfo(dtype).eps)
+        weights = nk / nk.sum()
+        weights = self._repair(X, stats, weights, means, covariances, n_iter)
+        return _Params(weights, means, covariances,
+                       precisions_cholesky_from_covariances(covariances, self.covariance_type,
+                                                            dtype))
+
     def _repair(self, X, stats, weights, means, covariances, n_iter):
-        """Apply ``on_degenerate`` to new parameters (in place); returns the weights."""
+        """Apply ``on_degenerate`` to new parameters (in place); returns the weights.
+
+        Without the rows (``X`` None, in ``update``) a collapsed component is
+        regularized instead of re-seeded, and an empty one keeps its tiny weight.
+        """
         if self.on_degenerate == "raise":
             return weights
         cov_type = self.covariance_type
         collapsed = non_definite_components(covariances, cov_type)
-        if self.on_degenerate == "regularize":
-            self._regularize(X, covariances, collapsed, n_iter)
+        if self.on_degenerate == "regularize" or X is None:
+            self._regularize(X, covariances, collapsed, n_iter, weights, means)
             return weights
         one_sample = stats.weight / X.shape[0]
         empty = [int(c) for c in np.flatnonzero(stats.nk < one_sample)]
         if cov_type == "tied":  # one shared covariance: move empty means, regularize
-            self._regularize(X, covariances, collapsed, n_iter)
+            self._regularize(X, covariances, collapsed, n_iter, weights, means)
             moved = {c: "empty" for c in empty}
         else:
             moved = {c: "not positive definite" for c in collapsed}
@@ -512,7 +525,7 @@ class GaussianMixture:
         healthy = [c for c in range(len(weights)) if c not in moved]
         if cov_type != "tied":
             if not healthy:  # nothing to borrow a covariance from
-                self._regularize(X, covariances, collapsed, n_iter)
+                self._regularize(X, covariances, collapsed, n_iter, weights, means)
                 return weights
             pooled = pooled_covariance(weights[healthy], covariances[healthy], cov_type)
         # the samples the mixture explains worst (one per chunk of the pass), then
@@ -531,16 +544,25 @@ class GaussianMixture:
         return weights / weights.sum()
 
     def _record(self, n_iter, component, reason, action, **extra):
-        self._events.append(dict(init=self._init_index, iteration=n_iter,
+        self._events.append(dict(init=getattr(self, "_init_index", None), iteration=n_iter,
                                  component=int(component), reason=reason, action=action,
                                  **extra))
 
-    def _regularize(self, X, covariances, components, n_iter):
+    def _regularize(self, X, covariances, components, n_iter, weights, means):
         """Add a growing multiple of the data's variance to each collapsed covariance."""
         cov_type = self.covariance_type
         if not components:
             return
-        start = max(self.reg_covar, 1e-10 * (float(np.mean(column_variances(X))) or 1.0))
+        if X is not None:
+            variance = float(np.mean(column_variances(X)))
+        else:  # the mixture's own spread: mean within-component and between-means variance
+            w = weights / weights.sum()
+            spread = pooled_covariance(w, covariances, cov_type)
+            within = np.mean(np.diagonal(spread) if np.ndim(spread) == 2 else spread)
+            centre = w @ means
+            variance = float(within + np.mean(w @ (means - centre) ** 2))
+        start = max(self.reg_covar, 1e-10 * (variance if np.isfinite(variance) and variance > 0
+                                             else 1.0))
         for c in components:
             added = start
             if cov_type in ("diag", "spherical"):  # positive as soon as anything is added
@@ -673,35 +695,222 @@ class GaussianMixture:
         w = v.check_sample_weight(sample_weight, log_prob.shape[0], np.float64)
         return float(w @ log_prob / w.sum())
 
+    # ------------------------------------------------------------------
+    # Sufficient statistics and streaming
+    # ------------------------------------------------------------------
+
+    def accumulate(self, X, sample_weight=None):
+        """Sufficient statistics of X under the current parameters (one E-step).
+
+        Statistics of disjoint chunks add, so one EM iteration over data that
+        never sits in memory at once is::
+
+            stats = sum(gmm.accumulate(chunk) for chunk in chunks)
+            gmm.update(stats)
+
+        which gives the same parameters as an iteration of ``fit`` on all the
+        rows (to rounding).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row.
+
+        Returns
+        -------
+        stats : SufficientStatistics
+        """
+        X = self._check_predict_input(X)
+        sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype,
+                                              allow_all_zero=True)
+        stats = self._statistics_of(X, sample_weight)
+        stats.worst_rows = []  # row indices of this chunk: meaningless once chunks add
+        return stats
+
+    def _statistics_of(self, X, sample_weight):
+        """Statistics of validated rows under the current parameters."""
+        n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
+                     else effective_n_threads(self.n_threads))
+        with blas_single_threaded():
+            stats = e_step_statistics(X, sample_weight, self._kernel_params(X.dtype), n_threads)
+        if stats.n_nonfinite:
+            raise NonFiniteLikelihoodError(stats.n_nonfinite, X.dtype)
+        return stats
+
+    def update(self, stats=None):
+        """The M-step: set the parameters from sufficient statistics.
+
+        Parameters
+        ----------
+        stats : SufficientStatistics, default=None
+            Statistics from :meth:`accumulate` (summed over chunks).  None applies
+            and clears the statistics gathered by ``partial_fit(..., exact=True)``.
+
+        Returns
+        -------
+        self : GaussianMixture
+            ``lower_bound_`` becomes the mean log-likelihood of the rows under the
+            parameters the statistics were taken under.
+        """
+        self._check_is_fitted()
+        if stats is None:
+            stats = getattr(self, "statistics_", None)
+            if stats is None or getattr(self, "_stream_mode", None) != "exact":
+                raise ValueError("update() without statistics applies those gathered by "
+                                 "partial_fit(..., exact=True); none are pending")
+            self.statistics_ = None
+        self._check_statistics(stats)
+        if stats.total_weight <= 0:
+            raise ValueError("the statistics hold no rows of positive weight")
+        self._apply(stats, None)
+        return self
+
+    def partial_fit(self, X, y=None, sample_weight=None, *, exact=False, learning_decay=0.6):
+        """Fit on a batch of a stream: one EM step that folds the batch into running
+        statistics (data that arrives over time, or does not fit in memory).
+
+        The first call initialises the mixture from the batch as ``fit`` would
+        (``init_params``, ``*_init``, ``random_state``).  Then:
+
+        - ``exact=False`` (stepwise EM): the batch's statistics, normalised per
+          unit weight, are blended into the running ones as
+          ``s ← (1 − η) s + η s_batch`` with ``η = (t + 2) ** -learning_decay`` for
+          the t-th batch after the first, and the parameters are re-estimated
+          from ``s``.  ``learning_decay`` in (0.5, 1] is the usual condition for
+          convergence on a stationary stream; smaller values forget faster and
+          follow a drifting stream.
+        - ``exact=True``: the batch's statistics under the current parameters are
+          added to ``statistics_`` and the parameters do not change until
+          :meth:`update` is called.  One pass over every batch followed by
+          ``update()`` is exactly one EM iteration of ``fit`` on all the rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row.
+        exact : bool, default=False
+            Accumulate exact statistics for :meth:`update` instead of a stepwise
+            update.
+        learning_decay : float, default=0.6
+            Decay of the stepwise learning rate, in (0.5, 1].
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        v.check_real("learning_decay", learning_decay, 0.0)
+        if not 0.5 < learning_decay <= 1.0:
+            raise ValueError(f"learning_decay must be in (0.5, 1], got {learning_decay!r}")
+        mode = "exact" if exact else "stepwise"
+        if not hasattr(self, "means_"):
+            init_params = (self.max_iter, self.n_init)
+            try:  # initialise only: fit without iterations, on this batch
+                self.max_iter, self.n_init = 0, 1
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", v.convergence_warning_class())
+                    self.fit(X, sample_weight=sample_weight)
+            finally:
+                self.max_iter, self.n_init = init_params
+            self.n_batches_seen_ = 0
+            self.statistics_ = None
+        X = self._check_predict_input(X)
+        sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        stats = self._statistics_of(X, sample_weight)
+        if getattr(self, "_stream_mode", mode) != mode:
+            self.statistics_ = None  # switching modes starts the running statistics anew
+        self._stream_mode = mode
+        running = getattr(self, "statistics_", None)
+        worst_rows, stats.worst_rows = stats.worst_rows, []
+        if exact:
+            self.statistics_ = stats if running is None else running + stats
+        else:
+            batch = stats.scaled(1.0 / stats.total_weight)
+            if running is None:
+                running = batch
+            else:
+                eta = (self.n_batches_seen_ + 1) ** -float(learning_decay)
+                running = running.scaled(1.0 - eta) + batch.scaled(eta)
+            self.statistics_ = running
+            # re-seeding candidates: this batch's worst rows (indices into X)
+            step = running.copy()
+            step.worst_rows = worst_rows
+            self._apply(step, X)
+        self.n_batches_seen_ = getattr(self, "n_batches_seen_", 0) + 1
+        self.lower_bound_ = stats.mean_loglik
+        return self
+
+    def _check_statistics(self, stats):
+        if not isinstance(stats, SufficientStatistics):
+            raise TypeError(f"expected SufficientStatistics, got {type(stats).__name__}")
+        if (stats.covariance_type != self.covariance_type
+                or stats.shifts.shape != self.means_.shape):
+            raise ValueError(
+                f"statistics of a {stats.covariance_type!r} mixture with "
+                f"{stats.shifts.shape[0]} components and {stats.shifts.shape[1]} features do "
+                f"not fit this {self.covariance_type!r} mixture with {self.n_components} "
+                f"components and {self.means_.shape[1]} features")
+
+    def _apply(self, stats, X):
+        """M-step from ``stats`` onto the fitted attributes (``X``: the rows, if at hand)."""
+        dtype = self.means_.dtype
+        self._events = self.degenerate_events_ = list(getattr(self, "degenerate_events_", []))
+        self._random_state = v.check_random_state(self.random_state)
+        try:
+            params = self._m_step(stats, dtype, X, getattr(self, "n_iter_", 0))
+        finally:
+            del self._events, self._random_state
+        self._set_parameters(params, dtype)
+        self.lower_bound_ = stats.mean_loglik
+
     def _n_parameters(self):
         return n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
 
-    def bic(self, X):
+    def _criterion_terms(self, X, sample_weight):
+        """Σ w log p(x) and Σ w (the number of rows without weights)."""
+        if sample_weight is None:
+            n = _n_rows(X)
+            return self.score(X) * n, n
+        log_prob = self.score_samples(X)
+        w = v.check_sample_weight(sample_weight, log_prob.shape[0], np.float64)
+        return float(w @ log_prob), float(w.sum())
+
+    def bic(self, X, sample_weight=None):
         """Bayesian information criterion of the model on X (lower is better).
 
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample: the log-likelihood is weighted and the sample
+            size is Σ w, so integer weights count as repeated rows.
 
         Returns
         -------
         bic : float
         """
-        n = _n_rows(X)
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+        loglik, n = self._criterion_terms(X, sample_weight)
+        return -2 * loglik + self._n_parameters() * math.log(n)
 
-    def aic(self, X):
+    def aic(self, X, sample_weight=None):
         """Akaike information criterion of the model on X (lower is better).
 
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample (integer weights count as repeated rows).
 
         Returns
         -------
         aic : float
         """
-        return -2 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
+        loglik, _ = self._criterion_terms(X, sample_weight)
+        return -2 * loglik + 2 * self._n_parameters()
 
     def sample(self, n_samples=1):
         """Draw random samples from the fitted mixture.

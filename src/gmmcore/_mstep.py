@@ -20,41 +20,152 @@ ILL_DEFINED_COVARIANCE = (
 )
 
 
-class Statistics:
-    """Sufficient statistics of a set of rows, as the kernels produce them.
+class SufficientStatistics:
+    """Additive sufficient statistics of a set of (weighted) rows under one mixture.
 
-    One float64 vector ``row`` holds [Σ w log p, Σ w, N (k), S1 (k·d), S2], with
-    ``s2`` shaped by the covariance type (see ``_kernels``).  N, S1 and S2 are sums
-    of weighted responsibilities around ``shifts`` (k, d) and, for 'tied' S2,
-    ``tied_shift`` (d,).  Statistics of disjoint rows under the same shifts add.
+    This is what one pass of the E-step kernel reduces a block of rows to, and all
+    the M-step needs: ``GaussianMixture.accumulate`` returns it for a chunk of data,
+    ``GaussianMixture.update`` turns it into new parameters.  Statistics of disjoint
+    chunks add (``a + b``), so EM can run over any source of chunks, on any number
+    of machines.
+
+    Internally one float64 vector ``row`` holds [Σ w log p(x), Σ w, N (k),
+    S1 (k·d), S2], the responsibility-weighted zeroth, first and second moments
+    taken around ``shifts`` (k, d) (for 'tied' S2 around ``tied_shift`` (d,)), with
+    S2 shaped by the covariance type: k lower triangles (full), one (tied), k·d
+    squares (diag) or k sums of squares (spherical).  Moments around shifts near
+    the data keep their digits where raw moments E[xxᵀ] − μμᵀ would cancel.
+    Statistics under the same shifts add exactly; under different shifts (taken
+    under different parameters, as in partial_fit) both are first moved to their
+    pooled component means (the pairwise update of Chan, Golub and LeVeque), which
+    stays accurate however far apart the chunks' means are.
+
+    Attributes
+    ----------
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    n_rows : int
+        Number of rows accumulated (unweighted).
+    total_weight : float
+        Σ w over the rows.
+    log_likelihood : float
+        Σ w log p(x) under the mixture the statistics were taken under.
+    nk : ndarray of shape (n_components,)
+        Σ w r_k: the weighted responsibilities of each component.
+    means : ndarray of shape (n_components, n_features)
+        Responsibility-weighted mean of each component (the M-step's means).
     """
 
-    __slots__ = ("covariance_type", "shifts", "tied_shift", "row", "n_nonfinite", "worst_rows")
+    __slots__ = ("covariance_type", "shifts", "tied_shift", "row", "n_rows", "n_nonfinite",
+                 "worst_rows")
 
-    def __init__(self, covariance_type, shifts, tied_shift, row=None):
+    def __init__(self, covariance_type, shifts, tied_shift, row=None, n_rows=0):
         k, d = shifts.shape
         self.covariance_type = covariance_type
         self.shifts = shifts
         self.tied_shift = tied_shift
         width = 2 + k + k * d + s2_size(covariance_type, k, d)
         self.row = np.zeros(width) if row is None else row
+        self.n_rows = n_rows
         self.n_nonfinite = 0
         # per chunk, the row with the lowest log-likelihood (re-seeding candidates)
         self.worst_rows = []
 
     def __iadd__(self, other):
+        if not isinstance(other, SufficientStatistics):
+            return NotImplemented
+        if (other.covariance_type != self.covariance_type
+                or other.shifts.shape != self.shifts.shape):
+            raise ValueError(
+                "cannot add statistics of different models: "
+                f"{self.covariance_type!r} with {self.shifts.shape[0]} components and "
+                f"{self.shifts.shape[1]} features, and {other.covariance_type!r} with "
+                f"{other.shifts.shape[0]} components and {other.shifts.shape[1]} features")
+        if not (np.array_equal(self.shifts, other.shifts)
+                and np.array_equal(self.tied_shift, other.tied_shift)):
+            shifts, tied_shift = _pooled_shifts(self, other)
+            self._recentre(shifts, tied_shift)
+            other = other.copy()
+            other._recentre(shifts, tied_shift)
         self.row += other.row
+        self.n_rows += other.n_rows
         self.n_nonfinite += other.n_nonfinite
         self.worst_rows.extend(other.worst_rows)
         return self
+
+    def __add__(self, other):
+        if not isinstance(other, SufficientStatistics):
+            return NotImplemented
+        total = self.copy()
+        total += other
+        return total
+
+    def __radd__(self, other):
+        if isinstance(other, int) and other == 0:  # sum() of statistics
+            return self.copy()
+        return NotImplemented
+
+    def copy(self):
+        """An independent copy."""
+        new = SufficientStatistics(self.covariance_type, self.shifts.copy(),
+                                   np.array(self.tied_shift, copy=True), self.row.copy(),
+                                   self.n_rows)
+        new.n_nonfinite = self.n_nonfinite
+        new.worst_rows = list(self.worst_rows)
+        return new
+
+    def scaled(self, factor):
+        """These statistics with every sum multiplied by ``factor`` (for decaying
+        old statistics in stepwise EM); the number of rows is kept."""
+        new = self.copy()
+        new.row *= float(factor)
+        return new
+
+    def __repr__(self):
+        k, d = self.shifts.shape
+        return (f"SufficientStatistics(covariance_type={self.covariance_type!r}, "
+                f"n_components={k}, n_features={d}, n_rows={self.n_rows}, "
+                f"total_weight={self.total_weight:.6g})")
+
+    def _recentre(self, shifts, tied_shift):
+        """Move the moments to new shifts, in place (exact algebra: x − c' = (x − c) + e)."""
+        k, d = self.shifts.shape
+        nk, s1, s2 = self.nk, self.s1, self.s2
+        e = self.shifts - shifts  # (k, d)
+        if self.covariance_type == "full":
+            S2 = _symmetric_from_lower(s2.reshape(k, d, d))
+            cross = s1[:, :, None] * e[:, None, :]
+            S2 += cross + np.swapaxes(cross, 1, 2) + nk[:, None, None] * e[:, :, None] * e[:, None, :]
+            s2[:] = S2.reshape(-1)
+        elif self.covariance_type == "diag":
+            s2[:] = (s2.reshape(k, d) + 2.0 * e * s1 + nk[:, None] * e**2).reshape(-1)
+        elif self.covariance_type == "spherical":
+            s2[:] = s2 + 2.0 * np.einsum("kd,kd->k", e, s1) + nk * np.einsum("kd,kd->k", e, e)
+        else:  # tied: one second moment of every row around tied_shift
+            et = self.tied_shift - tied_shift
+            s1_tied = (s1 + nk[:, None] * (self.shifts - self.tied_shift)).sum(axis=0)
+            S2 = _symmetric_from_lower(s2.reshape(d, d))
+            cross = np.outer(s1_tied, et)
+            S2 += cross + cross.T + nk.sum() * np.outer(et, et)
+            s2[:] = S2.reshape(-1)
+        s1 += nk[:, None] * e
+        self.shifts = np.array(shifts, dtype=np.float64)
+        self.tied_shift = np.array(tied_shift, dtype=np.float64)
 
     @property
     def loglik(self):
         return self.row[0]
 
     @property
+    def log_likelihood(self):
+        return float(self.row[0])
+
+    @property
     def weight(self):
         return self.row[1]
+
+    @property
+    def total_weight(self):
+        return float(self.row[1])
 
     @property
     def nk(self):
@@ -71,8 +182,27 @@ class Statistics:
         return self.row[2 + k + k * d:]
 
     @property
+    def means(self):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.shifts + self.s1 / self.nk[:, None]
+
+    @property
     def mean_loglik(self):
         return self.loglik / self.weight if self.weight > 0 else -np.inf
+
+
+Statistics = SufficientStatistics
+
+
+def _pooled_shifts(a, b):
+    """The component means of a and b pooled (a component empty in both keeps a's shift)."""
+    nk = a.nk + b.nk
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sums = (a.s1 + a.nk[:, None] * a.shifts) + (b.s1 + b.nk[:, None] * b.shifts)
+        shifts = np.where(nk[:, None] > 0, sums / nk[:, None], a.shifts)
+        total = nk.sum()
+        tied_shift = (nk @ shifts) / total if total > 0 else np.asarray(a.tied_shift, np.float64)
+    return shifts.astype(np.float64), np.asarray(tied_shift, np.float64)
 
 
 def s2_size(covariance_type, k, d):

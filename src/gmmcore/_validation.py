@@ -159,7 +159,7 @@ def check_n_features(n_features, covariance_type):
             "'spherical', or reduce the number of features")
 
 
-def check_sample_weight(sample_weight, n_samples, dtype):
+def check_sample_weight(sample_weight, n_samples, dtype, allow_all_zero=False):
     """Weights as a (n_samples,) array of dtype, or None for unit weights."""
     if sample_weight is None:
         return None
@@ -176,7 +176,7 @@ def check_sample_weight(sample_weight, n_samples, dtype):
         raise ValueError("sample_weight contains NaN or infinity")
     if np.any(w < 0):
         raise ValueError("sample_weight must be non-negative")
-    if not np.any(w > 0):
+    if not allow_all_zero and not np.any(w > 0):
         raise ValueError("sample_weight must have at least one positive entry; "
                          "all weights are zero")
     return w
