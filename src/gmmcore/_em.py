@@ -71,7 +71,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
             part.worst_rows.append(worst)
         return part
 
-    chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams))
+    chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams), row_bytes=X.strides[0])
     run_ordered(task, chunks, n_threads, fold=total.__iadd__)
     return total
 
@@ -99,7 +99,8 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     def fold(count):
         n_nonfinite[0] += count
 
-    run_ordered(task, plan_chunks(n, block_size, work_per_row(kparams)), n_threads, fold)
+    run_ordered(task, plan_chunks(n, block_size, work_per_row(kparams), row_bytes=X.strides[0]),
+                n_threads, fold)
     if n_nonfinite[0]:
         raise NonFiniteLikelihoodError(n_nonfinite[0], dtype)
     return out_resp, out_lpn, out_labels

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _kernels
 from ._mstep import Statistics
-from ._parallel import plan_chunks, run_ordered
+from ._parallel import loop_chunks, plan_chunks, run_ordered
 
 _EMPTY_W = {np.dtype(np.float32): np.empty(0, np.float32),
             np.dtype(np.float64): np.empty(0, np.float64)}
@@ -22,9 +22,15 @@ def _weights_arg(sample_weight, dtype):
 
 
 def _weighted_mean(X, sample_weight):
-    if sample_weight is None:
-        return X.mean(axis=0, dtype=np.float64)
-    return (sample_weight.astype(np.float64) @ X) / sample_weight.sum(dtype=np.float64)
+    """Column means in float64, in chunks of rows (numpy's pairwise sums per chunk)."""
+    total = np.zeros(X.shape[1])
+    for s, e in loop_chunks(X.shape[0], X.strides[0]):
+        if sample_weight is None:
+            total += X[s:e].sum(axis=0, dtype=np.float64)
+        else:
+            total += sample_weight[s:e].astype(np.float64) @ X[s:e]
+    weight = X.shape[0] if sample_weight is None else sample_weight.sum(dtype=np.float64)
+    return total / weight
 
 
 def _sq_dist_to_points(X, points, n_threads):
@@ -32,7 +38,7 @@ def _sq_dist_to_points(X, points, n_threads):
     out = np.empty((points.shape[0], X.shape[0]), dtype=X.dtype)
     points = np.ascontiguousarray(points, dtype=X.dtype)
     run_ordered(lambda s, e: _kernels.sq_dist_to_points(X, s, e, points, out),
-                plan_chunks(X.shape[0]), n_threads)
+                plan_chunks(X.shape[0], row_bytes=X.strides[0]), n_threads)
     return out
 
 
@@ -64,23 +70,23 @@ def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=1
     return indices
 
 
-def column_variances(X, chunk=65536):
+def column_variances(X):
     """Variance of each column of X in float64, in chunks of rows (no n×d temporary)."""
-    mean = X.mean(axis=0, dtype=np.float64)
+    mean = _weighted_mean(X, None)
     total = np.zeros(X.shape[1])
     with np.errstate(over="ignore"):
-        for s in range(0, X.shape[0], chunk):
-            diff = X[s:s + chunk] - mean
+        for s, e in loop_chunks(X.shape[0], X.strides[0]):
+            diff = X[s:e] - mean
             total += np.einsum("ij,ij->j", diff, diff)
     return total / X.shape[0]
 
 
-def _distances_to_assigned(X, x_shift, centers, labels, chunk=65536):
+def _distances_to_assigned(X, x_shift, centers, labels):
     """‖(x − x_shift) − centers[label]‖² per row, in chunks (no n×d temporary)."""
     out = np.empty(X.shape[0], dtype=X.dtype)
-    for s in range(0, X.shape[0], chunk):
-        diff = (X[s:s + chunk] - x_shift) - centers[labels[s:s + chunk]]
-        np.einsum("ij,ij->i", diff, diff, out=out[s:s + chunk])
+    for s, e in loop_chunks(X.shape[0], X.strides[0]):
+        diff = (X[s:e] - x_shift) - centers[labels[s:e]]
+        np.einsum("ij,ij->i", diff, diff, out=out[s:e])
     return out
 
 
@@ -114,7 +120,7 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     farthest points, strict convergence when no label changes).
     """
     dtype = X.dtype
-    x_mean = X.mean(axis=0, dtype=np.float64)
+    x_mean = _weighted_mean(X, None)
     x_shift = x_mean.astype(dtype)
     variances = column_variances(X)
     if not np.all(np.isfinite(variances)):
@@ -124,7 +130,7 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     centers = (X[seeds] - x_shift).astype(dtype)
     labels = np.full(X.shape[0], -1, dtype=np.intp)
     w_arg = _weights_arg(sample_weight, dtype)
-    chunks = plan_chunks(X.shape[0], block_size)
+    chunks = plan_chunks(X.shape[0], block_size, row_bytes=X.strides[0])
     d = X.shape[1]
 
     def assign(centers):
@@ -206,6 +212,7 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
         return part
 
     total = Statistics(covariance_type, shifts, tied_shift)
-    run_ordered(task, plan_chunks(n_samples, block_size), n_threads, fold=total.__iadd__)
+    run_ordered(task, plan_chunks(n_samples, block_size, row_bytes=X.strides[0]), n_threads,
+                fold=total.__iadd__)
     return total
 

@@ -12,7 +12,8 @@ from . import _validation as v
 from . import _interop, _persistence
 from ._em import NonFiniteLikelihoodError, e_step_outputs, e_step_statistics
 from ._kernels import same_bytes
-from ._init import column_variances, initial_statistics
+from ._data import ArrayRows, ChunkRows, releasing_pages
+from ._init import initial_statistics
 from ._mstep import (
     KernelParams,
     SufficientStatistics,
@@ -345,15 +346,31 @@ class GaussianMixture:
 
     def _fit(self, X, sample_weight, want_labels):
         n_threads = self._check_parameters()
+        if _is_chunk_source(X):
+            if sample_weight is not None:
+                raise ValueError(
+                    "sample_weight cannot be given with a chunked X: yield pairs "
+                    "(X_chunk, sample_weight_chunk) from the chunk source instead")
+            with releasing_pages(None):
+                return self._fit_rows(ChunkRows(X), None, n_threads, want_labels)
         feature_names = v.feature_names_of(X)
-        X = v.check_array(X, ensure_min_samples=2)
-        n_samples, n_features = X.shape
+        # for a memory map larger than RAM, each pass drops the pages it is done with
+        with releasing_pages(X if isinstance(X, np.ndarray) else None):
+            X = v.check_array(X, ensure_min_samples=2)
+            sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+            return self._fit_rows(ArrayRows(X, sample_weight), feature_names, n_threads,
+                                  want_labels)
+
+    def _fit_rows(self, data, feature_names, n_threads, want_labels):
+        n_samples, n_features = data.n_rows, data.n_features
+        if n_samples < 2:
+            raise ValueError(f"Found {n_samples} sample(s) while a minimum of 2 is required "
+                             f"by {type(self).__name__}.")
         v.check_n_features(n_features, self.covariance_type)
         if n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {n_samples}")
-        sample_weight = v.check_sample_weight(sample_weight, n_samples, X.dtype)
         init = self._check_initial_values(n_features)
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
@@ -367,17 +384,16 @@ class GaussianMixture:
         self._events = []
         self._random_state = random_state
         try:
-            return self._fit_inits(X, sample_weight, init, do_init, n_init, n_threads,
-                                   feature_names, want_labels)
+            return self._fit_inits(data, init, do_init, n_init, n_threads, feature_names,
+                                   want_labels)
         finally:
             # scratch of this fit only; what is kept is degenerate_events_
             del self._events, self._random_state
             self.__dict__.pop("_init_index", None)
 
-    def _fit_inits(self, X, sample_weight, init, do_init, n_init, n_threads, feature_names,
-                   want_labels):
+    def _fit_inits(self, data, init, do_init, n_init, n_threads, feature_names, want_labels):
         """The n_init EM runs, the choice of the best and the fitted attributes."""
-        n_features = X.shape[1]
+        n_features = data.n_features
         random_state = self._random_state
         best = None
         with blas_single_threaded():
@@ -385,14 +401,14 @@ class GaussianMixture:
                 self._print_verbose_init_start(init_index)
                 self._init_index = init_index
                 if do_init:
-                    params = self._initial_parameters(X, sample_weight, random_state,
+                    params = self._initial_parameters(data.init_rows(), random_state,
                                                       n_threads, init)
                     lower_bound = -np.inf
                 else:
                     params = self._current_parameters()
                     lower_bound = self.lower_bound_
                 params, lower_bound, lower_bounds, n_iter, converged = self._run_em(
-                    X, sample_weight, params, lower_bound, n_threads)
+                    data, params, lower_bound, n_threads)
                 if best is None or lower_bound > best[1] or best[1] == -np.inf:
                     best = (params, lower_bound, lower_bounds, n_iter, converged)
 
@@ -402,7 +418,7 @@ class GaussianMixture:
                     "Best performing initialization did not converge. Try different init "
                     "parameters, or increase max_iter, tol, or check for degenerate data.",
                     v.convergence_warning_class())
-            self._set_parameters(params, X.dtype)
+            self._set_parameters(params, data.dtype)
             self.converged_ = bool(converged)
             self.n_iter_ = n_iter
             self.lower_bound_ = lower_bound
@@ -416,8 +432,7 @@ class GaussianMixture:
             if want_labels:
                 # One more E-step with the kept parameters, so that
                 # fit_predict(X) == fit(X).predict(X) whatever max_iter and tol.
-                return e_step_outputs(X, self._kernel_params(X.dtype), n_threads,
-                                      labels=True)[2]
+                return data.labels(self._kernel_params(data.dtype), n_threads)
         return None
 
     def _check_initial_values(self, n_features):
@@ -432,7 +447,8 @@ class GaussianMixture:
                                                  k, n_features)
         return weights, means, precisions
 
-    def _initial_parameters(self, X, sample_weight, random_state, n_threads, init):
+    def _initial_parameters(self, rows, random_state, n_threads, init):
+        X, sample_weight = rows.X, rows.sample_weight
         weights_init, means_init, precisions_init = init
         cov_type = self.covariance_type
         weights = means = covariances = None
@@ -441,9 +457,9 @@ class GaussianMixture:
                                        cov_type, random_state, n_threads)
             nk, means, covariances = estimate_parameters(stats, self.reg_covar,
                                                          np.finfo(X.dtype).eps)
-            weights = nk / stats_total_weight(X, sample_weight)
+            weights = nk / rows.total_weight
             if precisions_init is None:
-                self._repair(X, stats, weights, means, covariances, 0)
+                self._repair(rows, stats, weights, means, covariances, 0)
         if weights_init is not None:
             weights = weights_init
         if means_init is not None:
@@ -457,7 +473,7 @@ class GaussianMixture:
         return _Params(np.asarray(weights, np.float64), np.asarray(means, np.float64),
                        covariances, precisions_cholesky)
 
-    def _run_em(self, X, sample_weight, params, lower_bound, n_threads):
+    def _run_em(self, data, params, lower_bound, n_threads):
         """EM iterations from ``params``; returns the last parameters and the trace."""
         lower_bounds = []
         converged = False
@@ -465,13 +481,13 @@ class GaussianMixture:
         for n_iter in range(1, self.max_iter + 1):
             previous = lower_bound
             kparams = KernelParams(params.weights, params.means, params.precisions_cholesky,
-                                   self.covariance_type, X.dtype)
+                                   self.covariance_type, data.dtype)
             # One pass: the lower bound under θ_t and the statistics for θ_{t+1}.
-            stats = e_step_statistics(X, sample_weight, kparams, n_threads)
+            stats = data.statistics(kparams, n_threads)
             if stats.n_nonfinite:
-                raise NonFiniteLikelihoodError(stats.n_nonfinite, X.dtype)
+                raise NonFiniteLikelihoodError(stats.n_nonfinite, data.dtype)
             lower_bound = stats.mean_loglik
-            params = self._m_step(stats, X.dtype, X, n_iter)
+            params = self._m_step(stats, data.dtype, data, n_iter)
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
             self._print_verbose_iter_end(n_iter, change, lower_bound)
@@ -484,37 +500,37 @@ class GaussianMixture:
             self._print_verbose_init_end(lower_bound, converged)
         return params, lower_bound, lower_bounds, n_iter, converged
 
-    def _m_step(self, stats, dtype, X, n_iter):
+    def _m_step(self, stats, dtype, data, n_iter):
         """New parameters from statistics: the one M-step of fit, update and partial_fit.
 
-        ``X`` holds the rows the statistics came from when they are at hand (for
-        re-seeding degenerate components), else None.
+        ``data`` (ArrayRows or ChunkRows) holds the rows the statistics came from
+        when they are at hand (for re-seeding degenerate components), else None.
         """
         nk, means, covariances = estimate_parameters(stats, self.reg_covar,
                                                      np.finfo(dtype).eps)
         weights = nk / nk.sum()
-        weights = self._repair(X, stats, weights, means, covariances, n_iter)
+        weights = self._repair(data, stats, weights, means, covariances, n_iter)
         return _Params(weights, means, covariances,
                        precisions_cholesky_from_covariances(covariances, self.covariance_type,
                                                             dtype))
 
-    def _repair(self, X, stats, weights, means, covariances, n_iter):
+    def _repair(self, data, stats, weights, means, covariances, n_iter):
         """Apply ``on_degenerate`` to new parameters (in place); returns the weights.
 
-        Without the rows (``X`` None, in ``update``) a collapsed component is
+        Without the rows (``data`` None, in ``update``) a collapsed component is
         regularized instead of re-seeded, and an empty one keeps its tiny weight.
         """
         if self.on_degenerate == "raise":
             return weights
         cov_type = self.covariance_type
         collapsed = non_definite_components(covariances, cov_type)
-        if self.on_degenerate == "regularize" or X is None:
-            self._regularize(X, covariances, collapsed, n_iter, weights, means)
+        if self.on_degenerate == "regularize" or data is None:
+            self._regularize(data, covariances, collapsed, n_iter, weights, means)
             return weights
-        one_sample = stats.weight / X.shape[0]
+        one_sample = stats.weight / data.n_rows
         empty = [int(c) for c in np.flatnonzero(stats.nk < one_sample)]
         if cov_type == "tied":  # one shared covariance: move empty means, regularize
-            self._regularize(X, covariances, collapsed, n_iter, weights, means)
+            self._regularize(data, covariances, collapsed, n_iter, weights, means)
             moved = {c: "empty" for c in empty}
         else:
             moved = {c: "not positive definite" for c in collapsed}
@@ -525,21 +541,23 @@ class GaussianMixture:
         healthy = [c for c in range(len(weights)) if c not in moved]
         if cov_type != "tied":
             if not healthy:  # nothing to borrow a covariance from
-                self._regularize(X, covariances, collapsed, n_iter, weights, means)
+                self._regularize(data, covariances, collapsed, n_iter, weights, means)
                 return weights
             pooled = pooled_covariance(weights[healthy], covariances[healthy], cov_type)
         # the samples the mixture explains worst (one per chunk of the pass), then
         # random ones, so that no two components are moved onto the same sample
         candidates = list(dict.fromkeys(stats.worst_rows))
         if len(candidates) < len(moved):
-            extra = self._random_state.choice(X.shape[0], size=len(moved), replace=False)
+            extra = self._random_state.choice(data.n_rows, size=len(moved), replace=False)
             candidates += [int(r) for r in extra if r not in candidates]
+        chosen = candidates[:len(moved)]
+        seeds = data.rows(chosen)
         for i, (c, reason) in enumerate(sorted(moved.items())):
-            row = candidates[i]
-            means[c] = X[row]
+            row = chosen[i]
+            means[c] = seeds[i]
             if cov_type != "tied":
                 covariances[c] = pooled
-            weights[c] = 1.0 / X.shape[0]
+            weights[c] = 1.0 / data.n_rows
             self._record(n_iter, c, reason, "reseeded", sample=int(row))
         return weights / weights.sum()
 
@@ -548,13 +566,13 @@ class GaussianMixture:
                                  component=int(component), reason=reason, action=action,
                                  **extra))
 
-    def _regularize(self, X, covariances, components, n_iter, weights, means):
+    def _regularize(self, data, covariances, components, n_iter, weights, means):
         """Add a growing multiple of the data's variance to each collapsed covariance."""
         cov_type = self.covariance_type
         if not components:
             return
-        if X is not None:
-            variance = float(np.mean(column_variances(X)))
+        if data is not None:
+            variance = float(np.mean(data.column_variances()))
         else:  # the mixture's own spread: mean within-component and between-means variance
             w = weights / weights.sum()
             spread = pooled_covariance(w, covariances, cov_type)
@@ -623,11 +641,12 @@ class GaussianMixture:
         return X
 
     def _outputs(self, X, **which):
-        X = self._check_predict_input(X)
-        # a small batch is one chunk, run in the calling thread: skip the thread count
-        n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
-                     else effective_n_threads(self.n_threads))
-        return e_step_outputs(X, self._kernel_params(X.dtype), n_threads, **which)
+        with releasing_pages(X if isinstance(X, np.ndarray) else None):
+            X = self._check_predict_input(X)
+            # a small batch is one chunk, run in the calling thread: skip the thread count
+            n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
+                         else effective_n_threads(self.n_threads))
+            return e_step_outputs(X, self._kernel_params(X.dtype), n_threads, **which)
 
     def predict(self, X):
         """The most probable component of each sample (hard labels).
@@ -722,10 +741,11 @@ class GaussianMixture:
         -------
         stats : SufficientStatistics
         """
-        X = self._check_predict_input(X)
-        sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype,
-                                              allow_all_zero=True)
-        stats = self._statistics_of(X, sample_weight)
+        with releasing_pages(X if isinstance(X, np.ndarray) else None):
+            X = self._check_predict_input(X)
+            sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype,
+                                                  allow_all_zero=True)
+            stats = self._statistics_of(X, sample_weight)
         stats.worst_rows = []  # row indices of this chunk: meaningless once chunks add
         return stats
 
@@ -839,7 +859,7 @@ class GaussianMixture:
             # re-seeding candidates: this batch's worst rows (indices into X)
             step = running.copy()
             step.worst_rows = worst_rows
-            self._apply(step, X)
+            self._apply(step, ArrayRows(X, sample_weight))
         self.n_batches_seen_ = getattr(self, "n_batches_seen_", 0) + 1
         self.lower_bound_ = stats.mean_loglik
         return self
@@ -855,13 +875,13 @@ class GaussianMixture:
                 f"not fit this {self.covariance_type!r} mixture with {self.n_components} "
                 f"components and {self.means_.shape[1]} features")
 
-    def _apply(self, stats, X):
-        """M-step from ``stats`` onto the fitted attributes (``X``: the rows, if at hand)."""
+    def _apply(self, stats, data):
+        """M-step from ``stats`` onto the fitted attributes (``data``: the rows, if at hand)."""
         dtype = self.means_.dtype
         self._events = self.degenerate_events_ = list(getattr(self, "degenerate_events_", []))
         self._random_state = v.check_random_state(self.random_state)
         try:
-            params = self._m_step(stats, dtype, X, getattr(self, "n_iter_", 0))
+            params = self._m_step(stats, dtype, data, getattr(self, "n_iter_", 0))
         finally:
             del self._events, self._random_state
         self._set_parameters(params, dtype)
@@ -1061,9 +1081,9 @@ def _n_rows(X):
     return shape[0] if shape is not None else len(X)
 
 
-def stats_total_weight(X, sample_weight):
-    return float(X.shape[0]) if sample_weight is None else float(
-        sample_weight.sum(dtype=np.float64))
+def _is_chunk_source(X):
+    """A callable that returns chunks (not an array-like)."""
+    return callable(X) and not hasattr(X, "__array__") and not hasattr(X, "shape")
 
 
 def _html_parameters(estimator):

@@ -9,6 +9,7 @@ how many threads there were.
 
 import collections
 import concurrent.futures
+import contextvars
 import itertools
 import numbers
 import os
@@ -27,6 +28,15 @@ from . import _kernels
 CHUNKS_PER_PASS = 16
 MIN_ROWS_PER_CHUNK = 8192
 MAX_CHUNK_WORK = 1e9
+# ... and at most MAX_CHUNK_BYTES of X, so that a pass over a memory map larger
+# than RAM holds only the few chunks in flight (see _data.releasing_pages).
+MAX_CHUNK_BYTES = 4 << 20
+# Rows per step of the loops that do not go through run_ordered (a few MB).
+LOOP_BYTES = 4 << 20
+
+# release(start, end) for the memory-mapped X of the current fit or prediction:
+# drops the pages of rows that a pass is done with.  None for arrays in memory.
+page_release = contextvars.ContextVar("gmmcore_page_release", default=None)
 
 _pools = {}
 _pool_lock = threading.Lock()
@@ -114,7 +124,8 @@ def _default_n_threads():
     return n
 
 
-def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=MIN_ROWS_PER_CHUNK):
+def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=MIN_ROWS_PER_CHUNK,
+                row_bytes=0):
     """Row ranges [start, end) that the work is cut into: a function of the data's
     and the model's sizes only, never of the thread count.
 
@@ -124,7 +135,10 @@ def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=MIN_ROWS_P
     """
     n_blocks = -(-n_samples // block_size)
     min_blocks = max(1, min_rows // block_size)
-    max_blocks = max(min_blocks, int(MAX_CHUNK_WORK / max(work_per_row, 1.0)) // block_size)
+    max_rows = int(MAX_CHUNK_WORK / max(work_per_row, 1.0))
+    if row_bytes > 0:
+        max_rows = min(max_rows, MAX_CHUNK_BYTES // row_bytes)
+    max_blocks = max(min_blocks, max_rows // block_size)
     n_chunks = max(1, min(CHUNKS_PER_PASS, n_blocks // min_blocks), -(-n_blocks // max_blocks))
     bounds = [min(n_samples, (n_blocks * i // n_chunks) * block_size) for i in range(n_chunks)]
     bounds.append(n_samples)
@@ -152,30 +166,36 @@ def run_ordered(task, chunks, n_threads, fold=None):
     ones (each a small part of a pass) finish before the exception propagates:
     no kernel outlives the call.
     """
+    release = page_release.get()
     if n_threads <= 1 or len(chunks) == 1:
         for chunk in chunks:
             result = task(*chunk)
             if fold is not None:
                 fold(result)
+            if release is not None:
+                release(*chunk)
         return
     pool = _get_pool(n_threads)
     todo = iter(chunks)
-    pending = collections.deque()
+    pending = collections.deque()  # (chunk, future), in chunk order
     try:
         for chunk in itertools.islice(todo, 2 * n_threads):
-            pending.append(pool.submit(task, *chunk))
+            pending.append((chunk, pool.submit(task, *chunk)))
         while pending:
-            result = pending[0].result()
+            done, future = pending[0]
+            result = future.result()
             pending.popleft()
             chunk = next(todo, None)
             if chunk is not None:
-                pending.append(pool.submit(task, *chunk))
+                pending.append((chunk, pool.submit(task, *chunk)))
             if fold is not None:
                 fold(result)
+            if release is not None:
+                release(*done)
     except BaseException:
-        for future in pending:
+        for _, future in pending:
             future.cancel()
-        concurrent.futures.wait(pending)
+        concurrent.futures.wait([future for _, future in pending])
         raise
 
 
@@ -219,3 +239,15 @@ class GmmcoreThreadsController(threadpoolctl.LibController):
 
 
 threadpoolctl.register(GmmcoreThreadsController)
+
+
+def loop_chunks(n_rows, row_bytes):
+    """Row ranges of about LOOP_BYTES for loops outside run_ordered; the pages of
+    a memory-mapped X are dropped after each (see page_release)."""
+    step = max(1, LOOP_BYTES // max(1, row_bytes))
+    release = page_release.get()
+    for start in range(0, n_rows, step):
+        end = min(n_rows, start + step)
+        yield start, end
+        if release is not None:
+            release(start, end)
