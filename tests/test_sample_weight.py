@@ -93,3 +93,16 @@ def test_bad_weights_in_bic_and_aic(weights, match):
     for criterion in (gmm.bic, gmm.aic):
         with pytest.raises(ValueError, match=match):
             criterion(X, sample_weight=weights)
+
+
+def test_kmeans_initialisation_uses_the_weights_as_scikit_learns_kmeans():
+    KMeans = pytest.importorskip("sklearn.cluster").KMeans
+    X = make_blobs(n_samples=3000, n_features=3, n_components=4, seed=0)
+    w = np.random.RandomState(0).randint(1, 5, len(X)).astype(float)
+    start = GaussianMixture(4, random_state=0, max_iter=0).fit(X, sample_weight=w)
+    km = KMeans(4, n_init=1, random_state=0, algorithm="lloyd").fit(X, sample_weight=w)
+    # the start is the weighted mean and weight of each of k-means' clusters
+    onehot = np.eye(4)[km.labels_] * w[:, None]
+    np.testing.assert_allclose(start.means_, onehot.T @ X / onehot.sum(axis=0)[:, None],
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(start.weights_, onehot.sum(axis=0) / w.sum(), rtol=1e-12)
