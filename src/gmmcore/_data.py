@@ -119,7 +119,7 @@ class ChunkRows:
     """Rows from a re-iterable source: ``source()`` returns a fresh iterator of
     chunks, each an array-like of shape (m, n_features) or a pair (chunk,
     sample_weight).  Every pass calls ``source()`` again; one chunk is in memory
-    at a time (plus the first, kept for the initialisation).
+    at a time.
     """
 
     def __init__(self, source, dtype=None, estimator="GaussianMixture"):
@@ -132,14 +132,11 @@ class ChunkRows:
         self.n_features = None
         self.n_rows = 0
         self.total_weight = 0.0
-        self.first = None
         for offset, X, w in self._chunks(validate_count=False):
-            if self.first is None:
-                self.first = ArrayRows(X, w)
             self.n_rows += X.shape[0]
             self.total_weight += float(X.shape[0]) if w is None else float(
                 w.sum(dtype=np.float64))
-        if self.first is None:
+        if self.n_features is None:
             raise ValueError("the chunk source yielded no chunks")
         if self.total_weight <= 0:
             raise ValueError("sample_weight must have at least one positive entry; "
@@ -178,8 +175,10 @@ class ChunkRows:
                              "every call")
 
     def init_rows(self):
-        """The rows the initialisation sees: the first chunk."""
-        return self.first
+        """The rows the initialisation sees: the first chunk (read again, so that no
+        chunk stays in memory between passes)."""
+        for _, X, w in self._chunks(validate_count=False):
+            return ArrayRows(X, w)
 
     def statistics(self, kparams, n_threads):
         total = None

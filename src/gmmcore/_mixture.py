@@ -881,7 +881,9 @@ class GaussianMixture:
         self._events = self.degenerate_events_ = list(getattr(self, "degenerate_events_", []))
         self._random_state = v.check_random_state(self.random_state)
         try:
-            params = self._m_step(stats, dtype, data, getattr(self, "n_iter_", 0))
+            # tiny LAPACK calls: a BLAS thread pool's wake-ups would cost more than them
+            with blas_single_threaded():
+                params = self._m_step(stats, dtype, data, getattr(self, "n_iter_", 0))
         finally:
             del self._events, self._random_state
         self._set_parameters(params, dtype)
