@@ -1,13 +1,38 @@
 """Build the compiled kernels: one Cython extension plus the plain C in csrc/.
 
 Metadata lives in pyproject.toml; this file only declares the extension, because its
-include directories come from numpy at build time.
+include directories come from numpy at build time, and its flags from the compiler.
 """
 import sys
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class BuildExt(build_ext):
+    """Compiler flags by compiler, known only once the build has picked one.
+
+    Never fast-math (/fp:fast, -ffast-math): log-sum-exp needs inf and NaN.  Never
+    -march=native: wheels run on any x86-64/aarch64 machine.
+    """
+
+    def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            # MSVC has no GNU vector extensions: csrc/ builds its plain-C loops.
+            # /fp:precise is the default, stated so that no inherited flag changes it.
+            compile_args, link_args = ["/O2", "/fp:precise"], []
+        else:
+            # -O3 vectorises the per-row loops.
+            compile_args = ["-O3"]
+            # no debug symbols in the shipped extension (a third of its size)
+            link_args = ["-s"] if sys.platform.startswith("linux") else []
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args + ext.extra_compile_args
+            ext.extra_link_args = link_args + ext.extra_link_args
+        super().build_extensions()
+
 
 extensions = [
     Extension(
@@ -16,15 +41,15 @@ extensions = [
         include_dirs=[np.get_include(), "csrc"],
         depends=["csrc/gmmcore_simd.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
-        # -O3 vectorises the per-row loops; never -ffast-math (log-sum-exp needs inf/NaN)
-        # and never -march=native (wheels run on any x86-64/aarch64 machine).
-        extra_compile_args=[] if sys.platform == "win32" else ["-O3"],
-        # no debug symbols in the shipped extension (a third of its size)
-        extra_link_args=["-s"] if sys.platform.startswith("linux") else [],
+        # threadpoolctl looks these up in the loaded library (_parallel's controller).
+        # ELF and Mach-O export every non-static function; a Windows DLL only what it
+        # lists (the linker otherwise exports PyInit__kernels alone).
+        export_symbols=["gmmcore_get_num_threads", "gmmcore_set_num_threads"],
     )
 ]
 
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(
         extensions,
         compiler_directives={
@@ -35,5 +60,5 @@ setup(
             "cdivision": True,
             "freethreading_compatible": True,
         },
-    )
+    ),
 )

@@ -14,15 +14,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define GMM_INLINE static inline __attribute__((always_inline))
-#define GMM_RESTRICT __restrict__
-#else
-#define GMM_INLINE static __inline
-#define GMM_RESTRICT
+/*
+ * Two builds of the same loops:
+ * - GNU C (GCC, Clang): vector extensions for the register tiles, and on x86-64 one
+ *   clone per instruction set chosen at run time;
+ * - portable C99 (MSVC, any other compiler, or -DGMM_PORTABLE to test it with GCC):
+ *   the same arithmetic as plain loops, one row per tile, no dispatch.
+ */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(GMM_PORTABLE)
+#define GMM_GNU 1
 #endif
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(GMM_GNU)
+#define GMM_INLINE static inline __attribute__((always_inline))
+#define GMM_RESTRICT __restrict__
+#elif defined(_MSC_VER)
+#define GMM_INLINE static __forceinline
+#define GMM_RESTRICT __restrict
+#else
+#define GMM_INLINE static inline
+#define GMM_RESTRICT restrict
+#endif
+
+/* __builtin_cpu_supports needs the compiler's runtime library: not there under
+ * clang-cl, which links against MSVC's. */
+#if defined(GMM_GNU) && defined(__x86_64__) && !defined(_MSC_VER)
 #define GMM_X86_DISPATCH 1
 #define GMM_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define GMM_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
@@ -254,12 +270,17 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
  */
 #define GMM_SMALL_D 8
 
-#if defined(__GNUC__) || defined(__clang__)
-#define GMM_VEC_BYTES 64
-typedef double gmm_vd __attribute__((vector_size(GMM_VEC_BYTES)));
-typedef float gmm_vf __attribute__((vector_size(GMM_VEC_BYTES)));
-#define GMM_HAVE_VEC 1
+#if defined(GMM_GNU)
+/* 64 bytes whatever the target: GCC and Clang split a vector wider than the
+ * machine's registers (a tile row is two AVX2 or four SSE2/NEON registers). */
+typedef double gmm_vd __attribute__((vector_size(64)));
+typedef float gmm_vf __attribute__((vector_size(64)));
+#else
+/* Plain C: a tile is one row, and the same code runs on scalars. */
+typedef double gmm_vd;
+typedef float gmm_vf;
 #endif
+#define GMM_LANES(V, T) ((ptrdiff_t)(sizeof(V) / sizeof(T)))
 
 #define GMM_SMALL_PREP(T)                                                           \
     for (ptrdiff_t l = 0; l < D; ++l) {                                             \
@@ -367,8 +388,8 @@ typedef float gmm_vf __attribute__((vector_size(GMM_VEC_BYTES)));
         return 0;                                                                   \
     }
 
-GMM_SMALL_IMPL(small_impl_d, double, gmm_vd, (ptrdiff_t)(GMM_VEC_BYTES / sizeof(double)))
-GMM_SMALL_IMPL(small_impl_f, float, gmm_vf, (ptrdiff_t)(GMM_VEC_BYTES / sizeof(float)))
+GMM_SMALL_IMPL(small_impl_d, double, gmm_vd, GMM_LANES(gmm_vd, double))
+GMM_SMALL_IMPL(small_impl_f, float, gmm_vf, GMM_LANES(gmm_vf, float))
 
 /* d as a compile-time constant: one inlined copy of the body per d. */
 #define GMM_SMALL_SWITCH(IMPL)                                                      \
@@ -583,6 +604,15 @@ GMM_VERSIONS(direct_f,
 static int simd_level = 0;
 
 int gmm_simd_level(void) { return simd_level; }
+
+int gmm_simd_portable(void)
+{
+#if defined(GMM_GNU)
+    return 0;
+#else
+    return 1;
+#endif
+}
 
 int gmm_simd_init(void)
 {

@@ -5,6 +5,8 @@
  * the best one for the running CPU is chosen once, by gmm_simd_init(), so that a
  * wheel built for any x86-64 machine still uses the wide vectors of this one.
  * Other architectures (aarch64 has NEON in its baseline) compile one version.
+ * Compilers without GNU C vector extensions (MSVC), or any compiler given
+ * -DGMM_PORTABLE, get the same loops in plain C99 with no dispatch.
  */
 #ifndef GMMCORE_SIMD_H
 #define GMMCORE_SIMD_H
@@ -16,6 +18,8 @@
  * 0 generic, 1 AVX2+FMA, 2 AVX-512. */
 int gmm_simd_init(void);
 int gmm_simd_level(void);
+/* 1 if this build is the plain-C one (no vector extensions, level always 0). */
+int gmm_simd_portable(void);
 
 /* In place: x[i] <- exp(x[i]) (about 2 ulp; exp of x < -708 (float: -87) is 0). */
 int gmm_exp_d(double *x, ptrdiff_t n);

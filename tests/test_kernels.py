@@ -209,6 +209,14 @@ def test_every_simd_level_gives_the_same_results():
         np.testing.assert_allclose(values, reference, rtol=1e-5, atol=1e-6, err_msg=level)
 
 
+def test_plain_c_build_has_no_dispatch():
+    """MSVC builds the plain-C loops (no vector extensions), which have one level."""
+    if sys.platform == "win32" and "MSC" in sys.version:
+        assert _kernels.SIMD_PORTABLE
+    if _kernels.SIMD_PORTABLE:
+        assert _kernels.SIMD_LEVEL == "generic"
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_vectorised_exp_is_accurate(dtype):
     x = np.concatenate([np.linspace(-800, 0, 100001), [-np.inf, 0.0, -1e-300]]).astype(dtype)

@@ -5,11 +5,15 @@
 #
 #   bash wheels/build_and_test.sh                 # CPython 3.10 to 3.13 from pyenv
 #   bash wheels/build_and_test.sh 3.11 3.12       # only these
+#   CFLAGS=-DGMM_PORTABLE bash wheels/build_and_test.sh 3.12
+#                                                 # the plain-C loops that MSVC builds
 #
 # Output: wheelhouse/*.whl (repaired wheels) and wheelhouse/*.tar.gz (the sdist,
-# which is built and installed once too).  Needs pyenv's Pythons, network access to
-# PyPI (build and test dependencies) and a C compiler.  Exits non-zero on the first
-# failure.
+# which is built and installed once too).  Each is installed with its `test` extra
+# (pyproject.toml) and tested.  Needs pyenv's Pythons, network access to PyPI (build
+# and test dependencies) and a C compiler.  Exits non-zero on the first failure.
+# CI builds the same wheels for every platform with cibuildwheel
+# (.github/workflows/wheels.yml, [tool.cibuildwheel] in pyproject.toml).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/wheelhouse"
@@ -32,15 +36,17 @@ find_python() {  # the newest pyenv CPython with this major.minor
 cp -r "$root/tests" "$work/tests"
 cp -r "$root/examples" "$work/examples"
 
-test_install() {  # $1: python, $2: what to pip install
+test_install() {  # $1: python, $2: the wheel or sdist (absolute path) to install
     local venv="$work/venv-test"
     rm -rf "$venv"
     "$1" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet "$2" pytest scikit-learn pandas hypothesis 2>&1 |
-        grep -v "^WARNING: Location" || true
-    (cd "$work" && "$venv/bin/python" -c "import gmmcore, gmmcore._kernels as k, sys; \
-print('  installed', gmmcore.__version__, 'from', gmmcore.__file__, 'simd', k.SIMD_LEVEL)" &&
+    # the test dependencies are the package's own `test` extra
+    "$venv/bin/python" -m pip install --quiet "gmmcore[test] @ file://$2" \
+        > "$work/pip-test.log" 2>&1 || { cat "$work/pip-test.log"; exit 1; }
+    (cd "$work" && "$venv/bin/python" -c "import gmmcore, gmmcore._kernels as k; \
+print('  installed', gmmcore.__version__, 'from', gmmcore.__file__, 'simd', k.SIMD_LEVEL, \
+'plain C' if k.SIMD_PORTABLE else 'vector extensions')" &&
         "$venv/bin/python" -m pytest -q -rf -p no:cacheprovider tests | grep -E "^FAILED|passed|failed")
 }
 
@@ -54,7 +60,8 @@ for v in "${versions[@]}"; do
     "$venv/bin/python" -m build --wheel --outdir "$work/dist-$v" "$root" > "$work/build-$v.log" 2>&1 ||
         { tail -n 40 "$work/build-$v.log"; exit 1; }
     raw=$(ls "$work/dist-$v"/*.whl)
-    "$venv/bin/auditwheel" show "$raw" | sed 's/^/  /' | head -n 6
+    # sed, not head: head would close the pipe early and pipefail would stop the script
+    "$venv/bin/auditwheel" show "$raw" | sed -n '1,6s/^/  /p'
     PATH="$venv/bin:$PATH" "$venv/bin/auditwheel" repair --wheel-dir "$out" "$raw" \
         > "$work/repair-$v.log" 2>&1 ||
         { cat "$work/repair-$v.log"; exit 1; }

@@ -33,6 +33,7 @@ from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm, sgemm, ssyrk, strmm
 cdef extern from "gmmcore_simd.h" nogil:
     int gmm_simd_init()
     int gmm_simd_level()
+    int gmm_simd_portable()
     int gmm_exp_d(double *x, Py_ssize_t n)
     int gmm_exp_f(float *x, Py_ssize_t n)
     int gmm_lse_cols_d(double *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld, double *lpn,
@@ -70,6 +71,9 @@ cnp.import_array()
 
 # The instruction set of the vectorised loops, chosen once for this CPU.
 SIMD_LEVEL = ("generic", "avx2", "avx512")[gmm_simd_init()]
+# True when the C loops were built as plain C (MSVC, or -DGMM_PORTABLE): no vector
+# extensions, no dispatch, SIMD_LEVEL "generic".
+SIMD_PORTABLE = bool(gmm_simd_portable())
 
 # The process's thread limit (0: none), set through threadpoolctl like a BLAS's:
 # the two C entry points are what threadpoolctl finds in this library, and
