@@ -65,7 +65,7 @@ def problems(draw):
     return X, params
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(__import__("os").environ.get("GMMCORE_HYPOTHESIS_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_fit_and_predict_invariants(problem):
     X, params = problem
@@ -120,7 +120,9 @@ def test_fit_and_predict_invariants(problem):
     spread = max(float(X64.var(axis=0).max()), 1e-300)
     smallest = min(np.linalg.eigvalsh(dense_covariance(gm, c)).min()
                    for c in range(k if gm.covariance_type != "tied" else 1))
-    if smallest > 1e-9 * spread:
+    # (float32 densities carry a relative error of about cond × 6e-8: compare them only
+    # where the covariances are well enough conditioned for 1e-3)
+    if smallest > (1e-9 if X.dtype == np.float64 else 1e-4) * spread:
         tol = 1e-7 if X.dtype == np.float64 else 1e-3
         np.testing.assert_allclose(lpn, expected, rtol=tol,
                                    atol=tol * max(1.0, np.abs(expected).max()))

@@ -559,6 +559,9 @@ class GaussianMixture:
                 covariances[c] = pooled
             weights[c] = 1.0 / data.n_rows
             self._record(n_iter, c, reason, "reseeded", sample=int(row))
+        # the pooled covariance of nearly singular components can itself be singular
+        self._regularize(data, covariances, non_definite_components(covariances, cov_type),
+                         n_iter, weights, means)
         return weights / weights.sum()
 
     def _record(self, n_iter, component, reason, action, **extra):

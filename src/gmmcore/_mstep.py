@@ -311,21 +311,22 @@ def non_definite_components(covariances, covariance_type):
     """Indices of the components whose covariance is not positive definite
     ('tied': [0] when the one shared covariance is not)."""
     if covariance_type == "full":
-        bad = []
-        for c, cov in enumerate(covariances):
-            try:
-                linalg.cholesky(cov, lower=True)
-            except linalg.LinAlgError:
-                bad.append(c)
-        return bad
+        return [c for c, cov in enumerate(covariances) if not _invertible_factor(cov)]
     if covariance_type == "tied":
-        try:
-            linalg.cholesky(covariances, lower=True)
-        except linalg.LinAlgError:
-            return [0]
-        return []
+        return [] if _invertible_factor(covariances) else [0]
     cov = np.asarray(covariances)
     return list(np.flatnonzero(np.any(cov.reshape(cov.shape[0], -1) <= 0.0, axis=1)))
+
+
+def _invertible_factor(covariance):
+    """Whether the precision's Cholesky factor exists: a Cholesky factor with a
+    positive diagonal (rounding can let a singular matrix through with a zero
+    pivot, which the triangular solve then rejects)."""
+    try:
+        chol = linalg.cholesky(covariance, lower=True)
+    except linalg.LinAlgError:
+        return False
+    return bool(np.all(np.diagonal(chol) > 0))
 
 
 def pooled_covariance(weights, covariances, covariance_type):
