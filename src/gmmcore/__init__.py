@@ -6,6 +6,7 @@
 """
 
 from ._mixture import GaussianMixture
+from ._select import SelectionResult, select
 from ._version import __version__
 
-__all__ = ["GaussianMixture", "__version__"]
+__all__ = ["GaussianMixture", "SelectionResult", "__version__", "select"]
