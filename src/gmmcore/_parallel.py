@@ -38,6 +38,16 @@ LOOP_BYTES = 4 << 20
 # drops the pages of rows that a pass is done with.  None for arrays in memory.
 page_release = contextvars.ContextVar("gmmcore_page_release", default=None)
 
+# A threading.Event; once it is set, run_ordered raises KeyboardInterrupt before
+# its next chunk.  How a caller stops fits running on threads of its own
+# (Ctrl-C reaches the main thread only; see _select).
+cancel_event = contextvars.ContextVar("gmmcore_cancel_event", default=None)
+
+
+def _check_cancelled(event):
+    if event is not None and event.is_set():
+        raise KeyboardInterrupt
+
 _pools = {}
 _pool_lock = threading.Lock()
 _controller = None
@@ -167,8 +177,10 @@ def run_ordered(task, chunks, n_threads, fold=None):
     no kernel outlives the call.
     """
     release = page_release.get()
+    cancel = cancel_event.get()
     if n_threads <= 1 or len(chunks) == 1:
         for chunk in chunks:
+            _check_cancelled(cancel)
             result = task(*chunk)
             if fold is not None:
                 fold(result)
@@ -185,6 +197,7 @@ def run_ordered(task, chunks, n_threads, fold=None):
             done, future = pending[0]
             result = future.result()
             pending.popleft()
+            _check_cancelled(cancel)
             chunk = next(todo, None)
             if chunk is not None:
                 pending.append((chunk, pool.submit(task, *chunk)))

@@ -14,7 +14,6 @@ decides where the fits execute, so a backend sending candidates to a cluster
 replaces that one function.
 """
 
-import ctypes
 import heapq
 import inspect
 import math
@@ -27,7 +26,7 @@ import numpy as np
 from . import _validation as v
 from ._mixture import GaussianMixture
 from ._mstep import n_parameters
-from ._parallel import blas_single_threaded, effective_n_threads, plan_chunks
+from ._parallel import blas_single_threaded, cancel_event, effective_n_threads, plan_chunks
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 CRITERIA = ("bic", "aic")
@@ -476,46 +475,28 @@ def _run(models, order, X, n_workers, on_done):
 class _Stopper:
     """Stops the fits running on worker threads when the caller is interrupted.
 
-    Python delivers Ctrl-C to the main thread only, so ``stop`` raises
-    KeyboardInterrupt in each thread inside ``call``
-    (``PyThreadState_SetAsyncExc``).  The thread raises it when its current
-    kernel call returns (a chunk of rows, at most about 0.1 s): where Ctrl-C
-    stops a fit running in the main thread, and unwinding the same way.
+    Python delivers Ctrl-C to the main thread only.  Each fit started through
+    ``call`` runs with this stopper's event as its cancel event
+    (``_parallel.cancel_event``), and ``run_ordered`` checks that event before
+    every chunk of rows: once ``stop`` sets it, each running fit raises
+    KeyboardInterrupt at its next chunk (at most about 0.1 s later), unwinding
+    as a fit in the main thread does on Ctrl-C.
     """
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._running = set()
-        self._stopped = False
+        self._event = threading.Event()
 
     def call(self, function, *args):
-        ident = threading.get_ident()
-        with self._lock:
-            if self._stopped:
-                raise KeyboardInterrupt
-            self._running.add(ident)
+        if self._event.is_set():
+            raise KeyboardInterrupt
+        token = cancel_event.set(self._event)
         try:
             return function(*args)
         finally:
-            with self._lock:
-                self._running.discard(ident)
-                # a stop that came as the fit ended must not hit the pool's own code
-                _raise_in_thread(ident, None)
+            cancel_event.reset(token)
 
     def stop(self):
-        with self._lock:
-            self._stopped = True
-            for ident in self._running:
-                _raise_in_thread(ident, KeyboardInterrupt)
-
-
-def _raise_in_thread(ident, exception):
-    """Have thread ``ident`` raise ``exception`` at its next bytecode (None: withdraw
-    a pending one).  Without CPython's C API the running fits just finish."""
-    pythonapi = getattr(ctypes, "pythonapi", None)
-    if pythonapi is not None:
-        pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(ident), None if exception is None else ctypes.py_object(exception))
+        self._event.set()
 
 
 class _Outcome:
