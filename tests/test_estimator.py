@@ -160,7 +160,8 @@ def test_feature_names_from_dataframe():
     df = pd.DataFrame(X, columns=["a", "b", "c"])
     gm = GaussianMixture(2, random_state=0).fit(df)
     np.testing.assert_array_equal(gm.feature_names_in_, ["a", "b", "c"])
-    np.testing.assert_array_equal(gm.predict(df), gm.predict(X))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        np.testing.assert_array_equal(gm.predict(df), gm.predict(X))
     gm.fit(X)
     assert not hasattr(gm, "feature_names_in_")
 
