@@ -202,5 +202,7 @@ def test_threadpoolctl_sees_and_limits_gmmcore_threads(monkeypatch):
 @pytest.mark.skipif(effective_n_threads(None) < 2, reason="needs two CPUs")
 def test_default_fit_uses_all_usable_cpus(monkeypatch):
     used = _threads_used_by_fit(monkeypatch)
-    assert len(used) >= 2
-    assert all(name.startswith(f"gmmcore-{effective_n_threads(None)}_") for name in used)
+    # the shards ran on the pool of as many threads as usable CPUs (which of its
+    # threads took them depends on the machine's load)
+    assert used and all(name.startswith(f"gmmcore-{effective_n_threads(None)}_")
+                        for name in used)
