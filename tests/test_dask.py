@@ -273,3 +273,19 @@ def test_import_gmmcore_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_select_on_dask_equals_select_in_memory(client, blobs):
+    X = da.from_array(blobs, chunks=(250, 3))
+    params = dict(n_components=[1, 2, 3, 4], covariance_types=("full", "diag"), random_state=0,
+                  max_iter=30)
+    on_cluster = gmmcore.select(X, client=client, timeout=60, **params)
+    local = gmmcore.select(blobs, **params)
+    # 1000 rows fit in the default init sample: the same starts, the same fits
+    assert isinstance(on_cluster.best_estimator_, gmm_dask.GaussianMixture)
+    assert on_cluster.best_params_ == local.best_params_
+    np.testing.assert_allclose(on_cluster.table["criterion"], local.table["criterion"],
+                               rtol=1e-10)
+    np.testing.assert_array_equal(on_cluster.table["n_iter"], local.table["n_iter"])
+    np.testing.assert_allclose(on_cluster.best_estimator_.means_, local.best_estimator_.means_,
+                               rtol=1e-10)

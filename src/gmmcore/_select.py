@@ -17,6 +17,7 @@ replaces that one function.
 import heapq
 import inspect
 import math
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from time import perf_counter
@@ -49,9 +50,13 @@ def select(X, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, crit
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features), or a dask array or DataFrame
         Training data, one row per sample.  Converted once, as
-        ``GaussianMixture.fit`` converts it, and shared by all candidates.
+        ``GaussianMixture.fit`` converts it, and shared by all candidates.  A dask
+        collection is fitted on a Dask cluster by ``gmmcore.dask.GaussianMixture``
+        candidates (pass ``client=`` and ``timeout=`` as estimator parameters);
+        without a client, the default client or a LocalCluster started for the
+        selection is used.
     n_components : int or iterable of int, default=range(1, 11)
         The numbers of components to try (each at least 1 and at most
         n_samples; repeated values are tried once).
@@ -155,11 +160,26 @@ def select(X, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, crit
     except (TypeError, ValueError) as exc:
         raise v.InvalidParameterError(f"The 'n_threads' parameter of select: {exc}") from None
     seed = _candidate_seed(random_state)
+    on_dask = _is_dask_collection(X)
+    if on_dask and estimator is GaussianMixture:
+        from .dask import GaussianMixture as estimator
     _check_estimator_params(estimator, estimator_params)
 
     feature_names = v.feature_names_of(X)
+    if on_dask:
+        return _select_on_dask(X, feature_names, n_components, covariance_types, criterion,
+                               n_init, seed, n_threads, estimator, keep, estimator_params)
     X = v.check_array(X, ensure_min_samples=2)
     n_samples, n_features = X.shape
+    return _select_candidates(X, n_samples, n_features, feature_names, n_components,
+                              covariance_types, criterion, n_init, seed, n_threads, estimator,
+                              keep, schedule, estimator_params)
+
+
+def _select_candidates(X, n_samples, n_features, feature_names, n_components,
+                       covariance_types, criterion, n_init, seed, n_threads, estimator, keep,
+                       schedule, estimator_params, n_workers=None):
+    """Fit and tabulate the candidates on validated X (see select)."""
     too_many = [k for k in n_components if k > n_samples]
     if too_many:
         raise ValueError(
@@ -171,7 +191,10 @@ def select(X, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, crit
 
     candidates = [(t, k) for t in covariance_types for k in n_components]
     costs = [candidate_cost(t, k, n_samples, n_features) for t, k in candidates]
-    n_workers, fit_threads = plan_schedule(costs, n_samples, n_threads, schedule)
+    if n_workers is None:
+        n_workers, fit_threads = plan_schedule(costs, n_samples, n_threads, schedule)
+    else:  # the work runs elsewhere (a Dask cluster): n_workers fits in flight
+        fit_threads = 1
     pass_threads = _accepts(estimator, "n_threads")
     models = []
     for t, k in candidates:
@@ -195,6 +218,35 @@ def select(X, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, crit
             if model is not None:
                 model.feature_names_in_ = feature_names
     return result
+
+
+def _is_dask_collection(X):
+    dask = sys.modules.get("dask")  # never imported here: only if the caller uses dask
+    return dask is not None and dask.is_dask_collection(X)
+
+
+def _select_on_dask(X, feature_names, n_components, covariance_types, criterion, n_init,
+                    seed, n_threads, estimator, keep, estimator_params):
+    """select for a dask array or DataFrame: the candidates (gmmcore.dask mixtures by
+    default) are fitted on one cluster, the estimator's ``client``, else the default
+    client, else a LocalCluster started for the selection; several fits keep passes
+    in flight at once."""
+    from . import dask as gmm_dask
+
+    params = dict(estimator_params)
+    with gmm_dask._session(params.get("client")) as client:
+        params["client"] = client
+        X = gmm_dask.as_dask_matrix(
+            X, lambda collections, what: gmm_dask._compute(client, params.get("timeout"),
+                                                           collections, what))
+        n_samples, n_features = int(X.shape[0]), int(X.shape[1])
+        if n_samples < 2:
+            raise ValueError(f"Found array with {n_samples} sample(s) (shape={X.shape}) "
+                             "while a minimum of 2 is required by select.")
+        return _select_candidates(X, n_samples, n_features, feature_names, n_components,
+                                  covariance_types, criterion, n_init, seed, n_threads,
+                                  estimator, keep, "concurrent", params,
+                                  n_workers=max(2, n_threads))
 
 
 class SelectionResult:
