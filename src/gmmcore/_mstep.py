@@ -153,41 +153,50 @@ class SufficientStatistics:
 
     @property
     def loglik(self):
+        """Σ w log p(x), as a view into ``row`` (internal form of ``log_likelihood``)."""
         return self.row[0]
 
     @property
     def log_likelihood(self):
+        """Σ w log p(x) under the mixture the statistics were taken under."""
         return float(self.row[0])
 
     @property
     def weight(self):
+        """Σ w, as a view into ``row`` (internal form of ``total_weight``)."""
         return self.row[1]
 
     @property
     def total_weight(self):
+        """Σ w over the rows."""
         return float(self.row[1])
 
     @property
     def nk(self):
+        """Σ w r_k per component, shape (n_components,)."""
         return self.row[2:2 + self.shifts.shape[0]]
 
     @property
     def s1(self):
+        """Σ w r_k (x − shift_k) per component, shape (n_components, n_features)."""
         k, d = self.shifts.shape
         return self.row[2 + k:2 + k + k * d].reshape(k, d)
 
     @property
     def s2(self):
+        """The second moments around the shifts, flat, shaped by the covariance type."""
         k, d = self.shifts.shape
         return self.row[2 + k + k * d:]
 
     @property
     def means(self):
+        """The responsibility-weighted mean of each component (the M-step's means)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.shifts + self.s1 / self.nk[:, None]
 
     @property
     def mean_loglik(self):
+        """Σ w log p(x) / Σ w (−inf without weight)."""
         return self.loglik / self.weight if self.weight > 0 else -np.inf
 
 

@@ -293,10 +293,12 @@ class SelectionResult:
 
     @property
     def best_estimator_(self):
+        """The fitted mixture with the lowest criterion."""
         return self.estimators_[self.best_index_]
 
     @property
     def best_params_(self):
+        """The best candidate's covariance_type and n_components, as a dict."""
         i = self.best_index_
         return {"covariance_type": str(self.table["covariance_type"][i]),
                 "n_components": int(self.table["n_components"][i])}
