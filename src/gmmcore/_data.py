@@ -72,10 +72,15 @@ def page_releaser(X):
     return release
 
 
+def may_be_mapped(X):
+    """Cheap first test: a memmap, or a view of something that may be one."""
+    return isinstance(X, np.memmap) or (isinstance(X, np.ndarray) and X.base is not None)
+
+
 @contextlib.contextmanager
 def releasing_pages(X):
     """Within the block, passes over X drop each finished chunk's pages (memmaps)."""
-    release = page_releaser(X) if isinstance(X, np.ndarray) else None
+    release = page_releaser(X) if may_be_mapped(X) else None
     if release is None:
         yield
         return

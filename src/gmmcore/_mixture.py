@@ -12,7 +12,7 @@ from . import _validation as v
 from . import _interop, _persistence
 from ._em import NonFiniteLikelihoodError, e_step_outputs, e_step_statistics
 from ._kernels import same_bytes
-from ._data import ArrayRows, ChunkRows, releasing_pages
+from ._data import ArrayRows, ChunkRows, may_be_mapped, releasing_pages
 from ._init import initial_statistics
 from ._mstep import (
     KernelParams,
@@ -644,12 +644,17 @@ class GaussianMixture:
         return X
 
     def _outputs(self, X, **which):
-        with releasing_pages(X if isinstance(X, np.ndarray) else None):
-            X = self._check_predict_input(X)
-            # a small batch is one chunk, run in the calling thread: skip the thread count
-            n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
-                         else effective_n_threads(self.n_threads))
-            return e_step_outputs(X, self._kernel_params(X.dtype), n_threads, **which)
+        if not may_be_mapped(X):  # the common case, without a context (one-row latency)
+            return self._outputs_of(X, which)
+        with releasing_pages(X):
+            return self._outputs_of(X, which)
+
+    def _outputs_of(self, X, which):
+        X = self._check_predict_input(X)
+        # a small batch is one chunk, run in the calling thread: skip the thread count
+        n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
+                     else effective_n_threads(self.n_threads))
+        return e_step_outputs(X, self._kernel_params(X.dtype), n_threads, **which)
 
     def predict(self, X):
         """The most probable component of each sample (hard labels).

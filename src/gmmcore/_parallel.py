@@ -143,6 +143,8 @@ def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=MIN_ROWS_P
     blocks, and the chunks' partial sums are folded in chunk order: a result is
     the same, to the bit, for any number of threads.
     """
+    if n_samples <= min_rows:  # one chunk (the common one-row predict: no arithmetic)
+        return [(0, n_samples)]
     n_blocks = -(-n_samples // block_size)
     min_blocks = max(1, min_rows // block_size)
     max_rows = int(MAX_CHUNK_WORK / max(work_per_row, 1.0))

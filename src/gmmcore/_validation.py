@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from . import _kernels
-from ._parallel import loop_chunks
+from ._parallel import LOOP_BYTES, loop_chunks
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -142,7 +142,8 @@ def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="Gau
         dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
     arr = np.ascontiguousarray(arr, dtype=dtype)
     # in chunks, so that a memory-mapped X's pages are dropped as they are checked
-    if not all(_kernels.all_finite(arr[s:e]) for s, e in loop_chunks(n_samples, arr.strides[0])):
+    if not (_kernels.all_finite(arr) if arr.nbytes <= LOOP_BYTES else
+            all(_kernels.all_finite(arr[s:e]) for s, e in loop_chunks(n_samples, arr.strides[0]))):
         has_nan = any(np.isnan(arr[s:e]).any() for s, e in loop_chunks(n_samples, arr.strides[0]))
         what = "NaN" if has_nan else f"infinity or a value too large for {arr.dtype!r}"
         raise ValueError(f"Input {name} contains {what}.")
