@@ -344,7 +344,7 @@ class GaussianMixture:
         """
         return self._fit(X, sample_weight, want_labels=True)
 
-    def _fit(self, X, sample_weight, want_labels):
+    def _fit(self, X, sample_weight, want_labels, initialise_only=False):
         n_threads = self._check_parameters()
         if _is_chunk_source(X):
             if sample_weight is not None:
@@ -359,9 +359,10 @@ class GaussianMixture:
             X = v.check_array(X, ensure_min_samples=2)
             sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
             return self._fit_rows(ArrayRows(X, sample_weight), feature_names, n_threads,
-                                  want_labels)
+                                  want_labels, initialise_only)
 
-    def _fit_rows(self, data, feature_names, n_threads, want_labels):
+    def _fit_rows(self, data, feature_names, n_threads, want_labels, initialise_only=False):
+        """Fit on a row source; ``initialise_only``: one start and no EM iteration."""
         n_samples, n_features = data.n_rows, data.n_features
         if n_samples < 2:
             raise ValueError(f"Found {n_samples} sample(s) while a minimum of 2 is required "
@@ -378,20 +379,22 @@ class GaussianMixture:
             raise ValueError(
                 f"X has {n_features} features, but the warm-started {type(self).__name__} "
                 f"was fitted with {self.n_features_in_} features")
-        n_init = self.n_init if do_init else 1
+        n_init = self.n_init if do_init and not initialise_only else 1
+        max_iter = 0 if initialise_only else self.max_iter
         random_state = v.check_random_state(self.random_state)
 
         self._events = []
         self._random_state = random_state
         try:
-            return self._fit_inits(data, init, do_init, n_init, n_threads, feature_names,
-                                   want_labels)
+            return self._fit_inits(data, init, do_init, n_init, max_iter, n_threads,
+                                   feature_names, want_labels)
         finally:
             # scratch of this fit only; what is kept is degenerate_events_
             del self._events, self._random_state
             self.__dict__.pop("_init_index", None)
 
-    def _fit_inits(self, data, init, do_init, n_init, n_threads, feature_names, want_labels):
+    def _fit_inits(self, data, init, do_init, n_init, max_iter, n_threads, feature_names,
+                   want_labels):
         """The n_init EM runs, the choice of the best and the fitted attributes."""
         n_features = data.n_features
         random_state = self._random_state
@@ -408,12 +411,12 @@ class GaussianMixture:
                     params = self._current_parameters()
                     lower_bound = self.lower_bound_
                 params, lower_bound, lower_bounds, n_iter, converged = self._run_em(
-                    data, params, lower_bound, n_threads)
+                    data, params, lower_bound, max_iter, n_threads)
                 if best is None or lower_bound > best[1] or best[1] == -np.inf:
                     best = (params, lower_bound, lower_bounds, n_iter, converged)
 
             params, lower_bound, lower_bounds, n_iter, converged = best
-            if not converged and self.max_iter > 0:
+            if not converged and max_iter > 0:
                 warnings.warn(
                     "Best performing initialization did not converge. Try different init "
                     "parameters, or increase max_iter, tol, or check for degenerate data.",
@@ -473,12 +476,12 @@ class GaussianMixture:
         return _Params(np.asarray(weights, np.float64), np.asarray(means, np.float64),
                        covariances, precisions_cholesky)
 
-    def _run_em(self, data, params, lower_bound, n_threads):
+    def _run_em(self, data, params, lower_bound, max_iter, n_threads):
         """EM iterations from ``params``; returns the last parameters and the trace."""
         lower_bounds = []
         converged = False
         n_iter = 0
-        for n_iter in range(1, self.max_iter + 1):
+        for n_iter in range(1, max_iter + 1):
             previous = lower_bound
             kparams = KernelParams(params.weights, params.means, params.precisions_cholesky,
                                    self.covariance_type, data.dtype)
@@ -494,7 +497,7 @@ class GaussianMixture:
             if abs(change) < self.tol:
                 converged = True
                 break
-        if self.max_iter == 0:
+        if max_iter == 0:
             lower_bound = -np.inf  # no E-step ran: nothing bounds the likelihood
         else:
             self._print_verbose_init_end(lower_bound, converged)
@@ -835,15 +838,8 @@ class GaussianMixture:
         if not 0.5 < learning_decay <= 1.0:
             raise ValueError(f"learning_decay must be in (0.5, 1], got {learning_decay!r}")
         mode = "exact" if exact else "stepwise"
-        if not hasattr(self, "means_"):
-            init_params = (self.max_iter, self.n_init)
-            try:  # initialise only: fit without iterations, on this batch
-                self.max_iter, self.n_init = 0, 1
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", v.convergence_warning_class())
-                    self.fit(X, sample_weight=sample_weight)
-            finally:
-                self.max_iter, self.n_init = init_params
+        if not hasattr(self, "means_"):  # the start, from this batch, as fit's
+            self._fit(X, sample_weight, want_labels=False, initialise_only=True)
             self.n_batches_seen_ = 0
             self.statistics_ = None
         X = self._check_predict_input(X)

@@ -650,12 +650,12 @@ degenerate_events_
         """
         return self._fit(X, sample_weight, want_labels=True)
 
-    def _fit(self, X, sample_weight, want_labels):
+    def _fit(self, X, sample_weight, want_labels, initialise_only=False):
         if not is_dask_input(X):
             if is_dask_input(sample_weight):
                 raise TypeError("sample_weight is a dask collection but X is not; pass "
                                 "both as dask collections or both in memory")
-            return super()._fit(X, sample_weight, want_labels)
+            return super()._fit(X, sample_weight, want_labels, initialise_only)
         n_threads = self._check_parameters()
         feature_names = v.feature_names_of(X) if _is_frame(X) else None
         need_rows = any(p is None for p in (self.weights_init, self.means_init,
@@ -679,7 +679,8 @@ degenerate_events_
                 sample_weight = client.persist(sample_weight)
             data = DaskRows(X, sample_weight, compute, sample_size,
                             lambda: self._random_state)
-            return self._fit_rows(data, feature_names, n_threads, want_labels)
+            return self._fit_rows(data, feature_names, n_threads, want_labels,
+                                  initialise_only)
 
     # ------------------------------------------------------------------
     # Using a fitted model
