@@ -74,3 +74,12 @@ def max_rel(actual, expected):
 @pytest.fixture(params=COVARIANCE_TYPES)
 def covariance_type(request):
     return request.param
+
+
+def default_sigint():
+    """preexec_fn for a child that must see Ctrl-C: a test run in the background
+    (``cmd &`` in a script) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

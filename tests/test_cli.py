@@ -15,7 +15,7 @@ import pytest
 import gmmcore
 from gmmcore import GaussianMixture
 from gmmcore._cli import component_counts, main
-from conftest import make_blobs
+from conftest import default_sigint, make_blobs
 
 
 def run(capsys, *argv):
@@ -476,7 +476,7 @@ def test_ctrl_c_exits_130_without_traceback(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "gmmcore", "fit", str(tmp_path / "x.npy"), "-k", "3", "--tol",
          "0", "--max-iter", "1000000000", "-v", "-o", str(tmp_path / "m.npz")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         for line in proc.stderr:  # wait until EM is running
             if "Iteration" in line:

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from conftest import default_sigint
+
 SCRIPT = textwrap.dedent("""
     import sys, threading, time, warnings
     import numpy as np
@@ -39,7 +41,7 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_ctrl_c_interrupts_a_long_fit_quickly(n_threads):
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(n_threads)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         assert proc.stdout.readline().strip() == "fitting"
         time.sleep(1.5)  # well inside the EM loop

@@ -15,7 +15,7 @@ import pytest
 import gmmcore
 from gmmcore import GaussianMixture, SelectionResult, select
 from gmmcore import _select
-from conftest import COVARIANCE_TYPES, make_blobs
+from conftest import COVARIANCE_TYPES, default_sigint, make_blobs
 
 pytestmark = pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
 
@@ -361,7 +361,7 @@ INTERRUPTED_SCRIPT = textwrap.dedent("""
 def test_ctrl_c_stops_concurrent_candidates_quickly():
     # fits without end (tol=0, huge max_iter) would never let select return
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_SCRIPT],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         assert proc.stdout.readline().strip() == "fitting"
         time.sleep(1.5)
