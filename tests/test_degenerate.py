@@ -151,3 +151,18 @@ def test_float32_keeps_precision_when_clusters_lie_far_from_the_shift(covariance
                max_iter=3, **start)
     np.testing.assert_allclose(gm32.covariances_, gm64.covariances_, rtol=2e-3, atol=2e-3)
     np.testing.assert_allclose(gm32.means_, gm64.means_, rtol=1e-5)
+
+
+@pytest.mark.parametrize("d", [12, 32])
+def test_float32_full_with_many_components_keeps_precision_far_from_the_shift(d):
+    # 8 components and d <= 40: the float32 second moments come from the float64 design
+    # of outer products around the mixture's mean; clusters lie 1000 spreads from it
+    rng = np.random.RandomState(7)
+    centres = rng.choice([-1000.0, 1000.0], size=(8, d))
+    X = np.vstack([rng.randn(300, d) + c for c in centres]).astype(np.float32)
+    start = dict(means_init=centres, weights_init=np.full(8, 1 / 8))
+    gm32 = fit(X, n_components=8, covariance_type="full", max_iter=3, **start)
+    gm64 = fit(X.astype(np.float64), n_components=8, covariance_type="full", max_iter=3,
+               **start)
+    np.testing.assert_allclose(gm32.covariances_, gm64.covariances_, rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(gm32.means_, gm64.means_, rtol=1e-5)

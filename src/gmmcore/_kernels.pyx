@@ -108,13 +108,14 @@ COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHER
 # loops: a BLAS call costs more than the arithmetic (measured in benchmarks/).
 cdef enum:
     SMALL_D_MAX = 8
-    # Full covariances with at most SMALL_D_MAX features, and in float64 with at most
+    # Full covariances with at most SMALL_D_MAX features, or with at most
     # OUTER_D_MAX features and at least OUTER_MIN_K components, get their second
-    # moments from one float64 GEMM per block, Rᵀ [1, z, z⊗z] with z = x − s;
-    # fewer components or more features favour one rank update per component
-    # (measured in benchmarks/).  Larger float32 problems take the rank updates
-    # around each component's own mean: a float32 z⊗z around a global shift would
-    # lose digits when clusters lie far apart relative to their spread.
+    # moments from one float64 GEMM per block, Rᵀ [1, z, z⊗z] with z = x − s in
+    # double (float32 data too: a float32 z⊗z around a global shift would lose
+    # digits when clusters lie far apart relative to their spread); fewer
+    # components or more features favour one rank update per component around its
+    # own mean (measured in benchmarks/: for float32 W2, 0.206 s per iteration on one
+    # thread against 0.236 s with the rank updates).
     OUTER_D_MAX = 40
     OUTER_MIN_K = 8
 
@@ -330,14 +331,14 @@ cdef _check_shape(name, tuple actual, tuple expected):
         raise ValueError(f"{name} has shape {actual}, expected {expected}")
 
 
-cdef inline bint _outer_statistics(Py_ssize_t d, Py_ssize_t k, bint is_double) noexcept nogil:
-    return d <= SMALL_D_MAX or (is_double and d <= OUTER_D_MAX and k >= OUTER_MIN_K)
+cdef inline bint _outer_statistics(Py_ssize_t d, Py_ssize_t k) noexcept nogil:
+    return d <= SMALL_D_MAX or (d <= OUTER_D_MAX and k >= OUTER_MIN_K)
 
 
-def full_statistics_around_means(Py_ssize_t d, Py_ssize_t k, dtype):
+def full_statistics_around_means(Py_ssize_t d, Py_ssize_t k):
     """Whether e_step returns full-covariance statistics around each component's
     mean (True) or around the global shift (False)."""
-    return not _outer_statistics(d, k, np.dtype(dtype) == np.float64)
+    return not _outer_statistics(d, k)
 
 
 def _prec_shape(int cov_type, Py_ssize_t k, Py_ssize_t d):
@@ -432,7 +433,7 @@ def e_step(
         return 0.0, 0.0, 0, -1
 
     cdef bint small = d <= SMALL_D_MAX
-    cdef bint outer_stats = cov_type == FULL and _outer_statistics(d, k, floating is double)
+    cdef bint outer_stats = cov_type == FULL and _outer_statistics(d, k)
     # Width of the per-row design A = [1, x − s, …] whose Rᵀ A are the statistics.
     cdef Py_ssize_t width
     if cov_type == DIAG:

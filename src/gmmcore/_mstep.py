@@ -477,6 +477,6 @@ class KernelParams:
     def statistics_shifts(self):
         """The shifts of the statistics the E-step kernel returns (see e_step)."""
         k, d = self.means.shape
-        if self.covariance_type == "full" and full_statistics_around_means(d, k, self.means.dtype):
+        if self.covariance_type == "full" and full_statistics_around_means(d, k):
             return self.means
         return np.ascontiguousarray(np.broadcast_to(self.shift, (k, d)))
