@@ -166,3 +166,19 @@ def test_float32_full_with_many_components_keeps_precision_far_from_the_shift(d)
                **start)
     np.testing.assert_allclose(gm32.covariances_, gm64.covariances_, rtol=2e-3, atol=2e-3)
     np.testing.assert_allclose(gm32.means_, gm64.means_, rtol=1e-5)
+
+
+def test_collapsed_full_covariances_stay_exactly_symmetric():
+    # found by hypothesis: four points, three full components, reg_covar=0; the
+    # scatter of a collapsed component cancels to rounding size, where S2 − c − cᵀ
+    # rounds differently above and below the diagonal
+    X = np.array([[4.125730221093393, 3.867895136708698, 4.640422650443282],
+                  [8.10490011715304, 7.464330626838889, 8.361595054909484],
+                  [5.304000045130137, 4.947080963129242, 3.2962647641930074],
+                  [-1.2654214710460525, -0.6232744625373522, 0.0413259793472436]])
+    gm = fit(X, n_components=3, covariance_type="full", init_params="random", max_iter=5,
+             reg_covar=0.0, on_degenerate="reseed", random_state=0)
+    for cov, precision in zip(gm.covariances_, gm.precisions_):
+        np.testing.assert_array_equal(cov, cov.T)
+        if np.linalg.cond(cov) < 1e6:
+            np.testing.assert_allclose(cov @ precision, np.eye(3), atol=1e-9)

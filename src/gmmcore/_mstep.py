@@ -234,7 +234,10 @@ def _scatter_full(stats, delta):
 
 def _covariances_full(stats, means, nk_reg, reg_covar):
     delta = means - stats.shifts
-    cov = _scatter_full(stats, delta) / nk_reg[:, None, None]
+    # exactly symmetric (the lower triangle mirrored), as the Cholesky factor sees it:
+    # S2 − c − cᵀ rounds differently above and below the diagonal, which matters
+    # where a collapsed component's scatter cancels to rounding size
+    cov = _symmetric_from_lower(_scatter_full(stats, delta)) / nk_reg[:, None, None]
     d = means.shape[1]
     cov[:, np.arange(d), np.arange(d)] += reg_covar
     return cov
@@ -249,7 +252,7 @@ def _covariances_tied(stats, means, nk_reg, reg_covar):
     delta = means - stats.tied_shift
     cross = s1c.T @ delta
     scatter = S2 - cross - cross.T + (stats.nk[:, None] * delta).T @ delta
-    cov = scatter / nk_reg.sum()
+    cov = _symmetric_from_lower(scatter) / nk_reg.sum()  # exactly symmetric, as in full
     cov[np.arange(d), np.arange(d)] += reg_covar
     return cov
 
