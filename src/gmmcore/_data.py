@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _validation as v
 from ._em import e_step_outputs, e_step_statistics
-from ._init import column_variances
+from ._init import column_moments, column_variances
 from ._parallel import page_release
 
 
@@ -216,8 +216,8 @@ class ChunkRows:
         n, mean, m2 = 0, np.zeros(self.n_features), np.zeros(self.n_features)
         for _, X, _ in self._chunks():
             m = X.shape[0]
-            chunk_mean = X.mean(axis=0, dtype=np.float64)
-            chunk_m2 = column_variances(X) * m
+            chunk_mean, chunk_var = column_moments(X)
+            chunk_m2 = chunk_var * m
             delta = chunk_mean - mean
             total = n + m
             mean = mean + delta * (m / total)

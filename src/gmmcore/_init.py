@@ -72,13 +72,18 @@ def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=1
 
 def column_variances(X):
     """Variance of each column of X in float64, in chunks of rows (no n×d temporary)."""
+    return column_moments(X)[1]
+
+
+def column_moments(X):
+    """Mean and variance of each column of X in float64, in chunks of rows."""
     mean = _weighted_mean(X, None)
     total = np.zeros(X.shape[1])
     with np.errstate(over="ignore"):
         for s, e in loop_chunks(X.shape[0], X.strides[0]):
             diff = X[s:e] - mean
             total += np.einsum("ij,ij->j", diff, diff)
-    return total / X.shape[0]
+    return mean, total / X.shape[0]
 
 
 def _distances_to_assigned(X, x_shift, centers, labels):

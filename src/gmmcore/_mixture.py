@@ -351,11 +351,10 @@ class GaussianMixture:
                 raise ValueError(
                     "sample_weight cannot be given with a chunked X: yield pairs "
                     "(X_chunk, sample_weight_chunk) from the chunk source instead")
-            with releasing_pages(None):
-                return self._fit_rows(ChunkRows(X), None, n_threads, want_labels)
+            return self._fit_rows(ChunkRows(X), None, n_threads, want_labels, initialise_only)
         feature_names = v.feature_names_of(X)
         # for a memory map larger than RAM, each pass drops the pages it is done with
-        with releasing_pages(X if isinstance(X, np.ndarray) else None):
+        with releasing_pages(X):
             X = v.check_array(X, ensure_min_samples=2)
             sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
             return self._fit_rows(ArrayRows(X, sample_weight), feature_names, n_threads,
@@ -752,7 +751,7 @@ class GaussianMixture:
         -------
         stats : SufficientStatistics
         """
-        with releasing_pages(X if isinstance(X, np.ndarray) else None):
+        with releasing_pages(X):
             X = self._check_predict_input(X)
             sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype,
                                                   allow_all_zero=True)
