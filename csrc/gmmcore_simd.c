@@ -477,58 +477,278 @@ GMM_INLINE int half_sqnorm_f_body(const float *GMM_RESTRICT Y, ptrdiff_t n, ptrd
     GMM_HALF_SQNORM_BODY(float)
 }
 
-/* The E-step of the diagonal family in direct form (no expansion of the square, so
- * no cancellation), for a row-major n x d block Y (leading dimension ldy) and
- * centres M (k x d):
- *   cov 1 (tied)      wlp = cst - 1/2 ||y - m_c||^2                    (y = (x - s) U)
- *   cov 2 (diag)      wlp = cst - 1/2 sum_j P[c, j] (y_j - m_cj)^2     (y = x - s)
- *   cov 3 (spherical) wlp = cst - 1/2 P[c] ||y - m_c||^2
- * written to wlp[c * ldw + i].  Eight partial sums per row keep it vectorised. */
-#define GMM_DIRECT_BODY(T)                                                          \
-    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
-        const T *GMM_RESTRICT y = Y + i * ldy;                                      \
-        for (ptrdiff_t c = 0; c < k; ++c) {                                         \
-            const T *GMM_RESTRICT m = M + c * d;                                    \
-            const T *GMM_RESTRICT w = cov == 2 ? P + c * d : m; /* unused unless diag */ \
-            T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                    \
-            T s = 0;                                                                \
-            ptrdiff_t j = 0;                                                        \
-            if (cov == 2) {                                                         \
-                for (; j + 8 <= d; j += 8)                                          \
-                    for (int v = 0; v < 8; ++v) {                                   \
-                        const T t = y[j + v] - m[j + v];                            \
-                        acc[v] += t * t * w[j + v];                                 \
-                    }                                                               \
-                for (; j < d; ++j) s += (y[j] - m[j]) * (y[j] - m[j]) * w[j];       \
-            } else {                                                                \
-                for (; j + 8 <= d; j += 8)                                          \
-                    for (int v = 0; v < 8; ++v) {                                   \
-                        const T t = y[j + v] - m[j + v];                            \
-                        acc[v] += t * t;                                            \
-                    }                                                               \
-                for (; j < d; ++j) s += (y[j] - m[j]) * (y[j] - m[j]);              \
+/* ------------------------------------------------------------------------- */
+/* diag, spherical and tied, more features: feature-major tiles of rows       */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * The block is transposed once, xt[j * ld + i] = X[i * ldx + j] - shift[j] (zero for
+ * n <= i < ld; shift may be NULL), so that every loop below runs along the rows and
+ * fills whole vectors, with no reduction across lanes.  Then, for tiles of one vector
+ * of rows and GMM_WIDE_CT components held in registers, in direct form (the square is
+ * never expanded, so nothing cancels):
+ *   cov 1 (tied, xt = y = (x - s) U)   wlp = cst - 1/2 sum_j (y_j - M[c, j])^2
+ *   cov 2 (diag)                       wlp = cst - 1/2 sum_j P[c, j] (x_j - M[c, j])^2
+ *   cov 3 (spherical)                  wlp = cst - 1/2 P[c] sum_j (x_j - M[c, j])^2
+ * Each element costs a subtraction, a multiplication and a fused multiply-add.
+ */
+#define GMM_WIDE_CT 8
+
+/* Whole tiles of L x L (16 floats or 8 doubles) are transposed in registers, by
+ * log2(L) rounds of two-source shuffles that swap the off-diagonal h x h blocks of
+ * every 2h x 2h block (h = L/2 ... 1); the rest element by element.  The shuffles
+ * need __builtin_shufflevector (Clang, GCC 12 and later). */
+#if defined(GMM_GNU) && (defined(__clang__) || __GNUC__ >= 12)
+#define GMM_TILED_TRANSPOSE 1
+#define GMM_ARGS(...) __VA_ARGS__
+GMM_INLINE void transpose_tile_f(gmm_vf *r)
+{
+    /* h = 8, 4, 2, 1: the low result keeps a's lanes with bit h clear and takes b's
+     * from h below; the high one the other way round */
+#define GMM_STAGE_F(h, LO, HI)                                                      \
+    for (int a = 0; a < 16; ++a)                                                    \
+        if ((a & h) == 0) {                                                         \
+            const gmm_vf lo = __builtin_shufflevector(r[a], r[a + h], LO);          \
+            const gmm_vf hi = __builtin_shufflevector(r[a], r[a + h], HI);          \
+            r[a] = lo;                                                              \
+            r[a + h] = hi;                                                          \
+        }
+    GMM_STAGE_F(8, GMM_ARGS(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+                GMM_ARGS(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+    GMM_STAGE_F(4, GMM_ARGS(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+                GMM_ARGS(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+    GMM_STAGE_F(2, GMM_ARGS(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+                GMM_ARGS(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+    GMM_STAGE_F(1, GMM_ARGS(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+                GMM_ARGS(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
+#undef GMM_STAGE_F
+}
+
+GMM_INLINE void transpose_tile_d(gmm_vd *r)
+{
+#define GMM_STAGE_D(h, LO, HI)                                                      \
+    for (int a = 0; a < 8; ++a)                                                     \
+        if ((a & h) == 0) {                                                         \
+            const gmm_vd lo = __builtin_shufflevector(r[a], r[a + h], LO);          \
+            const gmm_vd hi = __builtin_shufflevector(r[a], r[a + h], HI);          \
+            r[a] = lo;                                                              \
+            r[a + h] = hi;                                                          \
+        }
+    GMM_STAGE_D(4, GMM_ARGS(0, 1, 2, 3, 8, 9, 10, 11), GMM_ARGS(4, 5, 6, 7, 12, 13, 14, 15))
+    GMM_STAGE_D(2, GMM_ARGS(0, 1, 8, 9, 4, 5, 12, 13), GMM_ARGS(2, 3, 10, 11, 6, 7, 14, 15))
+    GMM_STAGE_D(1, GMM_ARGS(0, 8, 2, 10, 4, 12, 6, 14), GMM_ARGS(1, 9, 3, 11, 5, 13, 7, 15))
+#undef GMM_STAGE_D
+}
+#endif
+
+
+/* TILE: the in-register transpose of L vectors (or nothing to use the loop alone). */
+#define GMM_WIDE_TRANSPOSE_BODY(T, V, L, TILE)                                      \
+    ptrdiff_t i_done = 0, j_done = 0;                                               \
+    if (TILE) {                                                                     \
+        i_done = n / L * L;                                                         \
+        j_done = d / L * L;                                                         \
+        for (ptrdiff_t i0 = 0; i0 < i_done; i0 += L)                                \
+            for (ptrdiff_t j0 = 0; j0 < j_done; j0 += L) {                          \
+                V r[L];                                                             \
+                for (int q = 0; q < L; ++q) memcpy(&r[q], X + (i0 + q) * ldx + j0, sizeof(V)); \
+                GMM_TRANSPOSE_TILE(r);                                              \
+                for (int q = 0; q < L; ++q) {                                       \
+                    if (shift != NULL) r[q] -= shift[j0 + q];                       \
+                    memcpy(xt + (j0 + q) * ld + i0, &r[q], sizeof(V));              \
+                }                                                                   \
             }                                                                       \
-            s += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])); \
-            if (cov == 3) s *= P[c];                                                \
-            wlp[c * ldw + i] = (T)(cst[c] - 0.5 * (double)s);                       \
+    }                                                                               \
+    /* the columns past the whole tiles, for the tiled rows; then the last rows */  \
+    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
+        const T *GMM_RESTRICT x = X + i * ldx;                                      \
+        for (ptrdiff_t j = i < i_done ? j_done : 0; j < d; ++j)                     \
+            xt[j * ld + i] = shift != NULL ? x[j] - shift[j] : x[j];                \
+    }                                                                               \
+    for (ptrdiff_t j = 0; j < d; ++j)                                               \
+        for (ptrdiff_t i = n; i < ld; ++i) xt[j * ld + i] = 0;                      \
+    return 0;
+
+#ifdef GMM_TILED_TRANSPOSE
+#define GMM_TRANSPOSE_TILE(r) GMM_TRANSPOSE_TILE_T(r)
+#define GMM_TILE_ON 1
+#else
+#define GMM_TRANSPOSE_TILE(r) (void)(r)
+#define GMM_TILE_ON 0
+#endif
+
+GMM_INLINE int transpose_d_body(const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                                ptrdiff_t ldx, const double *GMM_RESTRICT shift,
+                                double *GMM_RESTRICT xt, ptrdiff_t ld)
+{
+#define GMM_TRANSPOSE_TILE_T transpose_tile_d
+    GMM_WIDE_TRANSPOSE_BODY(double, gmm_vd, GMM_LANES(gmm_vd, double), GMM_TILE_ON)
+#undef GMM_TRANSPOSE_TILE_T
+}
+
+GMM_INLINE int transpose_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                                ptrdiff_t ldx, const float *GMM_RESTRICT shift,
+                                float *GMM_RESTRICT xt, ptrdiff_t ld)
+{
+#define GMM_TRANSPOSE_TILE_T transpose_tile_f
+    GMM_WIDE_TRANSPOSE_BODY(float, gmm_vf, GMM_LANES(gmm_vf, float), GMM_TILE_ON)
+#undef GMM_TRANSPOSE_TILE_T
+}
+
+/* One tile: rows i0 .. i0 + L, components c0 .. c0 + CT (CT a constant: the
+ * accumulators stay in registers). */
+#define GMM_WIDE_TILE(T, V, CT)                                                     \
+    {                                                                               \
+        V acc[CT];                                                                  \
+        for (int q = 0; q < CT; ++q) acc[q] = zero;                                 \
+        for (ptrdiff_t j = 0; j < d; ++j) {                                         \
+            V x;                                                                    \
+            memcpy(&x, xt + j * ld + i0, sizeof(V));                                \
+            if (cov == 2) {                                                         \
+                for (int q = 0; q < CT; ++q) {                                      \
+                    const V t = x - M[(c0 + q) * d + j];                            \
+                    acc[q] += (t * P[(c0 + q) * d + j]) * t;                        \
+                }                                                                   \
+            } else {                                                                \
+                for (int q = 0; q < CT; ++q) {                                      \
+                    const V t = x - M[(c0 + q) * d + j];                            \
+                    acc[q] += t * t;                                                \
+                }                                                                   \
+            }                                                                       \
         }                                                                           \
+        for (int q = 0; q < CT; ++q) {                                              \
+            const T h = cov == 3 ? (T)0.5 * P[c0 + q] : (T)0.5;                     \
+            const V out = (T)cst[c0 + q] - h * acc[q];                              \
+            memcpy(wlp + (c0 + q) * ld + i0, &out, sizeof(V));                      \
+        }                                                                           \
+    }
+
+#define GMM_WIDE_WLP_BODY(T, V, L)                                                  \
+    const V zero = {0};                                                             \
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
+        ptrdiff_t c0 = 0;                                                           \
+        for (; c0 + GMM_WIDE_CT <= k; c0 += GMM_WIDE_CT) GMM_WIDE_TILE(T, V, GMM_WIDE_CT) \
+        for (; c0 < k; ++c0) GMM_WIDE_TILE(T, V, 1)                                 \
     }                                                                               \
     return 0;
 
-GMM_INLINE int direct_d_body(int cov, const double *GMM_RESTRICT Y, ptrdiff_t n, ptrdiff_t d,
-                             ptrdiff_t ldy, ptrdiff_t k, const double *GMM_RESTRICT M,
-                             const double *GMM_RESTRICT P, const double *GMM_RESTRICT cst,
-                             double *GMM_RESTRICT wlp, ptrdiff_t ldw)
+GMM_INLINE int wide_wlp_d_body(int cov, const double *GMM_RESTRICT xt, ptrdiff_t n,
+                               ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+                               const double *GMM_RESTRICT M, const double *GMM_RESTRICT P,
+                               const double *GMM_RESTRICT cst, double *GMM_RESTRICT wlp)
 {
-    GMM_DIRECT_BODY(double)
+    GMM_WIDE_WLP_BODY(double, gmm_vd, GMM_LANES(gmm_vd, double))
 }
 
-GMM_INLINE int direct_f_body(int cov, const float *GMM_RESTRICT Y, ptrdiff_t n, ptrdiff_t d,
-                             ptrdiff_t ldy, ptrdiff_t k, const float *GMM_RESTRICT M,
-                             const float *GMM_RESTRICT P, const double *GMM_RESTRICT cst,
-                             float *GMM_RESTRICT wlp, ptrdiff_t ldw)
+GMM_INLINE int wide_wlp_f_body(int cov, const float *GMM_RESTRICT xt, ptrdiff_t n,
+                               ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+                               const float *GMM_RESTRICT M, const float *GMM_RESTRICT P,
+                               const double *GMM_RESTRICT cst, float *GMM_RESTRICT wlp)
 {
-    GMM_DIRECT_BODY(float)
+    GMM_WIDE_WLP_BODY(float, gmm_vf, GMM_LANES(gmm_vf, float))
+}
+
+/*
+ * The statistics of a block around each component's mean M[c] (diag, spherical),
+ * from the transposed block xt (no shift) and the weighted responsibilities R
+ * (k x ld, component-major; entries n <= i < ld are set to zero here):
+ *   acc[((c * d + j) * 2 + 0) * L + lane] += sum of r_ic t_ij       over the lane's rows
+ *   acc[((c * d + j) * 2 + 1) * L + lane] += sum of r_ic t_ij^2     (diag)
+ *   acc[(k * d * 2 + c) * L + lane]      += sum of r_ic |t_i|^2    (spherical)
+ * with t = x - M[c].  Within the block the sums are in T (a vector of rows per
+ * lane, at most ld / L terms each); across blocks they are added in double, lane by
+ * lane, and the caller folds the lanes at the end; so with nk[c * L + lane], the sums
+ * of r_ic.
+ */
+#if defined(GMM_GNU)
+typedef double gmm_vd16 __attribute__((vector_size(128)));
+#define GMM_TO_DOUBLE_F(v) __builtin_convertvector((v), gmm_vd16)
+#define GMM_TO_DOUBLE_D(v) (v)
+#else
+typedef double gmm_vd16;
+#define GMM_TO_DOUBLE_F(v) ((double)(v))
+#define GMM_TO_DOUBLE_D(v) (v)
+#endif
+
+#define GMM_WIDE_STATS_TILE(T, V, VD, L, CT, TO_DOUBLE)                              \
+    {                                                                               \
+        V s2sum[CT];                                                                \
+        for (int q = 0; q < CT; ++q) s2sum[q] = zero;                               \
+        for (ptrdiff_t j = 0; j < d; ++j) {                                         \
+            V s1[CT], s2[CT];                                                       \
+            for (int q = 0; q < CT; ++q) s1[q] = s2[q] = zero;                      \
+            for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                               \
+                V x;                                                                \
+                memcpy(&x, xt + j * ld + i0, sizeof(V));                            \
+                for (int q = 0; q < CT; ++q) {                                      \
+                    V r;                                                            \
+                    memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                  \
+                    const V t = x - M[(c0 + q) * d + j];                            \
+                    const V rt = r * t;                                             \
+                    s1[q] += rt;                                                    \
+                    s2[q] += rt * t;                                                \
+                }                                                                   \
+            }                                                                       \
+            for (int q = 0; q < CT; ++q) {                                          \
+                double *GMM_RESTRICT a = acc + ((c0 + q) * d + j) * 2 * L;          \
+                VD a1, a2;                                                          \
+                memcpy(&a1, a, sizeof(VD));                                         \
+                a1 += TO_DOUBLE(s1[q]);                                             \
+                memcpy(a, &a1, sizeof(VD));                                         \
+                if (cov == 2) {                                                     \
+                    memcpy(&a2, a + L, sizeof(VD));                                 \
+                    a2 += TO_DOUBLE(s2[q]);                                         \
+                    memcpy(a + L, &a2, sizeof(VD));                                 \
+                } else {                                                            \
+                    s2sum[q] += s2[q];                                              \
+                }                                                                   \
+            }                                                                       \
+        }                                                                           \
+        if (cov == 3)                                                               \
+            for (int q = 0; q < CT; ++q) {                                          \
+                double *GMM_RESTRICT a = acc + (k * d * 2 + c0 + q) * L;            \
+                VD a2;                                                              \
+                memcpy(&a2, a, sizeof(VD));                                         \
+                a2 += TO_DOUBLE(s2sum[q]);                                          \
+                memcpy(a, &a2, sizeof(VD));                                         \
+            }                                                                       \
+    }
+
+#define GMM_WIDE_STATS_BODY(T, V, VD, L, TO_DOUBLE)                                 \
+    const V zero = {0};                                                             \
+    const ptrdiff_t n_pad = (n + L - 1) / L * L;                                    \
+    for (ptrdiff_t c = 0; c < k; ++c) {                                             \
+        T *GMM_RESTRICT r = R + c * ld;                                             \
+        for (ptrdiff_t i = n; i < n_pad; ++i) r[i] = 0;                             \
+        V s = zero, rv;                                                             \
+        for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                   \
+            memcpy(&rv, r + i0, sizeof(V));                                         \
+            s += rv;                                                                \
+        }                                                                           \
+        VD a;                                                                       \
+        memcpy(&a, nk + c * L, sizeof(VD));                                         \
+        a += TO_DOUBLE(s);                                                          \
+        memcpy(nk + c * L, &a, sizeof(VD));                                         \
+    }                                                                               \
+    ptrdiff_t c0 = 0;                                                               \
+    for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, VD, L, 4, TO_DOUBLE)     \
+    for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, VD, L, 1, TO_DOUBLE)             \
+    return 0;
+
+GMM_INLINE int wide_stats_d_body(int cov, const double *GMM_RESTRICT xt, ptrdiff_t n,
+                                 ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+                                 const double *GMM_RESTRICT M, double *GMM_RESTRICT R,
+                                 double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)
+{
+    GMM_WIDE_STATS_BODY(double, gmm_vd, gmm_vd, GMM_LANES(gmm_vd, double), GMM_TO_DOUBLE_D)
+}
+
+GMM_INLINE int wide_stats_f_body(int cov, const float *GMM_RESTRICT xt, ptrdiff_t n,
+                                 ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+                                 const float *GMM_RESTRICT M, float *GMM_RESTRICT R,
+                                 double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)
+{
+    GMM_WIDE_STATS_BODY(float, gmm_vf, gmm_vd16, GMM_LANES(gmm_vf, float), GMM_TO_DOUBLE_F)
 }
 
 /* ------------------------------------------------------------------------- */
@@ -592,14 +812,30 @@ GMM_VERSIONS(half_sqnorm_f,
               ptrdiff_t out_stride),
              (Y, n, d, cst, out, out_stride))
 
-GMM_VERSIONS(direct_d,
-             (int cov, const double *Y, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldy, ptrdiff_t k,
-              const double *M, const double *P, const double *cst, double *wlp, ptrdiff_t ldw),
-             (cov, Y, n, d, ldy, k, M, P, cst, wlp, ldw))
-GMM_VERSIONS(direct_f,
-             (int cov, const float *Y, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldy, ptrdiff_t k,
-              const float *M, const float *P, const double *cst, float *wlp, ptrdiff_t ldw),
-             (cov, Y, n, d, ldy, k, M, P, cst, wlp, ldw))
+GMM_VERSIONS(transpose_d,
+             (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx, const double *shift,
+              double *xt, ptrdiff_t ld),
+             (X, n, d, ldx, shift, xt, ld))
+GMM_VERSIONS(transpose_f,
+             (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx, const float *shift,
+              float *xt, ptrdiff_t ld),
+             (X, n, d, ldx, shift, xt, ld))
+GMM_VERSIONS(wide_wlp_d,
+             (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+              const double *M, const double *P, const double *cst, double *wlp),
+             (cov, xt, n, d, ld, k, M, P, cst, wlp))
+GMM_VERSIONS(wide_wlp_f,
+             (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+              const float *M, const float *P, const double *cst, float *wlp),
+             (cov, xt, n, d, ld, k, M, P, cst, wlp))
+GMM_VERSIONS(wide_stats_d,
+             (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+              const double *M, double *R, double *nk, double *acc),
+             (cov, xt, n, d, ld, k, M, R, nk, acc))
+GMM_VERSIONS(wide_stats_f,
+             (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+              const float *M, float *R, double *nk, double *acc),
+             (cov, xt, n, d, ld, k, M, R, nk, acc))
 
 static int simd_level = 0;
 
@@ -644,8 +880,12 @@ int gmm_simd_init(void)
     GMM_PICK(diff_rows_f);
     GMM_PICK(half_sqnorm_d);
     GMM_PICK(half_sqnorm_f);
-    GMM_PICK(direct_d);
-    GMM_PICK(direct_f);
+    GMM_PICK(transpose_d);
+    GMM_PICK(transpose_f);
+    GMM_PICK(wide_wlp_d);
+    GMM_PICK(wide_wlp_f);
+    GMM_PICK(wide_stats_d);
+    GMM_PICK(wide_stats_f);
 #undef GMM_PICK
     simd_level = level;
 #endif

@@ -70,15 +70,25 @@ int gmm_half_sqnorm_d(const double *Y, ptrdiff_t n, ptrdiff_t d, double cst, dou
 int gmm_half_sqnorm_f(const float *Y, ptrdiff_t n, ptrdiff_t d, double cst, float *out,
                       ptrdiff_t out_stride);
 
-/* The E-step of the diagonal family in direct form (no expansion of the square):
- * wlp[c * ldw + i] = cst[c] - 1/2 sum_j w_cj (Y[i, j] - M[c, j])^2 with w = 1 (cov 1,
- * tied, Y = (x - s) U), w = P[c, j] (cov 2, diag, Y = x - s) or w = P[c] (cov 3,
- * spherical); Y is row-major n x d with leading dimension ldy, M is k x d. */
-int gmm_direct_d(int cov, const double *Y, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldy,
-                 ptrdiff_t k, const double *M, const double *P, const double *cst, double *wlp,
-                 ptrdiff_t ldw);
-int gmm_direct_f(int cov, const float *Y, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldy,
-                 ptrdiff_t k, const float *M, const float *P, const double *cst, float *wlp,
-                 ptrdiff_t ldw);
+/* More features, the diagonal family (and tied once y = (x - s) U): see the comments
+ * in gmmcore_simd.c.  Blocks are transposed (xt = (X - shift)^T, d x ld, ld a multiple
+ * of 16 and at least n; shift may be NULL), the weighted log-densities come in direct
+ * form from register tiles of rows (cov 1 tied, 2 diag, 3 spherical), and the diag
+ * and spherical statistics around each component's mean M[c] are added, per lane,
+ * to acc (2 k d L doubles for diag, (2 k d + k) L for spherical, L = 16 / 8 lanes for
+ * float / double; nk: k L doubles; the lanes are folded by the caller). */
+int gmm_transpose_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,
+                    const double *shift, double *xt, ptrdiff_t ld);
+int gmm_transpose_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,
+                    const float *shift, float *xt, ptrdiff_t ld);
+int gmm_wide_wlp_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
+                   ptrdiff_t k, const double *M, const double *P, const double *cst,
+                   double *wlp);
+int gmm_wide_wlp_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
+                   ptrdiff_t k, const float *M, const float *P, const double *cst, float *wlp);
+int gmm_wide_stats_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
+                     ptrdiff_t k, const double *M, double *R, double *nk, double *acc);
+int gmm_wide_stats_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
+                     ptrdiff_t k, const float *M, float *R, double *nk, double *acc);
 
 #endif

@@ -138,7 +138,7 @@ def test_float32_overflow_in_the_e_step_is_reported():
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-@pytest.mark.parametrize("d", [3, 12])
+@pytest.mark.parametrize("d", [3, 12, 33])
 def test_float32_keeps_precision_when_clusters_lie_far_from_the_shift(covariance_type, d):
     # clusters 2000 spreads apart: (x − s)² / σ² ~ 1e6, so any float32 rounding of
     # x − s before the second moments would move the covariances by ~10%

@@ -68,8 +68,10 @@ def reference_e_step(X, weights, means, pc, covariance_type, w):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 # every kernel path: d ≤ 8 (row-vectorised), larger d with few components (rank
-# updates per component) and with many (one GEMM of outer products, float64)
-@pytest.mark.parametrize("k,d", [(3, 1), (3, 3), (3, 8), (3, 9), (3, 20), (9, 12), (9, 41)])
+# updates per component) and with many (one GEMM of outer products, float64); the
+# feature-major tiles with whole and partial 16 × 16 transposes and component tiles
+@pytest.mark.parametrize("k,d", [(3, 1), (3, 3), (3, 8), (3, 9), (3, 20), (9, 12), (9, 41),
+                                 (17, 33)])
 def test_e_step_statistics_match_numpy(covariance_type, dtype, k, d):
     n = 700  # several blocks of 256 and a partial one
     rng = np.random.RandomState(d)
@@ -154,6 +156,32 @@ def test_per_row_outputs_and_row_ranges(covariance_type):
     assert np.isfinite(lpn[100:400]).all()
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k,d,n", [(3, 9, 5), (17, 20, 300), (9, 33, 517)])
+def test_per_row_outputs_match_numpy(covariance_type, dtype, k, d, n):
+    rng = np.random.RandomState(k + d)
+    X = (rng.randn(n, d) * 2 + 5).astype(dtype)
+    weights = rng.dirichlet(np.ones(k))
+    means = rng.randn(k, d) + 5
+    pc = precisions_cholesky_from_precisions(random_precisions(covariance_type, k, d, rng),
+                                             covariance_type)
+    kp = KernelParams(weights, means, pc, covariance_type, dtype)
+    resp = np.empty((n, k), dtype=dtype)
+    lpn = np.empty(n, dtype=dtype)
+    labels = np.empty(n, dtype=np.intp)
+    e_step(X, kp, resp=resp, lpn=lpn, labels=labels, block_size=128)
+    X64 = X.astype(np.float64)
+    expected_lpn, expected_resp = reference_e_step(X64, weights, kp.means.astype(np.float64),
+                                                   pc, covariance_type, np.ones(n))
+    rtol = 1e-10 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(lpn, expected_lpn, rtol=rtol)
+    np.testing.assert_allclose(resp, expected_resp, atol=rtol * 10)
+    best = expected_resp.max(axis=1)
+    clear = best > expected_resp.max(axis=1, initial=0, where=expected_resp < best[:, None]) + 1e-3
+    np.testing.assert_array_equal(labels[clear], expected_resp.argmax(axis=1)[clear])
+
+
 def test_kernel_checks_shapes_and_ranges_before_running():
     X, kp, _ = setup("full", 2, 3, 50, np.float64)
     with pytest.raises(ValueError, match="outside"):
@@ -189,12 +217,14 @@ def test_every_simd_level_gives_the_same_results():
         "import numpy as np, gmmcore._kernels as k\n"
         "from gmmcore import GaussianMixture\n"
         "rng = np.random.RandomState(0)\n"
-        "X = np.vstack([rng.randn(500, 3) + 4 * c for c in range(3)])\n"
         "out = [k.SIMD_LEVEL]\n"
-        "for ct in ('full', 'diag'):\n"
-        "    for dt in (np.float64, np.float32):\n"
-        "        g = GaussianMixture(3, covariance_type=ct, random_state=0).fit(X.astype(dt))\n"
-        "        out += [float(g.lower_bound_)] + g.predict_proba(X[:50].astype(dt)).ravel().tolist()\n"
+        "for d, types in ((3, ('full', 'diag')), (20, ('tied', 'diag', 'spherical'))):\n"
+        "    X = np.vstack([rng.randn(500, d) + 4 * c for c in range(3)])\n"
+        "    for ct in types:\n"
+        "        for dt in (np.float64, np.float32):\n"
+        "            g = GaussianMixture(3, covariance_type=ct, random_state=0).fit(X.astype(dt))\n"
+        "            out += [float(g.lower_bound_)]\n"
+        "            out += g.predict_proba(X[:50].astype(dt)).ravel().tolist()\n"
         "print(repr(out))\n")
     results = {}
     for level in ("generic", "avx2", "avx512"):

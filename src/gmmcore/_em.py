@@ -26,7 +26,8 @@ def block_size_for(kparams):
     k, d = kparams.means.shape
     itemsize = kparams.means.dtype.itemsize
     per_row = (d + k) * itemsize
-    if kparams.covariance_type == "full" and not _kernels.full_statistics_around_means(d, k):
+    if kparams.covariance_type == "full" and not _kernels.statistics_around_means(
+            kparams.cov_code, d, k, kparams.means.dtype):
         per_row += (1 + d + d * (d + 1) // 2) * 8
     else:
         per_row += (2 * d + 2) * itemsize

@@ -60,12 +60,20 @@ cdef extern from "gmmcore_simd.h" nogil:
                           Py_ssize_t out_stride)
     int gmm_half_sqnorm_f(const float *Y, Py_ssize_t n, Py_ssize_t d, double cst, float *out,
                           Py_ssize_t out_stride)
-    int gmm_direct_d(int cov, const double *Y, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldy,
-                     Py_ssize_t k, const double *M, const double *P, const double *cst,
-                     double *wlp, Py_ssize_t ldw)
-    int gmm_direct_f(int cov, const float *Y, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldy,
-                     Py_ssize_t k, const float *M, const float *P, const double *cst,
-                     float *wlp, Py_ssize_t ldw)
+    int gmm_transpose_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldx,
+                        const double *shift, double *xt, Py_ssize_t ld)
+    int gmm_transpose_f(const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldx,
+                        const float *shift, float *xt, Py_ssize_t ld)
+    int gmm_wide_wlp_d(int cov, const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
+                       Py_ssize_t k, const double *M, const double *P, const double *cst,
+                       double *wlp)
+    int gmm_wide_wlp_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
+                       Py_ssize_t k, const float *M, const float *P, const double *cst,
+                       float *wlp)
+    int gmm_wide_stats_d(int cov, const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
+                         Py_ssize_t k, const double *M, double *R, double *nk, double *acc)
+    int gmm_wide_stats_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
+                         Py_ssize_t k, const float *M, float *R, double *nk, double *acc)
 
 cnp.import_array()
 
@@ -143,6 +151,22 @@ cdef inline void _rows_times_upper(int n_rows, int d, Py_ssize_t ldy, const floa
         dtrmm(b"L", b"L", b"N", b"N", &d, &n_rows, &one, <double *>U, &d, Y, &ld)
 
 
+cdef inline void _feature_major_times_upper(int n_rows, int d, Py_ssize_t ldt,
+                                            const floating *U, floating *T) noexcept nogil:
+    """T <- (Tᵀ U)ᵀ, for a feature-major block T (d × n_rows, leading dimension ldt)
+    and row-major upper-triangular U: the rows y = z U of a block stored by feature.
+
+    Column-major, T's memory is the n_rows × d matrix Z, and U's memory is Uᵀ
+    (lower-triangular): Z U = Z (Uᵀ)ᵀ, trmm(side=R, uplo=L, trans=T).
+    """
+    cdef floating one = 1.0
+    cdef int ld = <int>ldt
+    if floating is float:
+        strmm(b"R", b"L", b"T", b"N", &n_rows, &d, &one, <float *>U, &d, T, &ld)
+    else:
+        dtrmm(b"R", b"L", b"T", b"N", &n_rows, &d, &one, <double *>U, &d, T, &ld)
+
+
 cdef inline void _gram_lower(int n_rows, int d, const floating *A, floating beta,
                              floating *C) noexcept nogil:
     """C <- beta C + Aᵀ A for row-major A (n_rows × d), filling C's row-major lower triangle.
@@ -184,6 +208,8 @@ cdef void _accumulate_stats(
     const floating *weight,       # IN  (n_rows,) sample weights, or NULL for ones
     const floating *shifts,       # IN  (k, d) shifts c_c (the current means)
     const floating *tied_shift,   # IN  (d,) tied only: the one shift of s2
+    const Py_ssize_t *labels,     # IN  (n_rows,) hard assignment (-1: none), or NULL
+    double *tied_tm,              # INOUT tied, d > SMALL_D: [T (k, d), M (k)], see below
     floating *scratch,            # SCRATCH (n_rows, d)
     floating *scratch_dd,         # SCRATCH (d, d), float32 path of full/tied
     double *nk,                   # INOUT (k,)
@@ -260,12 +286,25 @@ cdef void _accumulate_stats(
                     for l in range(j + 1):
                         S[j * d + l] += diff * z[l]
         else:
+            # A row with a label is taken around its component's shift (its k-means
+            # centre), a within-cluster distance, so that the rank update's rounding
+            # (float32) stays small next to the within-cluster scatter; T_c = Σ w z
+            # and M_c = Σ w of those rows move S to tied_shift afterwards
+            # (_tied_moments_to_shift).  Rows without one use tied_shift.
             for i in range(n_rows):
-                sr = 1.0 if weight == NULL else sqrt(weight[i])
+                w = 1.0 if weight == NULL else weight[i]
+                sr = sqrt(w)
+                c = labels[i] if labels != NULL else -1
+                shift = tied_shift if c < 0 else shifts + c * d
                 x = X + i * d
                 z = scratch + i * d
                 for j in range(d):
-                    z[j] = sr * (x[j] - tied_shift[j])
+                    diff = x[j] - shift[j]
+                    z[j] = sr * diff
+                    if c >= 0:
+                        tied_tm[c * d + j] += <double>w * diff
+                if c >= 0:
+                    tied_tm[k * d + c] += w
             _add_gram(n_rows, d, scratch, scratch_dd, S)
 
     elif cov_type == DIAG:
@@ -335,10 +374,20 @@ cdef inline bint _outer_statistics(Py_ssize_t d, Py_ssize_t k) noexcept nogil:
     return d <= SMALL_D_MAX or (d <= OUTER_D_MAX and k >= OUTER_MIN_K)
 
 
-def full_statistics_around_means(Py_ssize_t d, Py_ssize_t k):
-    """Whether e_step returns full-covariance statistics around each component's
-    mean (True) or around the global shift (False)."""
-    return not _outer_statistics(d, k)
+cdef inline bint _wide(int cov_type, Py_ssize_t d, bint single) noexcept nogil:
+    """Whether diag and spherical blocks go through the feature-major direct kernels
+    (gmm_wide_*), whose statistics are around each component's mean: float32 only.
+    (For float64 the expanded form's GEMMs are as fast for diag, and faster for
+    spherical: 20.4 against 24.9 ms per iteration on W2 at one thread.)"""
+    return single and d > SMALL_D_MAX and (cov_type == DIAG or cov_type == SPHERICAL)
+
+
+def statistics_around_means(int cov_type, Py_ssize_t d, Py_ssize_t k, dtype):
+    """Whether e_step returns its statistics around each component's mean (True)
+    or around the global shift (False)."""
+    if cov_type == FULL:
+        return not _outer_statistics(d, k)
+    return _wide(cov_type, d, np.dtype(dtype) == np.float32)
 
 
 def _prec_shape(int cov_type, Py_ssize_t k, Py_ssize_t d):
@@ -382,15 +431,20 @@ def e_step(
     - d ≤ SMALL_D, every type: register tiles of rows in C (gmm_small_block),
       which also write the block's statistics design;
     - full: (x − μ_c) U_c by one triangular product per component;
-    - tied: y = (x − s) U once, then ‖y − m_c‖² directly (no expansion);
-    - diag: [x − s, (x − s)²] · Q by one GEMM;  spherical: [x − s, ‖x − s‖²] · Q
-      (float64; float32 takes the direct form, like tied).
+    - tied: the block transposed, y = (x − s) U by one triangular product, then
+      ‖y − m_c‖² directly (no expansion) by register tiles of rows (gmm_wide_wlp);
+    - diag, spherical, float64: [x − s, (x − s)²] · Q, or [x − s, ‖x − s‖²] · Q, by
+      one GEMM;  float32: the direct form on the transposed block, like tied (the
+      expansion would cancel too much in single precision).
 
     Statistics (when ``stats`` is not empty) come from one GEMM per block,
-    Rᵀ [1, x − s, …], except full covariances whose second moments are rank
-    updates per component around its own mean (see ``full_statistics_around_means``):
-    those statistics are shifted by ``means``, all others by ``shift``.  They are
-    written to ``stats`` as [Σ w log p, Σ w, N (k), S1 (k·d), S2 (s2 size)].
+    Rᵀ [1, x − s, …], except: full covariances whose second moments are rank
+    updates per component around its own mean, and float32 diag and spherical
+    (gmm_wide_stats, around each mean), whose statistics are shifted by ``means``
+    (see ``statistics_around_means``); and float32 tied, taken around each row's
+    most responsible mean and moved to ``shift`` in double.  All others are
+    shifted by ``shift``.  They are written to ``stats`` as
+    [Σ w log p, Σ w, N (k), S1 (k·d), S2 (s2 size)].
 
     Returns ``(Σ w log p(x), Σ w, n_nonfinite, worst_row)`` over the rows, where
     ``worst_row`` is the row of positive weight with the lowest log p(x) (the
@@ -434,9 +488,19 @@ def e_step(
 
     cdef bint small = d <= SMALL_D_MAX
     cdef bint outer_stats = cov_type == FULL and _outer_statistics(d, k)
+    cdef bint wide = _wide(cov_type, d, floating is float)
+    cdef bint tied = cov_type == TIED, large_full = cov_type == FULL and not small
+    # The direct form on feature-major blocks xt (gmm_wide_wlp): float32 diag and
+    # spherical (as x − μ_c), and tied (as y = (x − s) U)
+    cdef bint feature_major = wide or (tied and not small)
+    # float32 tied: statistics in float32 blocks around each row's most responsible
+    # mean (see _tied_single_moments), not through a float64 design
+    cdef bint tied_single = tied and not small and floating is float
     # Width of the per-row design A = [1, x − s, …] whose Rᵀ A are the statistics.
     cdef Py_ssize_t width
-    if cov_type == DIAG:
+    if wide:
+        width = 1  # no design: the statistics come from gmm_wide_stats
+    elif cov_type == DIAG:
         width = 1 + 2 * d
     elif cov_type == SPHERICAL:
         width = d + 2
@@ -451,37 +515,45 @@ def e_step(
     cdef Py_ssize_t b = min(block_size, end - start)
     # Few features: designs are feature-major (width × ldp), ldp a whole number of
     # tiles, and the tile kernel writes its design on every call.
-    cdef Py_ssize_t ldp = (b + 15) // 16 * 16 if small else b
-    cdef bint tied = cov_type == TIED, large_full = cov_type == FULL and not small
+    cdef Py_ssize_t ldp = (b + 15) // 16 * 16 if small or feature_major else b
     # The statistics come from a float64 design [1, z, …] with z = x − s computed in
     # double, through a float64 GEMM, for every float32 problem (a float32 design
     # around a global shift would cancel badly in S2 − N δδᵀ), for d ≤ SMALL_D (the
     # tile kernel writes it) and for the outer products of full covariances.
-    cdef bint double_design = small or outer_stats or floating is float
+    cdef bint double_design = not wide and not tied_single and (
+        small or outer_stats or floating is float)
     # Scratch, carved from one float64 and one `floating` allocation (a one-row
     # call costs two allocations, not a dozen), each piece 64-byte aligned:
     #   wlp   k × ldp     log-densities, then responsibilities, component-major
-    #   A     row-major b × width design for d > SMALL_D: the E-step's (diag,
-    #         spherical, tied) and the float64 statistics' when not double_design
-    #   Y     tied, d > SMALL_D: [y, ‖y‖²] rows, b × (d + 1)
-    #   Z     full, d > SMALL_D: b × d;   xt: d ≤ SMALL_D, d × ldp;   dd: d × d
+    #   A     row-major b × width design for d > SMALL_D: the E-step's (float64
+    #         diag and spherical) and the statistics' when not double_design
+    #   Z     full, d > SMALL_D: b × d;   dd: d × d
+    #   xt    feature-major block, d × ldp: d ≤ SMALL_D, and feature_major
+    #   wacc  wide: per-lane float64 sums (see gmm_wide_stats), and of N (wnk)
     #   wd    the float64 design: feature-major width × ldp (d ≤ SMALL_D, always
     #         written) or row-major b × width;   rd: responsibilities in float64
     #   zd    tied with weights: the √w-scaled z of the float64 design
-    cdef bint need_a = not small and (cov_type != FULL or (want_stats and not double_design))
+    cdef bint need_a = not small and not wide and (
+        cov_type == DIAG or cov_type == SPHERICAL
+        or (want_stats and not double_design and not tied_single))
+    cdef bint tied_stats = tied_single and want_stats
     cdef Py_ssize_t n_a = b * width if need_a else 0
     cdef Py_ssize_t n_wd = width * ldp if small or (want_stats and double_design) else 0
-    cdef Py_ssize_t n_y = b * (d + 1) if tied and not small else 0
-    cdef Py_ssize_t n_z = b * d if large_full else 0
+    cdef Py_ssize_t n_z = b * d if large_full or tied_stats else 0
+    cdef Py_ssize_t n_tmp = max(k * d, d * d) if tied_stats else 0
     cdef Py_ssize_t n_rd = k * ldp if want_stats and double_design and floating is float else 0
     cdef Py_ssize_t n_zd = ((d * ldp if small else b * width) if tied and weighted and want_stats
                             else 0)
-    cdef Py_ssize_t n_xt = d * ldp if small else 0
+    cdef Py_ssize_t n_xt = d * ldp if small or feature_major else 0
+    cdef Py_ssize_t lanes = 16 if floating is float else 8
+    cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if wide and want_stats else 0
     cdef Py_ssize_t n_dd = d * d if large_full else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in (k * ldp, n_a, n_y, n_z, n_xt, n_dd):
+    for j in (k * ldp, n_a, n_z, n_xt, n_dd, n_tmp):
         f_total += _rounded(j)
-    for j in (n_wd, n_rd, n_zd, k * width, k * d, 3 * ldp):
+    # the same pieces, in the same order, as taken below (each rounded on its own)
+    for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
+              (k * d + k + k * k) if tied_stats else 0):
         d_total += _rounded(j)
     cdef floating[::1] f_scratch = np.empty(f_total + 16, dtype=dtype)
     cdef double[::1] d_scratch = np.empty(d_total + 16)
@@ -489,7 +561,6 @@ def e_step(
     cdef double *dp = _aligned_double(&d_scratch[0])
     cdef floating *wlp = _take(&fp, k * ldp)
     cdef floating *A = _take(&fp, n_a)
-    cdef floating *Y = _take(&fp, n_y)
     cdef floating *Zb = _take(&fp, n_z)
     cdef floating *xt = _take(&fp, n_xt)
     cdef floating *dd = _take(&fp, n_dd)
@@ -500,9 +571,21 @@ def e_step(
     cdef double *d64 = _take_double(&dp, k * d)
     cdef double *lpn = _take_double(&dp, ldp)
     cdef double *lsew = _take_double(&dp, 2 * ldp)
+    cdef double *wacc = _take_double(&dp, n_wacc)
+    cdef double *wnk = _take_double(&dp, k * lanes)
+    cdef double *tacc = _take_double(&dp, (k * d + k + k * k) if tied_stats else 0)
+    cdef floating *ftmp = _take(&fp, n_tmp)
+    cdef Py_ssize_t[::1] assigned = np.empty(b if tied_stats else 0, dtype=np.intp)
+    if (fp > &f_scratch[0] + f_scratch.shape[0]
+            or dp > &d_scratch[0] + d_scratch.shape[0]):
+        raise AssertionError("e_step scratch is too small")  # a bug, never bad input
     cdef const double *rd
     cdef double *row = &stats[0] if want_stats else NULL
     memset(acc, 0, k * width * sizeof(double))
+    memset(wacc, 0, n_wacc * sizeof(double))
+    memset(wnk, 0, k * lanes * sizeof(double))
+    if tied_stats:
+        memset(tacc, 0, (k * d + k + k * k) * sizeof(double))
     for i in range(k):
         for j in range(d):
             d64[i * d + j] = <double>means[i, j] - <double>shift[j]
@@ -531,21 +614,26 @@ def e_step(
                     gmm_small_block_d(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
                                       &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
                                       wlp, ldp, wd, xt)
+            elif wide:
+                _transpose(Xb, n_rows, d, d, NULL, xt, ldp)
+                _wide_wlp(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0], wlp)
+            elif tied:
+                if need_a:  # the float64 statistics' design, and z from it
+                    _design(Xb, n_rows, d, TIED, &shift[0], A, width)
+                    _transpose(A + 1, n_rows, d, width, NULL, xt, ldp)
+                else:
+                    _transpose(Xb, n_rows, d, d, &shift[0], xt, ldp)
+                _feature_major_times_upper(<int>n_rows, <int>d, ldp, &prec[0], xt)
+                _wide_wlp(TIED, xt, n_rows, d, ldp, k, &Q[0], &prec[0], &cst[0], wlp)
             elif cov_type == FULL:
                 _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp, b,
                           Zb)
             else:
+                # float64 diag and spherical: the expanded form, one GEMM (float32
+                # takes the direct form above: the expansion would lose about
+                # eps · ‖x − s‖² p to cancellation, too much in single precision)
                 _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
-                if cov_type == TIED:
-                    _tied_design(A, n_rows, d, &prec[0], Y)
-                    _direct(TIED, Y, n_rows, d, d + 1, k, &Q[0], NULL, &cst[0], wlp, b)
-                elif floating is float:
-                    # float32: the direct form; the expanded one would lose about
-                    # eps · ‖x − s‖² p to cancellation, too much in single precision
-                    _direct(cov_type, A + 1, n_rows, d, width, k, &delta[0, 0], &prec[0],
-                            &cst[0], wlp, b)
-                else:
-                    _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
+                _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
 
             # -- per-row outputs and log-likelihood --------------------------------
             if want_labels:
@@ -573,7 +661,13 @@ def e_step(
                     for c in range(k):
                         for i in range(n_rows):
                             wlp[c * ldp + i] = wlp[c * ldp + i] * wb[i]
-                if double_design:
+                if wide:
+                    _wide_stats(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], wlp, wnk, wacc)
+                elif tied_stats:
+                    _tied_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp, wb,
+                                         width, &assigned[0], lsew, Zb, ftmp, acc, tacc,
+                                         row + 2 + k + k * d)
+                elif double_design:
                     if floating is float:
                         for c in range(k):
                             for i in range(n_rows):
@@ -586,26 +680,27 @@ def e_step(
                     else:
                         _double_design(Xb, n_rows, d, cov_type if outer_stats or not large_full
                                        else TIED, &shift[0], wd, width)
-                        _at_b(n_rows, k, width, rd, b, wd, acc)
+                        _at_b(n_rows, k, width, rd, ldp, wd, acc)
                 elif floating is double:
                     if large_full:
                         _design(Xb, n_rows, d, FULL, &shift[0], A, width)
-                    _at_b(n_rows, k, width, wlp, b, A, acc)
-                if cov_type == TIED:
+                    _at_b(n_rows, k, width, wlp, ldp, A, acc)
+                if tied and not tied_single:
                     if small:  # feature-major z rows of the design
                         _tied_moments(wd + ldp, n_rows, d, ldp, True, wb, zd,
                                       row + 2 + k + k * d)
-                    elif floating is float:
-                        _tied_moments(wd + 1, n_rows, d, width, False, wb, zd,
-                                      row + 2 + k + k * d)
-                    else:
+                    elif floating is double:
                         _tied_moments(A + 1, n_rows, d, width, False, wb, zd,
                                       row + 2 + k + k * d)
                 elif large_full and not outer_stats:
                     _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, b, Zb,
                                   dd, row + 2 + k + k * d)
             block_start += n_rows
-        if want_stats:
+        if want_stats and wide:
+            _write_wide_statistics(cov_type, k, d, lanes, wnk, wacc, loglik, total_weight, row)
+        elif want_stats:
+            if tied_stats:
+                _tied_moments_to_shift(k, d, width, d64, tacc, acc, row + 2 + k + k * d)
             _write_statistics(cov_type, k, d, width, outer_stats, acc,
                               d64, loglik, total_weight, row)
     return loglik, total_weight, n_nonfinite, worst_row
@@ -653,13 +748,65 @@ cdef void _write_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ssize_t
                     p += 1
 
 
-cdef inline void _direct(int cov_type, const floating *Y, Py_ssize_t n, Py_ssize_t d,
-                         Py_ssize_t ldy, Py_ssize_t k, const floating *M, const floating *P,
-                         const double *cst, floating *wlp, Py_ssize_t ldw) noexcept nogil:
+cdef void _write_wide_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ssize_t lanes,
+                                 const double *nk, const double *acc, double loglik,
+                                 double weight, double *row) noexcept nogil:
+    """Write gmm_wide_stats' sums to the statistics row (around each mean), folding
+    their lanes."""
+    cdef Py_ssize_t c, j, l
+    cdef double *s1 = row + 2 + k
+    cdef double *s2 = s1 + k * d
+    cdef const double *a
+    cdef double t1, t2
+    row[0] = loglik
+    row[1] = weight
+    for c in range(k):
+        t1 = 0.0
+        for l in range(lanes):
+            t1 += nk[c * lanes + l]
+        row[2 + c] = t1
+        for j in range(d):
+            a = acc + (c * d + j) * 2 * lanes
+            t1 = 0.0
+            t2 = 0.0
+            for l in range(lanes):
+                t1 += a[l]
+                t2 += a[lanes + l]
+            s1[c * d + j] = t1
+            if cov_type == DIAG:
+                s2[c * d + j] = t2
+        if cov_type == SPHERICAL:
+            a = acc + (2 * k * d + c) * lanes
+            t2 = 0.0
+            for l in range(lanes):
+                t2 += a[l]
+            s2[c] = t2
+
+
+cdef inline void _transpose(const floating *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldx,
+                            const floating *shift, floating *xt, Py_ssize_t ld) noexcept nogil:
     if floating is float:
-        gmm_direct_f(cov_type, Y, n, d, ldy, k, M, P, cst, wlp, ldw)
+        gmm_transpose_f(X, n, d, ldx, shift, xt, ld)
     else:
-        gmm_direct_d(cov_type, Y, n, d, ldy, k, M, P, cst, wlp, ldw)
+        gmm_transpose_d(X, n, d, ldx, shift, xt, ld)
+
+
+cdef inline void _wide_wlp(int cov_type, const floating *xt, Py_ssize_t n, Py_ssize_t d,
+                           Py_ssize_t ld, Py_ssize_t k, const floating *M, const floating *P,
+                           const double *cst, floating *wlp) noexcept nogil:
+    if floating is float:
+        gmm_wide_wlp_f(cov_type, xt, n, d, ld, k, M, P, cst, wlp)
+    else:
+        gmm_wide_wlp_d(cov_type, xt, n, d, ld, k, M, P, cst, wlp)
+
+
+cdef inline void _wide_stats(int cov_type, const floating *xt, Py_ssize_t n, Py_ssize_t d,
+                             Py_ssize_t ld, Py_ssize_t k, const floating *M, floating *R,
+                             double *nk, double *acc) noexcept nogil:
+    if floating is float:
+        gmm_wide_stats_f(cov_type, xt, n, d, ld, k, M, R, nk, acc)
+    else:
+        gmm_wide_stats_d(cov_type, xt, n, d, ld, k, M, R, nk, acc)
 
 
 cdef inline Py_ssize_t _rounded(Py_ssize_t count) noexcept nogil:
@@ -759,21 +906,6 @@ cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_ty
                 a[1 + d + j] = v * v
         if cov_type == SPHERICAL:
             a[1 + d] = norm
-
-
-cdef void _tied_design(const floating *A, Py_ssize_t n_rows, Py_ssize_t d,
-                       const floating *U, floating *Y) noexcept nogil:
-    """Rows of Y (leading dimension d + 1): [(x − s)ᵀ U, ‖(x − s)ᵀ U‖²]."""
-    cdef Py_ssize_t i, j
-    cdef floating norm
-    for i in range(n_rows):
-        memcpy(Y + i * (d + 1), A + i * (d + 1) + 1, d * sizeof(floating))
-    _rows_times_upper(<int>n_rows, <int>d, d + 1, U, Y)
-    for i in range(n_rows):
-        norm = 0.0
-        for j in range(d):
-            norm = norm + Y[i * (d + 1) + j] * Y[i * (d + 1) + j]
-        Y[i * (d + 1) + d] = norm
 
 
 cdef void _affine(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t q_rows,
@@ -885,6 +1017,108 @@ cdef void _tied_moments(const double *Z, Py_ssize_t n_rows, Py_ssize_t d, Py_ssi
           &n)
 
 
+cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+                               Py_ssize_t k, const floating *means, const floating *R,
+                               Py_ssize_t ldr, const floating *weight, Py_ssize_t width,
+                               Py_ssize_t *assigned, double *work, floating *Z,
+                               floating *tmp, double *acc, double *TMG,
+                               double *S) noexcept nogil:
+    """The statistics of a float32 tied block from float32 GEMMs, added up in double.
+
+    Every row is taken around its most responsible mean, z = x − μ_a(i), a
+    within-cluster distance: float32 sums of z rows lose nothing that matters.
+    (Around the global shift they would carry the between-cluster distances, and
+    their float32 rounding would be left over after S2 − Σ N δ δᵀ in the M-step.)
+    From the weighted responsibilities R (k × n_rows, leading dimension ldr):
+
+    - acc[c, 1:] (k × width) += Σ_i R_ci z_i, one GEMM;
+    - S (lower triangle) += Σ_i w_i z_i z_iᵀ, one rank update;
+    - TMG = [T (k × d), M (k), G (k × k)] += T_c = Σ_{a(i)=c} w z,
+      M_c = Σ_{a(i)=c} w and G[c, c'] = Σ_{a(i)=c'} R_ci,
+
+    from which _tied_moments_to_shift moves N, S1 and S to the global shift.
+    """
+    cdef Py_ssize_t i, j, l, c
+    cdef double wi
+    cdef floating v
+    cdef int m = <int>d, n = <int>k, kk = <int>n_rows, ld_z = <int>d, ld_r = <int>ldr
+    cdef floating one = 1.0, zero = 0.0
+    cdef double *T = TMG
+    cdef double *M = TMG + k * d
+    cdef double *G = TMG + k * d + k
+    _argmax_cols(R, k, n_rows, ldr, assigned, work)
+    for i in range(n_rows):
+        c = assigned[i]
+        wi = 1.0 if weight == NULL else <double>weight[i]
+        for j in range(d):
+            v = X[i * d + j] - means[c * d + j]
+            Z[i * d + j] = v
+            T[c * d + j] += wi * v
+        M[c] += wi
+    for c in range(k):
+        for i in range(n_rows):
+            G[c * k + assigned[i]] += R[c * ldr + i]
+    # Column-major, tmpᵀ (d × k) = Zᵀ Rᵀ: Z's memory is Zᵀ, R's is Rᵀ: gemm(N, N)
+    if floating is float:
+        sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>Z, &ld_z, <float *>R, &ld_r, &zero,
+              tmp, &ld_z)
+    else:
+        dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>Z, &ld_z, <double *>R, &ld_r, &zero,
+              tmp, &ld_z)
+    for c in range(k):
+        for j in range(d):
+            acc[c * width + 1 + j] += tmp[c * d + j]
+    if weight != NULL:
+        for i in range(n_rows):
+            v = <floating>sqrt(<double>weight[i])
+            for j in range(d):
+                Z[i * d + j] = v * Z[i * d + j]
+    _gram_lower(<int>n_rows, <int>d, Z, 0.0, tmp)
+    for j in range(d):
+        for l in range(j + 1):
+            S[j * d + l] += tmp[j * d + l]
+
+
+cdef void _tied_moments_to_shift(Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
+                                 const double *delta, const double *TMG, double *acc,
+                                 double *S) noexcept nogil:
+    """N, S1 and S (lower triangle) of _tied_single_moments, moved from each row's
+    assigned mean to the global shift s in double, with e_c = μ_c − s (``delta``):
+    x − s = z + e_a(i), so
+
+        N_c  = Σ_c' G[c, c']
+        S1_c = Σ_i R_ci z_i + Σ_c' G[c, c'] e_c'
+        S    = Σ w z zᵀ + Σ_c (T_c e_cᵀ + e_c T_cᵀ + M_c e_c e_cᵀ).
+    """
+    cdef Py_ssize_t c, c2, j
+    cdef const double *G = TMG + k * d + k
+    cdef double g
+    for c in range(k):
+        acc[c * width] = 0.0
+        for c2 in range(k):
+            g = G[c * k + c2]
+            acc[c * width] += g
+            for j in range(d):
+                acc[c * width + 1 + j] += g * delta[c2 * d + j]
+    _tied_s2_to_shift(k, d, delta, TMG, TMG + k * d, S)
+
+
+cdef void _tied_s2_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delta, const double *T,
+                            const double *M, double *S) noexcept nogil:
+    """S (lower triangle) += Σ_c T_c e_cᵀ + e_c T_cᵀ + M_c e_c e_cᵀ, e_c = ``delta``[c]:
+    from Σ w z zᵀ with z = x − μ_a(i) (rows assigned to c: Σ w z = T_c, Σ w = M_c)
+    to Σ w (x − s)(x − s)ᵀ, since x − s = z + e_a(i)."""
+    cdef Py_ssize_t c, j, l
+    cdef const double *e
+    cdef const double *t
+    for c in range(k):
+        e = delta + c * d
+        t = T + c * d
+        for j in range(d):
+            for l in range(j + 1):
+                S[j * d + l] += t[j] * e[l] + e[j] * t[l] + M[c] * e[j] * e[l]
+
+
 cdef void _full_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
                         const floating *means, const floating *resp, Py_ssize_t ldr,
                         floating *Z, floating *dd, double *s2) noexcept nogil:
@@ -947,6 +1181,16 @@ def stats_from_assignment(
     cdef floating[:, ::1] onehot_buf = np.zeros((b, k), dtype=dtype)
     cdef floating[:, ::1] scratch_buf = np.empty((b, max(d, 1)), dtype=dtype)
     cdef floating[::1] scratch_dd_buf = np.empty(max(d * d, 1), dtype=dtype)
+    # tied with labels: [T (k × d), M (k), G (k × k) unused], and the shifts' offsets
+    # from tied_shift in double
+    cdef bint tied_labels = cov_type == TIED and hard and d > SMALL_D_MAX
+    cdef double[::1] tm_buf = np.zeros(k * d + k + k * k if tied_labels else 1)
+    cdef double[::1] e_buf = np.empty(k * d if tied_labels else 1)
+    cdef Py_ssize_t j
+    if tied_labels:
+        for i in range(k):
+            for j in range(d):
+                e_buf[i * d + j] = <double>shifts[i, j] - <double>tied_shift[j]
     cdef const floating *weight_ptr = NULL
     cdef const floating *tied_shift_ptr = &tied_shift[0] if cov_type == TIED else NULL
     cdef const floating *resp_ptr
@@ -967,9 +1211,12 @@ def stats_from_assignment(
                 resp_ptr = &resp[block_start, 0]
             _accumulate_stats(&X[block_start, 0], n_rows, d, k, cov_type, resp_ptr,
                               weight_ptr, &shifts[0, 0], tied_shift_ptr,
+                              &labels[block_start] if tied_labels else NULL, &tm_buf[0],
                               &scratch_buf[0, 0], &scratch_dd_buf[0],
                               &nk[0], &s1[0, 0], &s2[0])
             block_start += n_rows
+        if tied_labels:
+            _tied_s2_to_shift(k, d, &e_buf[0], &tm_buf[0], &tm_buf[k * d], &s2[0])
 
 
 def lloyd_step(

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from scipy import linalg
 
-from ._kernels import COVARIANCE_CODES, SMALL_D, full_statistics_around_means
+from ._kernels import COVARIANCE_CODES, SMALL_D, statistics_around_means
 
 ILL_DEFINED_COVARIANCE = (
     "Fitting the mixture model failed because some components have "
@@ -480,6 +480,6 @@ class KernelParams:
     def statistics_shifts(self):
         """The shifts of the statistics the E-step kernel returns (see e_step)."""
         k, d = self.means.shape
-        if self.covariance_type == "full" and full_statistics_around_means(d, k):
+        if statistics_around_means(self.cov_code, d, k, self.means.dtype):
             return self.means
         return np.ascontiguousarray(np.broadcast_to(self.shift, (k, d)))
