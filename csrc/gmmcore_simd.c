@@ -752,6 +752,82 @@ GMM_INLINE int wide_stats_f_body(int cov, const float *GMM_RESTRICT xt, ptrdiff_
 }
 
 /* ------------------------------------------------------------------------- */
+/* full, float32 outer products around each row's most responsible mean        */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * For each row i with assigned component a = assigned[i], z = x - means[a]:
+ *   Dz[i, :]        = z_j z_l for l <= j (row-major lower triangle, d (d + 1) / 2)
+ *   H[(c k + a) d:] += R[c, i] z       (in double, rows with R[c, i] = 0 skipped)
+ *   G[c k + a]      += R[c, i]
+ * R is k x ldr, component-major.  Returns -1 (and does nothing) if d > GMM_OUTER_D_MAX.
+ */
+#define GMM_OUTER_DESIGN_BODY(T)                                                    \
+    if (d > GMM_OUTER_D_MAX) return -1;                                             \
+    const ptrdiff_t w2 = d * (d + 1) / 2;                                           \
+    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
+        const ptrdiff_t a = assigned[i];                                            \
+        const T *GMM_RESTRICT x = X + i * d;                                        \
+        const T *GMM_RESTRICT mu = means + a * d;                                   \
+        T zt[GMM_OUTER_D_MAX];                                                      \
+        double z[GMM_OUTER_D_MAX];                                                  \
+        for (ptrdiff_t j = 0; j < d; ++j) {                                         \
+            zt[j] = x[j] - mu[j];                                                   \
+            z[j] = (double)zt[j];                                                   \
+        }                                                                           \
+        T *GMM_RESTRICT row = Dz + i * w2;                                          \
+        ptrdiff_t p = 0;                                                            \
+        for (ptrdiff_t j = 0; j < d; ++j) {                                         \
+            const T zj = zt[j];                                                     \
+            for (ptrdiff_t l = 0; l <= j; ++l) row[p + l] = zj * zt[l];             \
+            p += j + 1;                                                             \
+        }                                                                           \
+        for (ptrdiff_t c = 0; c < k; ++c) {                                         \
+            const double r = (double)R[c * ldr + i];                                \
+            if (r == 0.0) continue;                                                 \
+            G[c * k + a] += r;                                                      \
+            double *GMM_RESTRICT h = H + (c * k + a) * d;                           \
+            for (ptrdiff_t j = 0; j < d; ++j) h[j] += r * z[j];                     \
+        }                                                                           \
+    }                                                                               \
+    return 0;
+
+GMM_INLINE int outer_design_d_body(const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                                   ptrdiff_t k, const double *GMM_RESTRICT means,
+                                   const double *GMM_RESTRICT R, ptrdiff_t ldr,
+                                   const ptrdiff_t *GMM_RESTRICT assigned,
+                                   double *GMM_RESTRICT Dz, double *GMM_RESTRICT H,
+                                   double *GMM_RESTRICT G)
+{
+    GMM_OUTER_DESIGN_BODY(double)
+}
+
+GMM_INLINE int outer_design_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                                   ptrdiff_t k, const float *GMM_RESTRICT means,
+                                   const float *GMM_RESTRICT R, ptrdiff_t ldr,
+                                   const ptrdiff_t *GMM_RESTRICT assigned,
+                                   float *GMM_RESTRICT Dz, double *GMM_RESTRICT H,
+                                   double *GMM_RESTRICT G)
+{
+    GMM_OUTER_DESIGN_BODY(float)
+}
+
+/* dst[i] += src[i], in double */
+GMM_INLINE int add_to_double_d_body(const double *GMM_RESTRICT src, ptrdiff_t n,
+                                    double *GMM_RESTRICT dst)
+{
+    for (ptrdiff_t i = 0; i < n; ++i) dst[i] += src[i];
+    return 0;
+}
+
+GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
+                                    double *GMM_RESTRICT dst)
+{
+    for (ptrdiff_t i = 0; i < n; ++i) dst[i] += (double)src[i];
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- */
 /* One function per entry point, compiled once per instruction set           */
 /* ------------------------------------------------------------------------- */
 
@@ -837,6 +913,19 @@ GMM_VERSIONS(wide_stats_f,
               const float *M, float *R, double *nk, double *acc),
              (cov, xt, n, d, ld, k, M, R, nk, acc))
 
+GMM_VERSIONS(outer_design_d,
+             (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *means,
+              const double *R, ptrdiff_t ldr, const ptrdiff_t *assigned, double *Dz,
+              double *H, double *G),
+             (X, n, d, k, means, R, ldr, assigned, Dz, H, G))
+GMM_VERSIONS(outer_design_f,
+             (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const float *means,
+              const float *R, ptrdiff_t ldr, const ptrdiff_t *assigned, float *Dz,
+              double *H, double *G),
+             (X, n, d, k, means, R, ldr, assigned, Dz, H, G))
+GMM_VERSIONS(add_to_double_d, (const double *src, ptrdiff_t n, double *dst), (src, n, dst))
+GMM_VERSIONS(add_to_double_f, (const float *src, ptrdiff_t n, double *dst), (src, n, dst))
+
 static int simd_level = 0;
 
 int gmm_simd_level(void) { return simd_level; }
@@ -886,6 +975,10 @@ int gmm_simd_init(void)
     GMM_PICK(wide_wlp_f);
     GMM_PICK(wide_stats_d);
     GMM_PICK(wide_stats_f);
+    GMM_PICK(outer_design_d);
+    GMM_PICK(outer_design_f);
+    GMM_PICK(add_to_double_d);
+    GMM_PICK(add_to_double_f);
 #undef GMM_PICK
     simd_level = level;
 #endif

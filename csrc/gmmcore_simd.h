@@ -91,4 +91,20 @@ int gmm_wide_stats_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdif
 int gmm_wide_stats_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                      ptrdiff_t k, const float *M, float *R, double *nk, double *acc);
 
+/* Full covariances with outer-product statistics, float32: for each row, around its
+ * assigned component's mean (z = x - means[assigned[i]]), the packed lower triangle
+ * of z z^T into row i of Dz (n x d (d + 1) / 2), and H[c, a] += R[c, i] z,
+ * G[c, a] += R[c, i] in double (H: k x k x d, G: k x k; R: k x ldr).  Returns -1
+ * (and does nothing) if d > GMM_OUTER_D_MAX. */
+#define GMM_OUTER_D_MAX 40
+int gmm_outer_design_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
+                       const double *means, const double *R, ptrdiff_t ldr,
+                       const ptrdiff_t *assigned, double *Dz, double *H, double *G);
+int gmm_outer_design_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
+                       const float *means, const float *R, ptrdiff_t ldr,
+                       const ptrdiff_t *assigned, float *Dz, double *H, double *G);
+/* dst[i] += src[i] in double, i < n. */
+int gmm_add_to_double_d(const double *src, ptrdiff_t n, double *dst);
+int gmm_add_to_double_f(const float *src, ptrdiff_t n, double *dst);
+
 #endif

@@ -25,12 +25,8 @@ def block_size_for(kparams):
     """
     k, d = kparams.means.shape
     itemsize = kparams.means.dtype.itemsize
-    per_row = (d + k) * itemsize
-    if kparams.covariance_type == "full" and not _kernels.statistics_around_means(
-            kparams.cov_code, d, k, kparams.means.dtype):
-        per_row += (1 + d + d * (d + 1) // 2) * 8
-    else:
-        per_row += (2 * d + 2) * itemsize
+    per_row = (d + k) * itemsize + _kernels.design_bytes_per_row(
+        kparams.cov_code, d, k, kparams.means.dtype)
     rows = _BLOCK_BYTES // per_row
     return int(max(32, min(BLOCK_SIZE, 1 << max(rows.bit_length() - 1, 0))))
 

@@ -74,6 +74,15 @@ cdef extern from "gmmcore_simd.h" nogil:
                          Py_ssize_t k, const double *M, double *R, double *nk, double *acc)
     int gmm_wide_stats_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                          Py_ssize_t k, const float *M, float *R, double *nk, double *acc)
+    int GMM_OUTER_D_MAX
+    int gmm_outer_design_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
+                           const double *means, const double *R, Py_ssize_t ldr,
+                           const Py_ssize_t *assigned, double *Dz, double *H, double *G)
+    int gmm_outer_design_f(const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
+                           const float *means, const float *R, Py_ssize_t ldr,
+                           const Py_ssize_t *assigned, float *Dz, double *H, double *G)
+    int gmm_add_to_double_d(const double *src, Py_ssize_t n, double *dst)
+    int gmm_add_to_double_f(const float *src, Py_ssize_t n, double *dst)
 
 cnp.import_array()
 
@@ -118,16 +127,21 @@ cdef enum:
     SMALL_D_MAX = 8
     # Full covariances with at most SMALL_D_MAX features, or with at most
     # OUTER_D_MAX features and at least OUTER_MIN_K components, get their second
-    # moments from one float64 GEMM per block, Rᵀ [1, z, z⊗z] with z = x − s in
-    # double (float32 data too: a float32 z⊗z around a global shift would lose
-    # digits when clusters lie far apart relative to their spread); fewer
-    # components or more features favour one rank update per component around its
-    # own mean (measured in benchmarks/: for float32 W2, 0.206 s per iteration on one
-    # thread against 0.236 s with the rank updates).
+    # moments from one GEMM per block, Rᵀ [1, z, z⊗z]: float64 with z = x − s in
+    # double, or, for float32 with d > SMALL_D_MAX, float32 with z = x − μ_a(i)
+    # around each row's most responsible mean (see _full_single_moments; a float32
+    # z⊗z around a global shift would lose digits when clusters lie far apart
+    # relative to their spread).  Fewer components or more features favour one
+    # rank update per component around its own mean (measured in benchmarks/: for
+    # float32 W2, 0.206 s per iteration on one thread with the float64 design
+    # against 0.236 s with the rank updates).
     OUTER_D_MAX = 40
     OUTER_MIN_K = 8
 
 SMALL_D = SMALL_D_MAX
+# gmm_outer_design's per-row buffers hold OUTER_D_MAX features
+if OUTER_D_MAX > GMM_OUTER_D_MAX:
+    raise ImportError("csrc/gmmcore_simd.h: GMM_OUTER_D_MAX is below OUTER_D_MAX")
 
 
 # ---------------------------------------------------------------------------
@@ -382,12 +396,29 @@ cdef inline bint _wide(int cov_type, Py_ssize_t d, bint single) noexcept nogil:
     return single and d > SMALL_D_MAX and (cov_type == DIAG or cov_type == SPHERICAL)
 
 
+cdef inline bint _full_single(Py_ssize_t d, Py_ssize_t k, bint single) noexcept nogil:
+    """float32 full covariances whose outer products come from a float32 design
+    around each row's most responsible mean (_full_single_moments)."""
+    return single and d > SMALL_D_MAX and _outer_statistics(d, k)
+
+
 def statistics_around_means(int cov_type, Py_ssize_t d, Py_ssize_t k, dtype):
     """Whether e_step returns its statistics around each component's mean (True)
     or around the global shift (False)."""
+    cdef bint single = np.dtype(dtype) == np.float32
     if cov_type == FULL:
-        return not _outer_statistics(d, k)
-    return _wide(cov_type, d, np.dtype(dtype) == np.float32)
+        return not _outer_statistics(d, k) or _full_single(d, k, single)
+    return _wide(cov_type, d, single)
+
+
+def design_bytes_per_row(int cov_type, Py_ssize_t d, Py_ssize_t k, dtype):
+    """Bytes per row of the statistics design e_step builds for a block."""
+    cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+    if cov_type == FULL and _full_single(d, k, itemsize == 4):
+        return d * (d + 1) // 2 * 4
+    if cov_type == FULL and _outer_statistics(d, k):
+        return (1 + d + d * (d + 1) // 2) * 8
+    return (2 * d + 2) * itemsize
 
 
 def _prec_shape(int cov_type, Py_ssize_t k, Py_ssize_t d):
@@ -496,6 +527,9 @@ def e_step(
     # float32 tied: statistics in float32 blocks around each row's most responsible
     # mean (see _tied_single_moments), not through a float64 design
     cdef bint tied_single = tied and not small and floating is float
+    # float32 full with outer products (d > SMALL_D): likewise (_full_single_moments)
+    cdef bint full_single = cov_type == FULL and _full_single(d, k, floating is float)
+    cdef Py_ssize_t w2 = d * (d + 1) // 2
     # Width of the per-row design A = [1, x − s, …] whose Rᵀ A are the statistics.
     cdef Py_ssize_t width
     if wide:
@@ -506,6 +540,8 @@ def e_step(
         width = d + 2
     elif cov_type == TIED:
         width = 1 + d
+    elif full_single:
+        width = 1  # no [1, z] design: _full_single_moments keeps its own sums
     elif outer_stats:
         width = 1 + d + d * (d + 1) // 2
     else:
@@ -520,7 +556,7 @@ def e_step(
     # double, through a float64 GEMM, for every float32 problem (a float32 design
     # around a global shift would cancel badly in S2 − N δδᵀ), for d ≤ SMALL_D (the
     # tile kernel writes it) and for the outer products of full covariances.
-    cdef bint double_design = not wide and not tied_single and (
+    cdef bint double_design = not wide and not tied_single and not full_single and (
         small or outer_stats or floating is float)
     # Scratch, carved from one float64 and one `floating` allocation (a one-row
     # call costs two allocations, not a dozen), each piece 64-byte aligned:
@@ -537,10 +573,15 @@ def e_step(
         cov_type == DIAG or cov_type == SPHERICAL
         or (want_stats and not double_design and not tied_single))
     cdef bint tied_stats = tied_single and want_stats
+    cdef bint full_stats = full_single and want_stats
     cdef Py_ssize_t n_a = b * width if need_a else 0
     cdef Py_ssize_t n_wd = width * ldp if small or (want_stats and double_design) else 0
     cdef Py_ssize_t n_z = b * d if large_full or tied_stats else 0
-    cdef Py_ssize_t n_tmp = max(k * d, d * d) if tied_stats else 0
+    cdef Py_ssize_t n_tmp = (max(k * d, d * d) if tied_stats
+                             else k * w2 if full_stats else 0)
+    cdef Py_ssize_t n_dz = b * w2 if full_stats else 0
+    # full_single: [S (k × w2), H (k × k × d), G (k × k)]
+    cdef Py_ssize_t n_hg = k * w2 + k * k * d + k * k if full_stats else 0
     cdef Py_ssize_t n_rd = k * ldp if want_stats and double_design and floating is float else 0
     cdef Py_ssize_t n_zd = ((d * ldp if small else b * width) if tied and weighted and want_stats
                             else 0)
@@ -549,11 +590,11 @@ def e_step(
     cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if wide and want_stats else 0
     cdef Py_ssize_t n_dd = d * d if large_full else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in (k * ldp, n_a, n_z, n_xt, n_dd, n_tmp):
+    for j in (k * ldp, n_a, n_z, n_xt, n_dd, n_tmp, n_dz):
         f_total += _rounded(j)
     # the same pieces, in the same order, as taken below (each rounded on its own)
     for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
-              (k * d + k + k * k) if tied_stats else 0):
+              (k * d + k + k * k) if tied_stats else 0, n_hg):
         d_total += _rounded(j)
     cdef floating[::1] f_scratch = np.empty(f_total + 16, dtype=dtype)
     cdef double[::1] d_scratch = np.empty(d_total + 16)
@@ -575,7 +616,10 @@ def e_step(
     cdef double *wnk = _take_double(&dp, k * lanes)
     cdef double *tacc = _take_double(&dp, (k * d + k + k * k) if tied_stats else 0)
     cdef floating *ftmp = _take(&fp, n_tmp)
-    cdef Py_ssize_t[::1] assigned = np.empty(b if tied_stats else 0, dtype=np.intp)
+    cdef floating *Dz = _take(&fp, n_dz)
+    cdef double *hg = _take_double(&dp, n_hg)
+    cdef Py_ssize_t[::1] assigned = np.empty(b if tied_stats or full_stats else 0,
+                                             dtype=np.intp)
     if (fp > &f_scratch[0] + f_scratch.shape[0]
             or dp > &d_scratch[0] + d_scratch.shape[0]):
         raise AssertionError("e_step scratch is too small")  # a bug, never bad input
@@ -586,6 +630,7 @@ def e_step(
     memset(wnk, 0, k * lanes * sizeof(double))
     if tied_stats:
         memset(tacc, 0, (k * d + k + k * k) * sizeof(double))
+    memset(hg, 0, n_hg * sizeof(double))
     for i in range(k):
         for j in range(d):
             d64[i * d + j] = <double>means[i, j] - <double>shift[j]
@@ -663,6 +708,9 @@ def e_step(
                             wlp[c * ldp + i] = wlp[c * ldp + i] * wb[i]
                 if wide:
                     _wide_stats(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], wlp, wnk, wacc)
+                elif full_stats:
+                    _full_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp,
+                                         &assigned[0], lsew, Dz, ftmp, hg)
                 elif tied_stats:
                     _tied_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp, wb,
                                          width, &assigned[0], lsew, Zb, ftmp, acc, tacc,
@@ -698,6 +746,8 @@ def e_step(
             block_start += n_rows
         if want_stats and wide:
             _write_wide_statistics(cov_type, k, d, lanes, wnk, wacc, loglik, total_weight, row)
+        elif full_stats:
+            _write_full_single_statistics(k, d, d64, hg, loglik, total_weight, row)
         elif want_stats:
             if tied_stats:
                 _tied_moments_to_shift(k, d, width, d64, tacc, acc, row + 2 + k + k * d)
@@ -1077,6 +1127,97 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
     for j in range(d):
         for l in range(j + 1):
             S[j * d + l] += tmp[j * d + l]
+
+
+cdef void _full_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+                               Py_ssize_t k, const floating *means, const floating *R,
+                               Py_ssize_t ldr, Py_ssize_t *assigned, double *work,
+                               floating *Dz, floating *tmp, double *hg) noexcept nogil:
+    """The statistics of a float32 full block (outer products) from one float32 GEMM,
+    added up in double.
+
+    Every row is taken around its most responsible mean, z = x − μ_a(i), a
+    within-cluster distance, so that float32 products and block sums of z zᵀ lose
+    nothing that matters next to the covariances.  With the weighted
+    responsibilities R (k × n_rows, leading dimension ldr), hg holds
+
+    - S (k × w2) += R [z_j z_l, l ≤ j]  (one GEMM; w2 = d (d + 1) / 2),
+    - H (k × k × d): H[c, a] += Σ_{a(i)=a} R_ci z_i,
+    - G (k × k):     G[c, a] += Σ_{a(i)=a} R_ci,
+
+    from which _write_full_single_statistics takes every row to each mean μ_c.
+    """
+    cdef Py_ssize_t w2 = d * (d + 1) // 2
+    cdef double *S = hg
+    cdef double *H = hg + k * w2
+    cdef double *G = H + k * k * d
+    cdef int m = <int>w2, n = <int>k, kk = <int>n_rows, ld_d = <int>w2, ld_r = <int>ldr
+    cdef floating one = 1.0, zero = 0.0
+    _argmax_cols(R, k, n_rows, ldr, assigned, work)
+    # Column-major, tmpᵀ (w2 × k) = Dzᵀ Rᵀ: Dz's memory is Dzᵀ, R's is Rᵀ: gemm(N, N)
+    if floating is float:
+        gmm_outer_design_f(X, n_rows, d, k, means, R, ldr, assigned, Dz, H, G)
+        sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>Dz, &ld_d, <float *>R, &ld_r, &zero,
+              tmp, &ld_d)
+        gmm_add_to_double_f(tmp, k * w2, S)
+    else:
+        gmm_outer_design_d(X, n_rows, d, k, means, R, ldr, assigned, Dz, H, G)
+        dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>Dz, &ld_d, <double *>R, &ld_r, &zero,
+              tmp, &ld_d)
+        gmm_add_to_double_d(tmp, k * w2, S)
+
+
+cdef void _write_full_single_statistics(Py_ssize_t k, Py_ssize_t d, const double *delta,
+                                        const double *hg, double loglik, double weight,
+                                        double *row) noexcept nogil:
+    """Write _full_single_moments' sums to the statistics row, around each mean μ_c.
+
+    A row assigned to a is x − μ_c = z + e with e = μ_a − μ_c (``delta`` holds
+    μ − s, so e = delta[a] − delta[c], exactly), hence
+
+        N_c  = Σ_a G[c, a]
+        S1_c = Σ_a H[c, a] + G[c, a] e
+        S2_c = S_c + Σ_a H[c, a] eᵀ + e H[c, a]ᵀ + G[c, a] e eᵀ  (lower triangle).
+    """
+    cdef Py_ssize_t c, a, j, l, p
+    cdef Py_ssize_t w2 = d * (d + 1) // 2
+    cdef const double *S = hg
+    cdef const double *H = hg + k * w2
+    cdef const double *G = H + k * k * d
+    cdef double *nk = row + 2
+    cdef double *s1 = nk + k
+    cdef double *s2 = s1 + k * d
+    cdef double *out
+    cdef const double *h
+    cdef double g, e_j
+    cdef double ev[OUTER_D_MAX]  # e for one pair (d <= OUTER_D_MAX here)
+    row[0] = loglik
+    row[1] = weight
+    for c in range(k):
+        out = s2 + c * d * d
+        p = 0
+        for j in range(d):
+            for l in range(j + 1):
+                out[j * d + l] = S[c * w2 + p + l]
+            p += j + 1
+        nk[c] = 0.0
+        for j in range(d):
+            s1[c * d + j] = 0.0
+        for a in range(k):
+            g = G[c * k + a]
+            h = H + (c * k + a) * d
+            nk[c] += g
+            for j in range(d):
+                s1[c * d + j] += h[j]
+            if a == c or (g == 0.0):
+                continue
+            for j in range(d):
+                ev[j] = delta[a * d + j] - delta[c * d + j]
+                s1[c * d + j] += g * ev[j]
+            for j in range(d):
+                e_j = ev[j]
+                for l in range(j + 1):
+                    out[j * d + l] += h[j] * ev[l] + e_j * h[l] + g * e_j * ev[l]
 
 
 cdef void _tied_moments_to_shift(Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
