@@ -411,6 +411,14 @@ def statistics_around_means(int cov_type, Py_ssize_t d, Py_ssize_t k, dtype):
     return _wide(cov_type, d, single)
 
 
+def statistics_gemm_size(int cov_type, Py_ssize_t d, Py_ssize_t k, dtype):
+    """Multiply-adds per row of the float32 outer-product statistics GEMM
+    ((k × b)·(b × d (d + 1) / 2) for a block of b rows), or 0 for other paths."""
+    if cov_type == FULL and _full_single(d, k, np.dtype(dtype) == np.float32):
+        return k * (d * (d + 1) // 2)
+    return 0
+
+
 def design_bytes_per_row(int cov_type, Py_ssize_t d, Py_ssize_t k, dtype):
     """Bytes per row of the statistics design e_step builds for a block."""
     cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
