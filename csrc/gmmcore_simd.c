@@ -449,34 +449,6 @@ GMM_INLINE int diff_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdif
     GMM_DIFF_ROWS_BODY(float, sqrtf)
 }
 
-/* out[i * out_stride] = cst - 1/2 ||Y[i, :]||^2, eight partial sums per row so that
- * the squares vectorise without reassociating a reduction. */
-#define GMM_HALF_SQNORM_BODY(T)                                                     \
-    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
-        const T *GMM_RESTRICT y = Y + i * d;                                        \
-        T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                        \
-        ptrdiff_t j = 0;                                                            \
-        for (; j + 8 <= d; j += 8)                                                  \
-            for (int v = 0; v < 8; ++v) acc[v] += y[j + v] * y[j + v];              \
-        T s = 0;                                                                    \
-        for (; j < d; ++j) s += y[j] * y[j];                                        \
-        s += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])); \
-        out[i * out_stride] = (T)(cst - 0.5 * (double)s);                           \
-    }                                                                               \
-    return 0;
-
-GMM_INLINE int half_sqnorm_d_body(const double *GMM_RESTRICT Y, ptrdiff_t n, ptrdiff_t d,
-                                  double cst, double *GMM_RESTRICT out, ptrdiff_t out_stride)
-{
-    GMM_HALF_SQNORM_BODY(double)
-}
-
-GMM_INLINE int half_sqnorm_f_body(const float *GMM_RESTRICT Y, ptrdiff_t n, ptrdiff_t d,
-                                  double cst, float *GMM_RESTRICT out, ptrdiff_t out_stride)
-{
-    GMM_HALF_SQNORM_BODY(float)
-}
-
 /* ------------------------------------------------------------------------- */
 /* diag, spherical and tied, more features: feature-major tiles of rows       */
 /* ------------------------------------------------------------------------- */
@@ -735,6 +707,10 @@ typedef double gmm_vd16;
     for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, VD, L, 1, TO_DOUBLE)             \
     return 0;
 
+/* The lanes of gmm_wide_stats' sums (1 in the plain-C build). */
+int gmm_wide_lanes_d(void) { return (int)GMM_LANES(gmm_vd, double); }
+int gmm_wide_lanes_f(void) { return (int)GMM_LANES(gmm_vf, float); }
+
 GMM_INLINE int wide_stats_d_body(int cov, const double *GMM_RESTRICT xt, ptrdiff_t n,
                                  ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
                                  const double *GMM_RESTRICT M, double *GMM_RESTRICT R,
@@ -749,6 +725,74 @@ GMM_INLINE int wide_stats_f_body(int cov, const float *GMM_RESTRICT xt, ptrdiff_
                                  double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)
 {
     GMM_WIDE_STATS_BODY(float, gmm_vf, gmm_vd16, GMM_LANES(gmm_vf, float), GMM_TO_DOUBLE_F)
+}
+
+/* ------------------------------------------------------------------------- */
+/* full covariances, more features: triangular products on feature-major rows */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * wlp[c * ld + i] = cst[c] - 1/2 |(x_i - M[c]) U_c|^2 for a feature-major block xt
+ * (d x ld, from gmm_transpose without a shift) and row-major upper-triangular U_c
+ * (k x d x d, zero below the diagonal).  For each component and vector of rows, the
+ * differences z_l = x_l - M[c, l] go to zbuf (d vectors), then the outputs
+ * y_j = sum_{l <= j} z_l U[l, j] are formed GMM_FULL_JT at a time in registers, each
+ * z_l loaded once per tile and multiplied by broadcast entries of U: a triangular
+ * product with no packing and no call per component (the entries below the diagonal
+ * inside a tile are zeros, multiplied like the others).
+ */
+#define GMM_FULL_JT 8
+
+#define GMM_FULL_WLP_BODY(T, V, L)                                                  \
+    const V zero = {0};                                                             \
+    for (ptrdiff_t c = 0; c < k; ++c) {                                             \
+        const T *GMM_RESTRICT u = U + c * d * d;                                    \
+        const T *GMM_RESTRICT mu = M + c * d;                                       \
+        for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                   \
+            for (ptrdiff_t l = 0; l < d; ++l) {                                     \
+                V x;                                                                \
+                memcpy(&x, xt + l * ld + i0, sizeof(V));                            \
+                zbuf[l] = x - mu[l];                                                \
+            }                                                                       \
+            V sq = zero;                                                            \
+            ptrdiff_t j0 = 0;                                                       \
+            for (; j0 + GMM_FULL_JT <= d; j0 += GMM_FULL_JT) {                      \
+                V acc[GMM_FULL_JT];                                                 \
+                for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] = zero;                \
+                for (ptrdiff_t l = 0; l < j0 + GMM_FULL_JT; ++l) {                  \
+                    const V z = zbuf[l];                                            \
+                    const T *GMM_RESTRICT ul = u + l * d + j0;                      \
+                    for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];      \
+                }                                                                   \
+                for (int q = 0; q < GMM_FULL_JT; ++q) sq += acc[q] * acc[q];        \
+            }                                                                       \
+            for (; j0 < d; ++j0) {                                                  \
+                V acc = zero;                                                       \
+                for (ptrdiff_t l = 0; l <= j0; ++l) acc += zbuf[l] * u[l * d + j0]; \
+                sq += acc * acc;                                                    \
+            }                                                                       \
+            const V out = (T)cst[c] - (T)0.5 * sq;                                  \
+            memcpy(wlp + c * ld + i0, &out, sizeof(V));                             \
+        }                                                                           \
+    }                                                                               \
+    return 0;
+
+GMM_INLINE int full_wlp_d_body(const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d,
+                               ptrdiff_t ld, ptrdiff_t k, const double *GMM_RESTRICT M,
+                               const double *GMM_RESTRICT U, const double *GMM_RESTRICT cst,
+                               double *GMM_RESTRICT wlp, double *GMM_RESTRICT zb)
+{
+    gmm_vd *GMM_RESTRICT zbuf = (gmm_vd *)zb;
+    GMM_FULL_WLP_BODY(double, gmm_vd, GMM_LANES(gmm_vd, double))
+}
+
+GMM_INLINE int full_wlp_f_body(const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d,
+                               ptrdiff_t ld, ptrdiff_t k, const float *GMM_RESTRICT M,
+                               const float *GMM_RESTRICT U, const double *GMM_RESTRICT cst,
+                               float *GMM_RESTRICT wlp, float *GMM_RESTRICT zb)
+{
+    gmm_vf *GMM_RESTRICT zbuf = (gmm_vf *)zb;
+    GMM_FULL_WLP_BODY(float, gmm_vf, GMM_LANES(gmm_vf, float))
 }
 
 /* ------------------------------------------------------------------------- */
@@ -828,6 +872,83 @@ GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
 }
 
 /* ------------------------------------------------------------------------- */
+/* per-row designs, more features                                             */
+/* ------------------------------------------------------------------------- */
+
+/* Rows of the row-major design W (n x width), z = x - shift computed in TO:
+ *   kind 0: [1, z, z_j z_l for l <= j]   kind 1: [1, z]
+ *   kind 2: [1, z, z^2]                  kind 3: [1, z, |z|^2] */
+#define GMM_DESIGN_BODY(TO)                                                         \
+    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
+        TO *GMM_RESTRICT w = W + i * width;                                         \
+        TO *GMM_RESTRICT z = w + 1;                                                 \
+        const_in_t *GMM_RESTRICT x = X + i * d;                                     \
+        w[0] = 1;                                                                   \
+        for (ptrdiff_t j = 0; j < d; ++j) z[j] = (TO)x[j] - (TO)shift[j];           \
+        if (kind == 0) {                                                            \
+            TO *GMM_RESTRICT o = w + 1 + d;                                         \
+            for (ptrdiff_t j = 0; j < d; ++j) {                                     \
+                const TO zj = z[j];                                                 \
+                for (ptrdiff_t l = 0; l <= j; ++l) o[l] = zj * z[l];                \
+                o += j + 1;                                                         \
+            }                                                                       \
+        } else if (kind == 2) {                                                     \
+            for (ptrdiff_t j = 0; j < d; ++j) z[d + j] = z[j] * z[j];               \
+        } else if (kind == 3) {                                                     \
+            TO acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+            TO s = 0;                                                               \
+            ptrdiff_t j = 0;                                                        \
+            for (; j + 8 <= d; j += 8)                                              \
+                for (int v = 0; v < 8; ++v) acc[v] += z[j + v] * z[j + v];          \
+            for (; j < d; ++j) s += z[j] * z[j];                                    \
+            z[d] = s + (((acc[0] + acc[4]) + (acc[1] + acc[5]))                     \
+                        + ((acc[2] + acc[6]) + (acc[3] + acc[7])));                 \
+        }                                                                           \
+    }                                                                               \
+    return 0;
+
+GMM_INLINE int design_d_body(int kind, const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                             const double *GMM_RESTRICT shift, double *GMM_RESTRICT W,
+                             ptrdiff_t width)
+{
+    typedef const double const_in_t;
+    GMM_DESIGN_BODY(double)
+}
+
+GMM_INLINE int design_f_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                             const float *GMM_RESTRICT shift, float *GMM_RESTRICT W,
+                             ptrdiff_t width)
+{
+    typedef const float const_in_t;
+    GMM_DESIGN_BODY(float)
+}
+
+GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                              const float *GMM_RESTRICT shift, double *GMM_RESTRICT W,
+                              ptrdiff_t width)
+{
+    typedef const float const_in_t;
+    GMM_DESIGN_BODY(double)
+}
+
+/* ------------------------------------------------------------------------- */
+/* prefetch                                                                   */
+/* ------------------------------------------------------------------------- */
+
+/* Ask for the 64-byte lines of [p, p + bytes) to be brought towards the caches
+ * (L2), so that the next block's rows arrive while this block is computed. */
+void gmm_prefetch(const void *p, ptrdiff_t bytes)
+{
+#if defined(GMM_GNU)
+    const char *c = (const char *)p;
+    for (ptrdiff_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 2);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+/* ------------------------------------------------------------------------- */
 /* One function per entry point, compiled once per instruction set           */
 /* ------------------------------------------------------------------------- */
 
@@ -879,15 +1000,6 @@ GMM_VERSIONS(diff_rows_f,
              (const float *X, ptrdiff_t n, ptrdiff_t d, const float *mu, const float *r,
               ptrdiff_t r_stride, float *Z),
              (X, n, d, mu, r, r_stride, Z))
-GMM_VERSIONS(half_sqnorm_d,
-             (const double *Y, ptrdiff_t n, ptrdiff_t d, double cst, double *out,
-              ptrdiff_t out_stride),
-             (Y, n, d, cst, out, out_stride))
-GMM_VERSIONS(half_sqnorm_f,
-             (const float *Y, ptrdiff_t n, ptrdiff_t d, double cst, float *out,
-              ptrdiff_t out_stride),
-             (Y, n, d, cst, out, out_stride))
-
 GMM_VERSIONS(transpose_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx, const double *shift,
               double *xt, ptrdiff_t ld),
@@ -925,6 +1037,28 @@ GMM_VERSIONS(outer_design_f,
              (X, n, d, k, means, R, ldr, assigned, Dz, H, G))
 GMM_VERSIONS(add_to_double_d, (const double *src, ptrdiff_t n, double *dst), (src, n, dst))
 GMM_VERSIONS(add_to_double_f, (const float *src, ptrdiff_t n, double *dst), (src, n, dst))
+
+GMM_VERSIONS(design_d,
+             (int kind, const double *X, ptrdiff_t n, ptrdiff_t d, const double *shift,
+              double *W, ptrdiff_t width),
+             (kind, X, n, d, shift, W, width))
+GMM_VERSIONS(design_f,
+             (int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
+              float *W, ptrdiff_t width),
+             (kind, X, n, d, shift, W, width))
+GMM_VERSIONS(design_fd,
+             (int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
+              double *W, ptrdiff_t width),
+             (kind, X, n, d, shift, W, width))
+
+GMM_VERSIONS(full_wlp_d,
+             (const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+              const double *M, const double *U, const double *cst, double *wlp, double *zb),
+             (xt, n, d, ld, k, M, U, cst, wlp, zb))
+GMM_VERSIONS(full_wlp_f,
+             (const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+              const float *M, const float *U, const double *cst, float *wlp, float *zb),
+             (xt, n, d, ld, k, M, U, cst, wlp, zb))
 
 static int simd_level = 0;
 
@@ -967,8 +1101,6 @@ int gmm_simd_init(void)
     GMM_PICK(small_block_f);
     GMM_PICK(diff_rows_d);
     GMM_PICK(diff_rows_f);
-    GMM_PICK(half_sqnorm_d);
-    GMM_PICK(half_sqnorm_f);
     GMM_PICK(transpose_d);
     GMM_PICK(transpose_f);
     GMM_PICK(wide_wlp_d);
@@ -979,6 +1111,11 @@ int gmm_simd_init(void)
     GMM_PICK(outer_design_f);
     GMM_PICK(add_to_double_d);
     GMM_PICK(add_to_double_f);
+    GMM_PICK(design_d);
+    GMM_PICK(design_f);
+    GMM_PICK(design_fd);
+    GMM_PICK(full_wlp_d);
+    GMM_PICK(full_wlp_f);
 #undef GMM_PICK
     simd_level = level;
 #endif

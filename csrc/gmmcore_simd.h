@@ -1,7 +1,9 @@
 /*
- * Vectorised loops of the E-step that BLAS does not cover: the exponentials of
- * the log-sum-exp, and the Mahalanobis distances of full covariances with few
- * features.  Each is compiled several times (baseline, AVX2+FMA, AVX-512) and
+ * Vectorised loops of the E-step: the exponentials of the log-sum-exp, the
+ * Mahalanobis distances of every covariance type (register tiles of rows, on
+ * row-major blocks for few features and on transposed, feature-major blocks for
+ * more), the per-row designs and the statistics that BLAS does not cover.  Each
+ * is compiled several times (baseline, AVX2+FMA, AVX-512) and
  * the best one for the running CPU is chosen once, by gmm_simd_init(), so that a
  * wheel built for any x86-64 machine still uses the wide vectors of this one.
  * Other architectures (aarch64 has NEON in its baseline) compile one version.
@@ -64,19 +66,13 @@ int gmm_diff_rows_d(const double *X, ptrdiff_t n, ptrdiff_t d, const double *mu,
 int gmm_diff_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, const float *mu,
                     const float *r, ptrdiff_t r_stride, float *Z);
 
-/* out[i * out_stride] = cst - ||Y[i, :]||^2 / 2 for a row-major n x d block Y. */
-int gmm_half_sqnorm_d(const double *Y, ptrdiff_t n, ptrdiff_t d, double cst, double *out,
-                      ptrdiff_t out_stride);
-int gmm_half_sqnorm_f(const float *Y, ptrdiff_t n, ptrdiff_t d, double cst, float *out,
-                      ptrdiff_t out_stride);
-
 /* More features, the diagonal family (and tied once y = (x - s) U): see the comments
  * in gmmcore_simd.c.  Blocks are transposed (xt = (X - shift)^T, d x ld, ld a multiple
  * of 16 and at least n; shift may be NULL), the weighted log-densities come in direct
  * form from register tiles of rows (cov 1 tied, 2 diag, 3 spherical), and the diag
  * and spherical statistics around each component's mean M[c] are added, per lane,
- * to acc (2 k d L doubles for diag, (2 k d + k) L for spherical, L = 16 / 8 lanes for
- * float / double; nk: k L doubles; the lanes are folded by the caller). */
+ * to acc (2 k d L doubles for diag, (2 k d + k) L for spherical, L lanes from
+ * gmm_wide_lanes_*; nk: k L doubles; the lanes are folded by the caller). */
 int gmm_transpose_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,
                     const double *shift, double *xt, ptrdiff_t ld);
 int gmm_transpose_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,
@@ -86,6 +82,9 @@ int gmm_wide_wlp_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_
                    double *wlp);
 int gmm_wide_wlp_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                    ptrdiff_t k, const float *M, const float *P, const double *cst, float *wlp);
+/* L: 16 / 8 with GNU C vector extensions, 1 in the plain-C build. */
+int gmm_wide_lanes_d(void);
+int gmm_wide_lanes_f(void);
 int gmm_wide_stats_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                      ptrdiff_t k, const double *M, double *R, double *nk, double *acc);
 int gmm_wide_stats_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
@@ -106,5 +105,28 @@ int gmm_outer_design_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
 /* dst[i] += src[i] in double, i < n. */
 int gmm_add_to_double_d(const double *src, ptrdiff_t n, double *dst);
 int gmm_add_to_double_f(const float *src, ptrdiff_t n, double *dst);
+
+/* A hint: fetch the lines of [p, p + bytes) towards the caches (no-op without GNU C). */
+void gmm_prefetch(const void *p, ptrdiff_t bytes);
+
+/* Rows of a row-major design W (n x width) with z = x - shift computed in the output
+ * type: kind 0 [1, z, z_j z_l for l <= j], 1 [1, z], 2 [1, z, z^2], 3 [1, z, |z|^2].
+ * design_fd: float rows, double design. */
+int gmm_design_d(int kind, const double *X, ptrdiff_t n, ptrdiff_t d, const double *shift,
+                 double *W, ptrdiff_t width);
+int gmm_design_f(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
+                 float *W, ptrdiff_t width);
+int gmm_design_fd(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
+                  double *W, ptrdiff_t width);
+
+/* Full covariances, more features: wlp[c * ld + i] = cst[c] - 1/2 |(x_i - M[c]) U_c|^2
+ * from the feature-major block xt (d x ld, gmm_transpose without shift; ld a
+ * multiple of 16 and at least n), U_c row-major upper-triangular (k x d x d, zero
+ * below the diagonal).  zb: scratch of d x 64 bytes, 64-byte aligned. */
+int gmm_full_wlp_d(const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+                   const double *M, const double *U, const double *cst, double *wlp,
+                   double *zb);
+int gmm_full_wlp_f(const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
+                   const float *M, const float *U, const double *cst, float *wlp, float *zb);
 
 #endif

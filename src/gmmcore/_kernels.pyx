@@ -56,10 +56,6 @@ cdef extern from "gmmcore_simd.h" nogil:
                         const double *r, Py_ssize_t r_stride, double *Z)
     int gmm_diff_rows_f(const float *X, Py_ssize_t n, Py_ssize_t d, const float *mu,
                         const float *r, Py_ssize_t r_stride, float *Z)
-    int gmm_half_sqnorm_d(const double *Y, Py_ssize_t n, Py_ssize_t d, double cst, double *out,
-                          Py_ssize_t out_stride)
-    int gmm_half_sqnorm_f(const float *Y, Py_ssize_t n, Py_ssize_t d, double cst, float *out,
-                          Py_ssize_t out_stride)
     int gmm_transpose_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldx,
                         const double *shift, double *xt, Py_ssize_t ld)
     int gmm_transpose_f(const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldx,
@@ -70,6 +66,8 @@ cdef extern from "gmmcore_simd.h" nogil:
     int gmm_wide_wlp_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const float *M, const float *P, const double *cst,
                        float *wlp)
+    int gmm_wide_lanes_d()
+    int gmm_wide_lanes_f()
     int gmm_wide_stats_d(int cov, const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                          Py_ssize_t k, const double *M, double *R, double *nk, double *acc)
     int gmm_wide_stats_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
@@ -83,6 +81,19 @@ cdef extern from "gmmcore_simd.h" nogil:
                            const Py_ssize_t *assigned, float *Dz, double *H, double *G)
     int gmm_add_to_double_d(const double *src, Py_ssize_t n, double *dst)
     int gmm_add_to_double_f(const float *src, Py_ssize_t n, double *dst)
+    void gmm_prefetch(const void *p, Py_ssize_t nbytes)
+    int gmm_design_d(int kind, const double *X, Py_ssize_t n, Py_ssize_t d,
+                     const double *shift, double *W, Py_ssize_t width)
+    int gmm_design_f(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
+                     const float *shift, float *W, Py_ssize_t width)
+    int gmm_design_fd(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
+                      const float *shift, double *W, Py_ssize_t width)
+    int gmm_full_wlp_d(const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
+                       Py_ssize_t k, const double *M, const double *U, const double *cst,
+                       double *wlp, double *zb)
+    int gmm_full_wlp_f(const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
+                       Py_ssize_t k, const float *M, const float *U, const double *cst,
+                       float *wlp, float *zb)
 
 cnp.import_array()
 
@@ -148,22 +159,6 @@ if OUTER_D_MAX > GMM_OUTER_D_MAX:
 # BLAS wrappers (fused float/double).  Signatures of cython_blas are frozen:
 # pointers are non-const, so const inputs are cast at the call.
 # ---------------------------------------------------------------------------
-
-cdef inline void _rows_times_upper(int n_rows, int d, Py_ssize_t ldy, const floating *U,
-                                   floating *Y) noexcept nogil:
-    """Y <- Y U, for row-major Y (n_rows × d, leading dimension ldy) and row-major
-    upper-triangular U.
-
-    Column-major, Yᵀ (d × n_rows) <- Uᵀ Yᵀ, and U's row-major memory is Uᵀ
-    column-major, which is lower-triangular: trmm(side=L, uplo=L, trans=N).
-    """
-    cdef floating one = 1.0
-    cdef int ld = <int>ldy
-    if floating is float:
-        strmm(b"L", b"L", b"N", b"N", &d, &n_rows, &one, <float *>U, &d, Y, &ld)
-    else:
-        dtrmm(b"L", b"L", b"N", b"N", &d, &n_rows, &one, <double *>U, &d, Y, &ld)
-
 
 cdef inline void _feature_major_times_upper(int n_rows, int d, Py_ssize_t ldt,
                                             const floating *U, floating *T) noexcept nogil:
@@ -469,7 +464,8 @@ def e_step(
 
     - d ≤ SMALL_D, every type: register tiles of rows in C (gmm_small_block),
       which also write the block's statistics design;
-    - full: (x − μ_c) U_c by one triangular product per component;
+    - full: the block transposed, then (x − μ_c) U_c by register tiles of rows
+      and of U's columns (gmm_full_wlp: no BLAS call, no packing per component);
     - tied: the block transposed, y = (x − s) U by one triangular product, then
       ‖y − m_c‖² directly (no expansion) by register tiles of rows (gmm_wide_wlp);
     - diag, spherical, float64: [x − s, (x − s)²] · Q, or [x − s, ‖x − s‖²] · Q, by
@@ -529,9 +525,10 @@ def e_step(
     cdef bint outer_stats = cov_type == FULL and _outer_statistics(d, k)
     cdef bint wide = _wide(cov_type, d, floating is float)
     cdef bint tied = cov_type == TIED, large_full = cov_type == FULL and not small
-    # The direct form on feature-major blocks xt (gmm_wide_wlp): float32 diag and
-    # spherical (as x − μ_c), and tied (as y = (x − s) U)
-    cdef bint feature_major = wide or (tied and not small)
+    # Feature-major blocks xt: the direct form of float32 diag and spherical (as
+    # x − μ_c) and of tied (as y = (x − s) U) in gmm_wide_wlp, and the triangular
+    # products of full covariances in gmm_full_wlp
+    cdef bint feature_major = wide or (tied and not small) or large_full
     # float32 tied: statistics in float32 blocks around each row's most responsible
     # mean (see _tied_single_moments), not through a float64 design
     cdef bint tied_single = tied and not small and floating is float
@@ -594,11 +591,12 @@ def e_step(
     cdef Py_ssize_t n_zd = ((d * ldp if small else b * width) if tied and weighted and want_stats
                             else 0)
     cdef Py_ssize_t n_xt = d * ldp if small or feature_major else 0
-    cdef Py_ssize_t lanes = 16 if floating is float else 8
+    cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
+    cdef Py_ssize_t lanes = gmm_wide_lanes_f() if floating is float else gmm_wide_lanes_d()
     cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if wide and want_stats else 0
     cdef Py_ssize_t n_dd = d * d if large_full else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in (k * ldp, n_a, n_z, n_xt, n_dd, n_tmp, n_dz):
+    for j in (k * ldp, n_a, n_z, n_xt, n_dd, n_tmp, n_dz, n_zb):
         f_total += _rounded(j)
     # the same pieces, in the same order, as taken below (each rounded on its own)
     for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
@@ -625,6 +623,7 @@ def e_step(
     cdef double *tacc = _take_double(&dp, (k * d + k + k * k) if tied_stats else 0)
     cdef floating *ftmp = _take(&fp, n_tmp)
     cdef floating *Dz = _take(&fp, n_dz)
+    cdef floating *zb = _take(&fp, n_zb)
     cdef double *hg = _take_double(&dp, n_hg)
     cdef Py_ssize_t[::1] assigned = np.empty(b if tied_stats or full_stats else 0,
                                              dtype=np.intp)
@@ -656,6 +655,9 @@ def e_step(
             Xb = &X[block_start, 0]
             if weighted:
                 wb = &sample_weight[block_start]
+            if block_start + n_rows < end:  # the next block's rows, while this one runs
+                gmm_prefetch(Xb + n_rows * d,
+                             min(b, end - block_start - n_rows) * d * sizeof(floating))
 
             # -- weighted log-densities of the block ------------------------------
             if small:
@@ -678,9 +680,14 @@ def e_step(
                     _transpose(Xb, n_rows, d, d, &shift[0], xt, ldp)
                 _feature_major_times_upper(<int>n_rows, <int>d, ldp, &prec[0], xt)
                 _wide_wlp(TIED, xt, n_rows, d, ldp, k, &Q[0], &prec[0], &cst[0], wlp)
-            elif cov_type == FULL:
-                _full_wlp(Xb, n_rows, d, k, &means[0, 0], &prec[0], &cst[0], wlp, b,
-                          Zb)
+            elif large_full:
+                _transpose(Xb, n_rows, d, d, NULL, xt, ldp)
+                if floating is float:
+                    gmm_full_wlp_f(xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0],
+                                   wlp, zb)
+                else:
+                    gmm_full_wlp_d(xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0],
+                                   wlp, zb)
             else:
                 # float64 diag and spherical: the expanded form, one GEMM (float32
                 # takes the direct form above: the expansion would lose about
@@ -749,7 +756,7 @@ def e_step(
                         _tied_moments(A + 1, n_rows, d, width, False, wb, zd,
                                       row + 2 + k + k * d)
                 elif large_full and not outer_stats:
-                    _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, b, Zb,
+                    _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp, Zb,
                                   dd, row + 2 + k + k * d)
             block_start += n_rows
         if want_stats and wide:
@@ -911,32 +918,6 @@ cdef inline void _argmax_cols(const floating *wlp, Py_ssize_t k, Py_ssize_t n, P
         gmm_argmax_cols_d(wlp, k, n, ld, labels, work)
 
 
-cdef void _full_wlp(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
-                    const floating *means, const floating *U, const double *cst,
-                    floating *wlp, Py_ssize_t ld, floating *Z) noexcept nogil:
-    """wlp[c, i] = cst[c] − ½ ‖(x_i − μ_c)ᵀ U_c‖², one triangular product per component."""
-    cdef Py_ssize_t c, i, j, l
-    cdef floating acc
-    cdef const floating *u
-    for c in range(k):
-        _diff_rows(X, n_rows, d, means + c * d, NULL, 0, Z)
-        if n_rows >= 8:
-            _rows_times_upper(<int>n_rows, <int>d, d, U + c * d * d, Z)
-        else:
-            # a few rows (single predictions): a plain loop costs less than a BLAS call
-            u = U + c * d * d
-            for i in range(n_rows):
-                for j in range(d - 1, -1, -1):  # from the last column: z_l, l ≤ j, still unread
-                    acc = 0.0
-                    for l in range(j + 1):
-                        acc = acc + Z[i * d + l] * u[l * d + j]
-                    Z[i * d + j] = acc
-        if floating is float:
-            gmm_half_sqnorm_f(Z, n_rows, d, cst[c], wlp + c * ld, 1)
-        else:
-            gmm_half_sqnorm_d(Z, n_rows, d, cst[c], wlp + c * ld, 1)
-
-
 cdef inline void _diff_rows(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
                             const floating *mu, const floating *r, Py_ssize_t r_stride,
                             floating *Z) noexcept nogil:
@@ -949,21 +930,12 @@ cdef inline void _diff_rows(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
 cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_type,
                   const floating *shift, floating *A, Py_ssize_t width) noexcept nogil:
     """Rows of A: [1, x − s] and then (x − s)² (diag) or ‖x − s‖² (spherical)."""
-    cdef Py_ssize_t i, j
-    cdef floating v, norm
-    cdef floating *a
-    for i in range(n_rows):
-        a = A + i * width
-        a[0] = 1.0
-        norm = 0.0
-        for j in range(d):
-            v = X[i * d + j] - shift[j]
-            a[1 + j] = v
-            norm = norm + v * v
-            if cov_type == DIAG:
-                a[1 + d + j] = v * v
-        if cov_type == SPHERICAL:
-            a[1 + d] = norm
+    # gmm_design's kinds: 1 [1, z], 2 [1, z, z²], 3 [1, z, ‖z‖²]
+    cdef int kind = cov_type if cov_type == DIAG or cov_type == SPHERICAL else 1
+    if floating is float:
+        gmm_design_f(kind, X, n_rows, d, shift, A, width)
+    else:
+        gmm_design_d(kind, X, n_rows, d, shift, A, width)
 
 
 cdef void _affine(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t q_rows,
@@ -1025,27 +997,12 @@ cdef void _double_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int
     """Rows of the float64 statistics design W (n_rows × width), z = x − s in double:
     [1, z] and then z_j z_l for l ≤ j (FULL), z² (DIAG), ‖z‖² (SPHERICAL) or nothing
     (TIED)."""
-    cdef Py_ssize_t i, j, l, p
-    cdef double *w
-    cdef double norm
-    for i in range(n_rows):
-        w = W + i * width
-        w[0] = 1.0
-        norm = 0.0
-        for j in range(d):
-            w[1 + j] = <double>X[i * d + j] - <double>shift[j]
-            norm += w[1 + j] * w[1 + j]
-        if kind == FULL:
-            p = 1 + d
-            for j in range(d):
-                for l in range(j + 1):
-                    w[p] = w[1 + j] * w[1 + l]
-                    p += 1
-        elif kind == DIAG:
-            for j in range(d):
-                w[1 + d + j] = w[1 + j] * w[1 + j]
-        elif kind == SPHERICAL:
-            w[1 + d] = norm
+    # gmm_design's kinds: 0 outer products, 1 [1, z], 2 squares, 3 ‖z‖²
+    cdef int c_kind = 0 if kind == FULL else 1 if kind == TIED else kind
+    if floating is float:
+        gmm_design_fd(c_kind, X, n_rows, d, shift, W, width)
+    else:
+        gmm_design_d(c_kind, X, n_rows, d, shift, W, width)
 
 
 cdef void _tied_moments(const double *Z, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t ld,
