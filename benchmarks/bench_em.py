@@ -13,10 +13,12 @@ a fresh subprocess per library, as a multiple of X's size (Linux: the
 process's VmHWM after resetting it through /proc/self/clear_refs).
 
 The lower bound per iteration comes from rates measured here, on one core:
-  full:      2·n·k·d² flops (E-step trmm + M-step syrk) at the DGEMM rate for inner size d
-             (d > 8; at the peak DGEMM rate for d <= 8)
-  tied:      2·n·d² + 5·n·k·d flops;  diag: 6·n·k·d;  spherical: 5·n·k·d  (at the peak DGEMM rate)
-  all:       + n·k exponentials at numpy's vectorised exp rate
+  full:      2·n·k·d² flops (the E-step's triangular products and the M-step's rank
+             updates, half a d × d product each)
+  tied:      2·n·d² + 5·n·k·d flops;  diag: 6·n·k·d;  spherical: 5·n·k·d
+  all:       at the peak GEMM rate (a GEMM of inner size 256; gmmcore's own register
+             tiles are not held to BLAS's lower rate at small inner sizes, so that rate
+             would not bound them), + n·k exponentials at numpy's vectorised exp rate,
   and never less than reading X once at the measured memory bandwidth.
 With T threads the bound is divided by T.  scikit-learn needs scikit-learn installed.
 """
@@ -206,11 +208,7 @@ class MachineRates:
             "diag": 6 * n * k * d,
             "spherical": 5 * n * k * d,
         }[covariance_type]
-        # full covariances with more than 8 features run on GEMM-shaped products of
-        # inner size d; everything else (and full with d <= 8, hand-vectorised)
-        # can at best run at the machine's peak rate
-        rate = self.gemm_rate(d) if covariance_type == "full" and d > 8 else self.peak
-        compute = flops / rate + n * k / self.exp_rate
+        compute = flops / self.peak + n * k / self.exp_rate
         memory = n * d * itemsize / self.bandwidth
         return max(compute, memory)
 

@@ -856,6 +856,55 @@ GMM_INLINE int outer_design_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptr
     GMM_OUTER_DESIGN_BODY(float)
 }
 
+/*
+ * Tied, float32: rows around their assigned component's mean, z = x - means[a(i)]:
+ *   Z[i, :] = z,  T[a(i), :] += w_i z,  M[a(i)] += w_i   (w = 1 when weight is NULL)
+ *   G[c k + a(i)] += R[c, i]                            (R: k x ldr, component-major)
+ * T, M and G in double.
+ */
+#define GMM_ASSIGNED_ROWS_BODY(T_)                                                  \
+    for (ptrdiff_t i = 0; i < n; ++i) {                                             \
+        const ptrdiff_t a = assigned[i];                                            \
+        const double w = weight != NULL ? (double)weight[i] : 1.0;                  \
+        const T_ *GMM_RESTRICT x = X + i * d;                                       \
+        const T_ *GMM_RESTRICT mu = means + a * d;                                  \
+        T_ *GMM_RESTRICT z = Z + i * d;                                             \
+        double *GMM_RESTRICT t = T + a * d;                                         \
+        for (ptrdiff_t j = 0; j < d; ++j) {                                         \
+            z[j] = x[j] - mu[j];                                                    \
+            t[j] += w * (double)z[j];                                               \
+        }                                                                           \
+        M[a] += w;                                                                  \
+    }                                                                               \
+    for (ptrdiff_t c = 0; c < k; ++c) {                                             \
+        const T_ *GMM_RESTRICT r = R + c * ldr;                                     \
+        double *GMM_RESTRICT g = G + c * k;                                         \
+        for (ptrdiff_t i = 0; i < n; ++i) g[assigned[i]] += (double)r[i];           \
+    }                                                                               \
+    return 0;
+
+GMM_INLINE int assigned_rows_d_body(const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                                    ptrdiff_t k, const double *GMM_RESTRICT means,
+                                    const ptrdiff_t *GMM_RESTRICT assigned,
+                                    const double *GMM_RESTRICT weight,
+                                    const double *GMM_RESTRICT R, ptrdiff_t ldr,
+                                    double *GMM_RESTRICT Z, double *GMM_RESTRICT T,
+                                    double *GMM_RESTRICT M, double *GMM_RESTRICT G)
+{
+    GMM_ASSIGNED_ROWS_BODY(double)
+}
+
+GMM_INLINE int assigned_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
+                                    ptrdiff_t k, const float *GMM_RESTRICT means,
+                                    const ptrdiff_t *GMM_RESTRICT assigned,
+                                    const float *GMM_RESTRICT weight,
+                                    const float *GMM_RESTRICT R, ptrdiff_t ldr,
+                                    float *GMM_RESTRICT Z, double *GMM_RESTRICT T,
+                                    double *GMM_RESTRICT M, double *GMM_RESTRICT G)
+{
+    GMM_ASSIGNED_ROWS_BODY(float)
+}
+
 /* dst[i] += src[i], in double */
 GMM_INLINE int add_to_double_d_body(const double *GMM_RESTRICT src, ptrdiff_t n,
                                     double *GMM_RESTRICT dst)
@@ -1060,6 +1109,17 @@ GMM_VERSIONS(full_wlp_f,
               const float *M, const float *U, const double *cst, float *wlp, float *zb),
              (xt, n, d, ld, k, M, U, cst, wlp, zb))
 
+GMM_VERSIONS(assigned_rows_d,
+             (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *means,
+              const ptrdiff_t *assigned, const double *weight, const double *R, ptrdiff_t ldr,
+              double *Z, double *T, double *M, double *G),
+             (X, n, d, k, means, assigned, weight, R, ldr, Z, T, M, G))
+GMM_VERSIONS(assigned_rows_f,
+             (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const float *means,
+              const ptrdiff_t *assigned, const float *weight, const float *R, ptrdiff_t ldr,
+              float *Z, double *T, double *M, double *G),
+             (X, n, d, k, means, assigned, weight, R, ldr, Z, T, M, G))
+
 static int simd_level = 0;
 
 int gmm_simd_level(void) { return simd_level; }
@@ -1116,6 +1176,8 @@ int gmm_simd_init(void)
     GMM_PICK(design_fd);
     GMM_PICK(full_wlp_d);
     GMM_PICK(full_wlp_f);
+    GMM_PICK(assigned_rows_d);
+    GMM_PICK(assigned_rows_f);
 #undef GMM_PICK
     simd_level = level;
 #endif

@@ -129,4 +129,16 @@ int gmm_full_wlp_d(const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptr
 int gmm_full_wlp_f(const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
                    const float *M, const float *U, const double *cst, float *wlp, float *zb);
 
+/* Tied: rows around their assigned component's mean, Z[i] = x_i - means[a(i)], with
+ * T[a(i)] += w_i Z[i], M[a(i)] += w_i and G[c, a(i)] += R[c, i] in double (weight may
+ * be NULL for ones; R is k x ldr). */
+int gmm_assigned_rows_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
+                        const double *means, const ptrdiff_t *assigned, const double *weight,
+                        const double *R, ptrdiff_t ldr, double *Z, double *T, double *M,
+                        double *G);
+int gmm_assigned_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
+                        const float *means, const ptrdiff_t *assigned, const float *weight,
+                        const float *R, ptrdiff_t ldr, float *Z, double *T, double *M,
+                        double *G);
+
 #endif

@@ -82,6 +82,14 @@ cdef extern from "gmmcore_simd.h" nogil:
     int gmm_add_to_double_d(const double *src, Py_ssize_t n, double *dst)
     int gmm_add_to_double_f(const float *src, Py_ssize_t n, double *dst)
     void gmm_prefetch(const void *p, Py_ssize_t nbytes)
+    int gmm_assigned_rows_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
+                            const double *means, const Py_ssize_t *assigned,
+                            const double *weight, const double *R, Py_ssize_t ldr,
+                            double *Z, double *T, double *M, double *G)
+    int gmm_assigned_rows_f(const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
+                            const float *means, const Py_ssize_t *assigned,
+                            const float *weight, const float *R, Py_ssize_t ldr,
+                            float *Z, double *T, double *M, double *G)
     int gmm_design_d(int kind, const double *X, Py_ssize_t n, Py_ssize_t d,
                      const double *shift, double *W, Py_ssize_t width)
     int gmm_design_f(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
@@ -1054,7 +1062,6 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
     from which _tied_moments_to_shift moves N, S1 and S to the global shift.
     """
     cdef Py_ssize_t i, j, l, c
-    cdef double wi
     cdef floating v
     cdef int m = <int>d, n = <int>k, kk = <int>n_rows, ld_z = <int>d, ld_r = <int>ldr
     cdef floating one = 1.0, zero = 0.0
@@ -1062,17 +1069,10 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
     cdef double *M = TMG + k * d
     cdef double *G = TMG + k * d + k
     _argmax_cols(R, k, n_rows, ldr, assigned, work)
-    for i in range(n_rows):
-        c = assigned[i]
-        wi = 1.0 if weight == NULL else <double>weight[i]
-        for j in range(d):
-            v = X[i * d + j] - means[c * d + j]
-            Z[i * d + j] = v
-            T[c * d + j] += wi * v
-        M[c] += wi
-    for c in range(k):
-        for i in range(n_rows):
-            G[c * k + assigned[i]] += R[c * ldr + i]
+    if floating is float:
+        gmm_assigned_rows_f(X, n_rows, d, k, means, assigned, weight, R, ldr, Z, T, M, G)
+    else:
+        gmm_assigned_rows_d(X, n_rows, d, k, means, assigned, weight, R, ldr, Z, T, M, G)
     # Column-major, tmpᵀ (d × k) = Zᵀ Rᵀ: Z's memory is Zᵀ, R's is Rᵀ: gemm(N, N)
     if floating is float:
         sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>Z, &ld_z, <float *>R, &ld_r, &zero,
