@@ -473,43 +473,42 @@ GMM_INLINE int diff_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdif
 #if defined(GMM_GNU) && (defined(__clang__) || __GNUC__ >= 12)
 #define GMM_TILED_TRANSPOSE 1
 #define GMM_ARGS(...) __VA_ARGS__
-GMM_INLINE void transpose_tile_f(gmm_vf *r)
-{
-    /* h = 8, 4, 2, 1: the low result keeps a's lanes with bit h clear and takes b's
-     * from h below; the high one the other way round */
-#define GMM_STAGE_F(h, LO, HI)                                                      \
-    for (int a = 0; a < 16; ++a)                                                    \
+/* One round for a tile of L vectors of type V: rows a (bit h clear) and a + h swap
+ * their off-diagonal h-lane halves; LO keeps a's lanes with bit h clear and takes
+ * b's from h below, HI the other way round. */
+#define GMM_STAGE(V, L, h, LO, HI)                                                  \
+    for (int a = 0; a < L; ++a)                                                     \
         if ((a & h) == 0) {                                                         \
-            const gmm_vf lo = __builtin_shufflevector(r[a], r[a + h], LO);          \
-            const gmm_vf hi = __builtin_shufflevector(r[a], r[a + h], HI);          \
+            const V lo = __builtin_shufflevector(r[a], r[a + h], LO);               \
+            const V hi = __builtin_shufflevector(r[a], r[a + h], HI);               \
             r[a] = lo;                                                              \
             r[a + h] = hi;                                                          \
         }
-    GMM_STAGE_F(8, GMM_ARGS(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-                GMM_ARGS(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
-    GMM_STAGE_F(4, GMM_ARGS(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
-                GMM_ARGS(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
-    GMM_STAGE_F(2, GMM_ARGS(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
-                GMM_ARGS(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
-    GMM_STAGE_F(1, GMM_ARGS(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
-                GMM_ARGS(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
-#undef GMM_STAGE_F
+
+GMM_INLINE void transpose_tile_f(gmm_vf *r)
+{
+    GMM_STAGE(gmm_vf, 16, 8,
+              GMM_ARGS(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+              GMM_ARGS(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+    GMM_STAGE(gmm_vf, 16, 4,
+              GMM_ARGS(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+              GMM_ARGS(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+    GMM_STAGE(gmm_vf, 16, 2,
+              GMM_ARGS(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+              GMM_ARGS(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+    GMM_STAGE(gmm_vf, 16, 1,
+              GMM_ARGS(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+              GMM_ARGS(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
 }
 
 GMM_INLINE void transpose_tile_d(gmm_vd *r)
 {
-#define GMM_STAGE_D(h, LO, HI)                                                      \
-    for (int a = 0; a < 8; ++a)                                                     \
-        if ((a & h) == 0) {                                                         \
-            const gmm_vd lo = __builtin_shufflevector(r[a], r[a + h], LO);          \
-            const gmm_vd hi = __builtin_shufflevector(r[a], r[a + h], HI);          \
-            r[a] = lo;                                                              \
-            r[a + h] = hi;                                                          \
-        }
-    GMM_STAGE_D(4, GMM_ARGS(0, 1, 2, 3, 8, 9, 10, 11), GMM_ARGS(4, 5, 6, 7, 12, 13, 14, 15))
-    GMM_STAGE_D(2, GMM_ARGS(0, 1, 8, 9, 4, 5, 12, 13), GMM_ARGS(2, 3, 10, 11, 6, 7, 14, 15))
-    GMM_STAGE_D(1, GMM_ARGS(0, 8, 2, 10, 4, 12, 6, 14), GMM_ARGS(1, 9, 3, 11, 5, 13, 7, 15))
-#undef GMM_STAGE_D
+    GMM_STAGE(gmm_vd, 8, 4, GMM_ARGS(0, 1, 2, 3, 8, 9, 10, 11),
+              GMM_ARGS(4, 5, 6, 7, 12, 13, 14, 15))
+    GMM_STAGE(gmm_vd, 8, 2, GMM_ARGS(0, 1, 8, 9, 4, 5, 12, 13),
+              GMM_ARGS(2, 3, 10, 11, 6, 7, 14, 15))
+    GMM_STAGE(gmm_vd, 8, 1, GMM_ARGS(0, 8, 2, 10, 4, 12, 6, 14),
+              GMM_ARGS(1, 9, 3, 11, 5, 13, 7, 15))
 }
 #endif
 

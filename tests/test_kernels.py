@@ -49,6 +49,17 @@ def e_step(X, kp, w=None, stats=None, start=0, end=None, resp=None, lpn=None, la
         e1 if lpn is None else lpn, NO_LABELS if labels is None else labels, block_size)
 
 
+def random_problem(covariance_type, k, d, n, dtype, seed):
+    """Data around 5, random weights, means and precisions, and their KernelParams."""
+    rng = np.random.RandomState(seed)
+    X = (rng.randn(n, d) * 2 + 5).astype(dtype)
+    weights = rng.dirichlet(np.ones(k))
+    means = rng.randn(k, d) + 5
+    pc = precisions_cholesky_from_precisions(random_precisions(covariance_type, k, d, rng),
+                                             covariance_type)
+    return X, weights, pc, KernelParams(weights, means, pc, covariance_type, dtype), rng
+
+
 def reference_e_step(X, weights, means, pc, covariance_type, w):
     """log p(x), weighted responsibilities and dense log-densities, in float64."""
     n, d = X.shape
@@ -74,13 +85,7 @@ def reference_e_step(X, weights, means, pc, covariance_type, w):
                                  (17, 33)])
 def test_e_step_statistics_match_numpy(covariance_type, dtype, k, d):
     n = 700  # several blocks of 256 and a partial one
-    rng = np.random.RandomState(d)
-    X = (rng.randn(n, d) * 2 + 5).astype(dtype)
-    weights = rng.dirichlet(np.ones(k))
-    means = rng.randn(k, d) + 5
-    pc = precisions_cholesky_from_precisions(random_precisions(covariance_type, k, d, rng),
-                                             covariance_type)
-    kp = KernelParams(weights, means, pc, covariance_type, dtype)
+    X, weights, pc, kp, rng = random_problem(covariance_type, k, d, n, dtype, seed=d)
     w = rng.uniform(0, 2, n).astype(dtype)
     w[::7] = 0.0
     shifts = kp.statistics_shifts()
@@ -160,13 +165,7 @@ def test_per_row_outputs_and_row_ranges(covariance_type):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("k,d,n", [(3, 9, 5), (17, 20, 300), (9, 33, 517)])
 def test_per_row_outputs_match_numpy(covariance_type, dtype, k, d, n):
-    rng = np.random.RandomState(k + d)
-    X = (rng.randn(n, d) * 2 + 5).astype(dtype)
-    weights = rng.dirichlet(np.ones(k))
-    means = rng.randn(k, d) + 5
-    pc = precisions_cholesky_from_precisions(random_precisions(covariance_type, k, d, rng),
-                                             covariance_type)
-    kp = KernelParams(weights, means, pc, covariance_type, dtype)
+    X, weights, pc, kp, _ = random_problem(covariance_type, k, d, n, dtype, seed=k + d)
     resp = np.empty((n, k), dtype=dtype)
     lpn = np.empty(n, dtype=dtype)
     labels = np.empty(n, dtype=np.intp)
