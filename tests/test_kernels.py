@@ -217,7 +217,7 @@ def test_every_simd_level_gives_the_same_results():
         "from gmmcore import GaussianMixture\n"
         "rng = np.random.RandomState(0)\n"
         "out = [k.SIMD_LEVEL]\n"
-        "for d, types in ((3, ('full', 'diag')), (20, ('tied', 'diag', 'spherical'))):\n"
+        "for d, types in ((3, ('full', 'diag')), (20, ('full', 'tied', 'diag', 'spherical'))):\n"
         "    X = np.vstack([rng.randn(500, d) + 4 * c for c in range(3)])\n"
         "    for ct in types:\n"
         "        for dt in (np.float64, np.float32):\n"
