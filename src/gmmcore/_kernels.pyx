@@ -307,7 +307,7 @@ cdef void _accumulate_stats(
             # centre), a within-cluster distance, so that the rank update's rounding
             # (float32) stays small next to the within-cluster scatter; T_c = Σ w z
             # and M_c = Σ w of those rows move S to tied_shift afterwards
-            # (_tied_moments_to_shift).  Rows without one use tied_shift.
+            # (_tied_s2_to_shift).  Rows without one use tied_shift.
             for i in range(n_rows):
                 w = 1.0 if weight == NULL else weight[i]
                 sr = sqrt(w)
@@ -1287,10 +1287,10 @@ def stats_from_assignment(
     cdef floating[:, ::1] onehot_buf = np.zeros((b, k), dtype=dtype)
     cdef floating[:, ::1] scratch_buf = np.empty((b, max(d, 1)), dtype=dtype)
     cdef floating[::1] scratch_dd_buf = np.empty(max(d * d, 1), dtype=dtype)
-    # tied with labels: [T (k × d), M (k), G (k × k) unused], and the shifts' offsets
-    # from tied_shift in double
+    # tied with labels: [T (k × d), M (k)], and the shifts' offsets from tied_shift in
+    # double
     cdef bint tied_labels = cov_type == TIED and hard and d > SMALL_D_MAX
-    cdef double[::1] tm_buf = np.zeros(k * d + k + k * k if tied_labels else 1)
+    cdef double[::1] tm_buf = np.zeros(k * d + k if tied_labels else 1)
     cdef double[::1] e_buf = np.empty(k * d if tied_labels else 1)
     cdef Py_ssize_t j
     if tied_labels:
