@@ -576,7 +576,7 @@ def e_step(
     #   wlp   k × ldp     log-densities, then responsibilities, component-major
     #   A     row-major b × width design for d > SMALL_D: the E-step's (float64
     #         diag and spherical) and the statistics' when not double_design
-    #   Z     full, d > SMALL_D: b × d;   dd: d × d
+    #   Z     b × d: full rank updates (d > SMALL_D), float32 tied rows;   dd: d × d
     #   xt    feature-major block, d × ldp: d ≤ SMALL_D, and feature_major
     #   wacc  wide: per-lane float64 sums (see gmm_wide_stats), and of N (wnk)
     #   wd    the float64 design: feature-major width × ldp (d ≤ SMALL_D, always
@@ -589,7 +589,8 @@ def e_step(
     cdef bint full_stats = full_single and want_stats
     cdef Py_ssize_t n_a = b * width if need_a else 0
     cdef Py_ssize_t n_wd = width * ldp if small or (want_stats and double_design) else 0
-    cdef Py_ssize_t n_z = b * d if large_full or tied_stats else 0
+    cdef Py_ssize_t n_z = (b * d if (large_full and want_stats and not outer_stats) or tied_stats
+                           else 0)
     cdef Py_ssize_t n_tmp = (max(k * d, d * d) if tied_stats
                              else k * w2 if full_stats else 0)
     cdef Py_ssize_t n_dz = b * w2 if full_stats else 0
@@ -602,7 +603,7 @@ def e_step(
     cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
     cdef Py_ssize_t lanes = gmm_wide_lanes_f() if floating is float else gmm_wide_lanes_d()
     cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if wide and want_stats else 0
-    cdef Py_ssize_t n_dd = d * d if large_full else 0
+    cdef Py_ssize_t n_dd = d * d if large_full and want_stats and not outer_stats else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
     for j in (k * ldp, n_a, n_z, n_xt, n_dd, n_tmp, n_dz, n_zb):
         f_total += _rounded(j)
