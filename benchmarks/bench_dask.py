@@ -30,6 +30,8 @@ import warnings
 
 import numpy as np
 
+from _rss import reset_peak, status_bytes
+
 K, D, SEED = 8, 16, 0
 
 
@@ -41,24 +43,6 @@ def make_block(block_info=None):
     rng = np.random.default_rng([SEED, info["chunk-location"][0]])
     centres = np.random.default_rng(SEED).normal(scale=4.0, size=(K, D))
     return rng.standard_normal((end - start, D)) + centres[rng.integers(0, K, end - start)]
-
-
-def status_bytes(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
-
-def reset_peak():
-    """Reset this process's VmHWM to its current RSS; returns the RSS."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    return status_bytes("VmRSS")
 
 
 def peak():

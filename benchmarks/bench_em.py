@@ -35,6 +35,8 @@ import warnings
 
 import numpy as np
 
+from _rss import reset_peak, status_bytes
+
 WORKLOADS = {
     "W1": dict(n=1_000_000, d=4, k=8),
     "W2": dict(n=200_000, d=32, k=16),
@@ -108,23 +110,6 @@ def per_iteration(library, X, k, covariance_type, start, m_lo, m_hi, repeat, n_t
 # Peak memory, in a subprocess
 # ---------------------------------------------------------------------------
 
-def _status_bytes(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak_rss():
-    """Reset this process's peak RSS to its current RSS (Linux 4.0+).
-
-    getrusage's ru_maxrss cannot be used: it keeps the peak of the parent
-    process across fork and exec."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
 def memory_child(spec):
     """Run one fit and print the peak RSS growth as a multiple of X's size."""
     import gc
@@ -142,10 +127,9 @@ def memory_child(spec):
         warnings.simplefilter("ignore")
         small.fit(X[: max(5 * spec["k"], 2000)])
         gc.collect()
-        _reset_peak_rss()
-        baseline = _status_bytes("VmRSS")
+        baseline = reset_peak()
         est.fit(X)
-    growth = max(0, _status_bytes("VmHWM") - baseline)
+    growth = max(0, status_bytes("VmHWM") - baseline)
     print(json.dumps({"growth": growth, "x_bytes": X.nbytes}))
 
 

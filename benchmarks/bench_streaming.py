@@ -30,21 +30,9 @@ import time
 
 import numpy as np
 
+from _rss import reset_peak, status_bytes
+
 K, D = 8, 16
-
-
-def status_bytes(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
-
-def reset_peak():
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    return status_bytes("VmRSS")
 
 
 def write_data(path, n, d, k, seed=0):
