@@ -83,3 +83,43 @@ def default_sigint():
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt_after_start(script, *args, timeout=60):
+    """Run ``python -c script *args``, which prints "fitting" as its long call starts;
+    send it SIGINT 1.5 s later.  Returns (returncode, stdout, monotonic time of the
+    signal)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
+                            text=True, preexec_fn=default_sigint)
+    try:
+        assert proc.stdout.readline().strip() == "fitting"
+        time.sleep(1.5)  # well inside the call
+        sent = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, sent
+
+
+# Imported only by the features that need them, never by ``import gmmcore``.
+OPTIONAL_MODULES = ("sklearn", "dask", "distributed", "pandas", "pyarrow", "matplotlib")
+
+
+def optional_modules_after(code):
+    """The OPTIONAL_MODULES a fresh interpreter has loaded after running ``code``."""
+    import subprocess
+    import sys
+
+    probe = (f"import sys\n{code}\nprint(sorted({{m.split('.')[0] for m in sys.modules}}"
+             f" & set({OPTIONAL_MODULES!r})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    return out.strip()

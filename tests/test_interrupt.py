@@ -1,15 +1,11 @@
 """Ctrl-C during a long fit: KeyboardInterrupt within about a second, nothing left running."""
 
-import os
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
-from conftest import default_sigint
+from conftest import interrupt_after_start
 
 SCRIPT = textwrap.dedent("""
     import sys, threading, time, warnings
@@ -40,18 +36,8 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX")
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_ctrl_c_interrupts_a_long_fit_quickly(n_threads):
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(n_threads)],
-                            stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    try:
-        assert proc.stdout.readline().strip() == "fitting"
-        time.sleep(1.5)  # well inside the EM loop
-        sent = time.monotonic()
-        os.kill(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
+    returncode, out, sent = interrupt_after_start(SCRIPT, str(n_threads), timeout=30)
+    assert returncode == 0, out
     words = out.split()
     assert words[0] == "interrupted", out
     caught, cpu_after = float(words[1]), float(words[2])

@@ -1,12 +1,8 @@
 """gmmcore.select: the candidates' table against standalone fits, scheduling and errors."""
 
-import os
-import signal
-import subprocess
 import sys
 import textwrap
 import threading
-import time
 import warnings
 
 import numpy as np
@@ -15,7 +11,8 @@ import pytest
 import gmmcore
 from gmmcore import GaussianMixture, SelectionResult, select
 from gmmcore import _select
-from conftest import COVARIANCE_TYPES, default_sigint, make_blobs
+from conftest import (COVARIANCE_TYPES, interrupt_after_start, make_blobs,
+                      optional_modules_after)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
 
@@ -329,11 +326,7 @@ def test_blas_limit_restored_after_concurrent_fits(blobs):
 
 
 def test_import_does_not_load_pandas_or_sklearn():
-    code = ("import sys, gmmcore; gmmcore.select; "
-            "print(sorted(m for m in ('pandas', 'sklearn') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "[]"
+    assert optional_modules_after("import gmmcore; gmmcore.select") == "[]"
     assert "select" in gmmcore.__all__ and "SelectionResult" in gmmcore.__all__
 
 
@@ -360,17 +353,7 @@ INTERRUPTED_SCRIPT = textwrap.dedent("""
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery is POSIX")
 def test_ctrl_c_stops_concurrent_candidates_quickly():
     # fits without end (tol=0, huge max_iter) would never let select return
-    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_SCRIPT],
-                            stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    try:
-        assert proc.stdout.readline().strip() == "fitting"
-        time.sleep(1.5)
-        sent = time.monotonic()
-        os.kill(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    _, out, sent = interrupt_after_start(INTERRUPTED_SCRIPT, timeout=60)
     words = out.split()
     assert words and words[0] == "interrupted", out
     caught, alive = float(words[1]), int(words[2])
