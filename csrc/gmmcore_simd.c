@@ -980,6 +980,64 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
 }
 
 /* ------------------------------------------------------------------------- */
+/* per-row log-likelihood sums of a block                                     */
+/* ------------------------------------------------------------------------- */
+
+/* Over the rows with a weight other than 0 (w NULL: every weight 1): sums[0] +=
+ * sum w lpn, sums[1] += sum w; a non-finite lpn is counted, and the lowest finite
+ * one (below *worst) is kept in *worst with its row in *worst_row.  Four partial
+ * sums, so that the adds do not wait on each other: the order is fixed by n alone,
+ * so the result is the same on every run. */
+#define GMM_ROW_STEP(i, S, W)                                                       \
+    {                                                                               \
+        const double v = lpn[i];                                                    \
+        const double wi = w != NULL ? (double)w[i] : 1.0;                           \
+        if (wi != 0.0) {                                                            \
+            if (!isfinite(v)) {                                                     \
+                ++bad;                                                              \
+            } else if (v < low) {                                                   \
+                low = v;                                                            \
+                at = (i);                                                           \
+            }                                                                       \
+            S += wi * v;                                                            \
+            W += wi;                                                                \
+        }                                                                           \
+    }
+#define GMM_ROW_SUMS_BODY                                                           \
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;                                  \
+    double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;                                  \
+    double low = *worst;                                                            \
+    ptrdiff_t bad = 0, at = -1, i = 0;                                              \
+    for (; i + 4 <= n; i += 4) {                                                    \
+        GMM_ROW_STEP(i, s0, t0)                                                     \
+        GMM_ROW_STEP(i + 1, s1, t1)                                                 \
+        GMM_ROW_STEP(i + 2, s2, t2)                                                 \
+        GMM_ROW_STEP(i + 3, s3, t3)                                                 \
+    }                                                                               \
+    for (; i < n; ++i) GMM_ROW_STEP(i, s0, t0)                                      \
+    sums[0] += (s0 + s1) + (s2 + s3);                                               \
+    sums[1] += (t0 + t1) + (t2 + t3);                                               \
+    if (at >= 0) {                                                                  \
+        *worst = low;                                                               \
+        *worst_row = at;                                                            \
+    }                                                                               \
+    return bad;
+
+ptrdiff_t gmm_row_sums_d(const double *GMM_RESTRICT lpn, const double *GMM_RESTRICT w,
+                         ptrdiff_t n, double *GMM_RESTRICT sums, double *GMM_RESTRICT worst,
+                         ptrdiff_t *GMM_RESTRICT worst_row)
+{
+    GMM_ROW_SUMS_BODY
+}
+
+ptrdiff_t gmm_row_sums_f(const double *GMM_RESTRICT lpn, const float *GMM_RESTRICT w,
+                         ptrdiff_t n, double *GMM_RESTRICT sums, double *GMM_RESTRICT worst,
+                         ptrdiff_t *GMM_RESTRICT worst_row)
+{
+    GMM_ROW_SUMS_BODY
+}
+
+/* ------------------------------------------------------------------------- */
 /* prefetch                                                                   */
 /* ------------------------------------------------------------------------- */
 

@@ -37,6 +37,14 @@ int gmm_lse_cols_d(double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *
 int gmm_lse_cols_f(float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn,
                    double *work);
 
+/* Over a block's rows with weight w[i] != 0 (w NULL: all 1): sums[0] += sum w lpn,
+ * sums[1] += sum w; the lowest finite lpn, if below *worst, goes to *worst and its
+ * row (counted from 0) to *worst_row.  Returns the number of non-finite lpn. */
+ptrdiff_t gmm_row_sums_d(const double *lpn, const double *w, ptrdiff_t n, double *sums,
+                         double *worst, ptrdiff_t *worst_row);
+ptrdiff_t gmm_row_sums_f(const double *lpn, const float *w, ptrdiff_t n, double *sums,
+                         double *worst, ptrdiff_t *worst_row);
+
 /* labels[i] = the first c with the largest wlp[c, i] (layout as above); work: n doubles. */
 int gmm_argmax_cols_d(const double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
                       ptrdiff_t *labels, double *work);

@@ -40,6 +40,10 @@ cdef extern from "gmmcore_simd.h" nogil:
                        double *work)
     int gmm_lse_cols_f(float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld, double *lpn,
                        double *work)
+    Py_ssize_t gmm_row_sums_d(const double *lpn, const double *w, Py_ssize_t n, double *sums,
+                              double *worst, Py_ssize_t *worst_row)
+    Py_ssize_t gmm_row_sums_f(const double *lpn, const float *w, Py_ssize_t n, double *sums,
+                              double *worst, Py_ssize_t *worst_row)
     int gmm_argmax_cols_d(const double *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
                           Py_ssize_t *labels, double *work)
     int gmm_argmax_cols_f(const float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
@@ -653,8 +657,10 @@ def e_step(
 
     cdef const floating *Xb
     cdef const floating *wb = NULL
-    cdef double loglik = 0.0, total_weight = 0.0, w, worst = INFINITY
-    cdef Py_ssize_t n_nonfinite = 0, worst_row = -1
+    cdef double worst = INFINITY
+    cdef double sums[2]  # Σ w log p(x), Σ w
+    cdef Py_ssize_t n_nonfinite = 0, worst_row = -1, worst_in_block
+    sums[0] = sums[1] = 0.0
     cdef Py_ssize_t block_start, n_rows, c
 
     with nogil:
@@ -708,19 +714,18 @@ def e_step(
             if want_labels:
                 _argmax_cols(wlp, k, n_rows, ldp, &out_labels[block_start], lsew)
             _lse_cols(wlp, k, n_rows, ldp, lpn, lsew)
-            for i in range(n_rows):
-                w = wb[i] if weighted else 1.0
-                if w != 0:
-                    if not isfinite(lpn[i]):
-                        n_nonfinite += 1
-                    elif lpn[i] < worst:
-                        worst = lpn[i]
-                        worst_row = block_start + i
-                    loglik += w * lpn[i]
-                    total_weight += w
-                if want_lpn:
+            worst_in_block = -1
+            if floating is float:
+                n_nonfinite += gmm_row_sums_f(lpn, wb, n_rows, sums, &worst, &worst_in_block)
+            else:
+                n_nonfinite += gmm_row_sums_d(lpn, wb, n_rows, sums, &worst, &worst_in_block)
+            if worst_in_block >= 0:
+                worst_row = block_start + worst_in_block
+            if want_lpn:
+                for i in range(n_rows):
                     out_log_prob_norm[block_start + i] = <floating>lpn[i]
-                if want_resp:
+            if want_resp:
+                for i in range(n_rows):
                     for c in range(k):
                         out_resp[block_start + i, c] = wlp[c * ldp + i]
 
@@ -769,15 +774,15 @@ def e_step(
                                   dd, row + 2 + k + k * d)
             block_start += n_rows
         if want_stats and wide:
-            _write_wide_statistics(cov_type, k, d, lanes, wnk, wacc, loglik, total_weight, row)
+            _write_wide_statistics(cov_type, k, d, lanes, wnk, wacc, sums[0], sums[1], row)
         elif full_stats:
-            _write_full_single_statistics(k, d, d64, hg, loglik, total_weight, row)
+            _write_full_single_statistics(k, d, d64, hg, sums[0], sums[1], row)
         elif want_stats:
             if tied_stats:
                 _tied_moments_to_shift(k, d, width, d64, tacc, acc, row + 2 + k + k * d)
             _write_statistics(cov_type, k, d, width, outer_stats, acc,
-                              d64, loglik, total_weight, row)
-    return loglik, total_weight, n_nonfinite, worst_row
+                              d64, sums[0], sums[1], row)
+    return sums[0], sums[1], n_nonfinite, worst_row
 
 
 def stats_width(int cov_type, Py_ssize_t k, Py_ssize_t d):
