@@ -48,36 +48,36 @@
 /* exp                                                                        */
 /* ------------------------------------------------------------------------- */
 
-/* exp(x) for x <= 709 to about 2 ulp; 0 below -708, +inf above 709, NaN for NaN. */
+/* exp(x) for x <= 709 to about 1 ulp; 0 below -708, +inf above 709, NaN for NaN. */
 GMM_INLINE double exp1_d(double x)
 {
     const double log2e = 1.4426950408889634074;
     const double ln2_hi = 6.93147180369123816490e-01;
     const double ln2_lo = 1.90821492927058770002e-10;
     const double shifter = 6755399441055744.0; /* 1.5 * 2^52: its ulp is 1 */
-    double xc = x < -708.0 ? -708.0 : x;
-    xc = xc > 709.0 ? 709.0 : xc;
+    /* no clamp of x: out of range, the arithmetic below gives garbage (or NaN from
+     * inf - inf) that the two selects at the end replace */
+    const double xc = x;
     double kd = xc * log2e + shifter; /* round(x / ln 2) in the low mantissa bits */
     double k = kd - shifter;
     double r = (xc - k * ln2_hi) - k * ln2_lo; /* |r| <= ln(2) / 2 */
-    double p = 1.0 / 6227020800.0;             /* Taylor to r^13: error < 1e-17 */
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    int64_t ki;
-    memcpy(&ki, &kd, sizeof ki);
-    ki -= INT64_C(0x4338000000000000); /* the bits of the shifter: ki = k */
-    uint64_t bits = (uint64_t)(ki + 1023) << 52;
+    /* Taylor to r^13 (error < 1e-17): exp r = 1 + (r + r^2 T(r)), T by Estrin's
+     * scheme, so that the chain of dependent operations is 6 long, not 13. */
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double a0 = 1.0 / 2.0 + r * (1.0 / 6.0);
+    double a1 = 1.0 / 24.0 + r * (1.0 / 120.0);
+    double a2 = 1.0 / 720.0 + r * (1.0 / 5040.0);
+    double a3 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+    double a4 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+    double a5 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+    double b0 = a0 + r2 * a1, b1 = a2 + r2 * a3, b2 = a4 + r2 * a5;
+    double t = (b0 + r4 * b1) + r8 * b2;
+    double p = 1.0 + (r + r2 * t);
+    /* kd's bits less the shifter's are k; in unsigned arithmetic, which wraps
+     * (x out of range makes k anything), and only its low 12 bits are kept */
+    uint64_t bits;
+    memcpy(&bits, &kd, sizeof bits);
+    bits = (bits - UINT64_C(0x4338000000000000) + 1023u) << 52;
     double scale;
     memcpy(&scale, &bits, sizeof scale);
     double y = p * scale;
@@ -93,8 +93,7 @@ GMM_INLINE float exp1_f(float x)
     const float ln2_hi = 0.693145751953125f;
     const float ln2_lo = 1.428606765330187045e-06f;
     const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    float xc = x < -87.0f ? -87.0f : x;
-    xc = xc > 88.0f ? 88.0f : xc;
+    const float xc = x; /* not clamped: see exp1_d */
     float kd = xc * log2e + shifter;
     float k = kd - shifter;
     float r = (xc - k * ln2_hi) - k * ln2_lo;
@@ -106,10 +105,9 @@ GMM_INLINE float exp1_f(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t ki;
-    memcpy(&ki, &kd, sizeof ki);
-    ki -= INT32_C(0x4B400000);
-    uint32_t bits = (uint32_t)(ki + 127) << 23;
+    uint32_t bits; /* as in exp1_d */
+    memcpy(&bits, &kd, sizeof bits);
+    bits = (bits - UINT32_C(0x4B400000) + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     float y = p * scale;
@@ -175,7 +173,7 @@ GMM_INLINE int exp_f_body(float *GMM_RESTRICT x, ptrdiff_t n)
 
 /* wlp is k x ld (component-major); columns 0..n-1 are the block's samples, so
  * every loop below runs along the samples and vectorises. */
-#define GMM_LSE_BODY(T, EXP_BODY)                                                   \
+#define GMM_LSE_BODY(T, EXP1)                                                        \
     double *GMM_RESTRICT s = work;                                                  \
     T *GMM_RESTRICT m = (T *)(work + n);                                            \
     for (ptrdiff_t i = 0; i < n; ++i) m[i] = wlp[i];                                \
@@ -191,9 +189,11 @@ GMM_INLINE int exp_f_body(float *GMM_RESTRICT x, ptrdiff_t n)
     for (ptrdiff_t i = 0; i < n; ++i) s[i] = 0.0;                                   \
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
         T *GMM_RESTRICT row = wlp + c * ld;                                         \
-        for (ptrdiff_t i = 0; i < n; ++i) row[i] -= m[i];                           \
-        EXP_BODY(row, n);                                                           \
-        for (ptrdiff_t i = 0; i < n; ++i) s[i] += (double)row[i];                   \
+        for (ptrdiff_t i = 0; i < n; ++i) {                                         \
+            const T e = EXP1(row[i] - m[i]);                                        \
+            row[i] = e;                                                             \
+            s[i] += (double)e;                                                      \
+        }                                                                           \
     }                                                                               \
     for (ptrdiff_t i = 0; i < n; ++i) {                                             \
         const double si = s[i];                                                     \
@@ -209,13 +209,13 @@ GMM_INLINE int exp_f_body(float *GMM_RESTRICT x, ptrdiff_t n)
 GMM_INLINE int lse_cols_d_body(double *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
                                double *GMM_RESTRICT lpn, double *GMM_RESTRICT work)
 {
-    GMM_LSE_BODY(double, exp_d_body)
+    GMM_LSE_BODY(double, exp1_d)
 }
 
 GMM_INLINE int lse_cols_f_body(float *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
                                double *GMM_RESTRICT lpn, double *GMM_RESTRICT work)
 {
-    GMM_LSE_BODY(float, exp_f_body)
+    GMM_LSE_BODY(float, exp1_f)
 }
 
 /* labels[i] = argmax_c wlp[c * ld + i] (the first on ties, as numpy.argmax) */
