@@ -271,16 +271,29 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
 #define GMM_SMALL_D 8
 
 #if defined(GMM_GNU)
-/* 64 bytes whatever the target: GCC and Clang split a vector wider than the
- * machine's registers (a tile row is two AVX2 or four SSE2/NEON registers). */
-typedef double gmm_vd __attribute__((vector_size(64)));
-typedef float gmm_vf __attribute__((vector_size(64)));
+/* One vector type per instruction set, as wide as its registers: _64 for AVX-512,
+ * _32 for AVX2, _16 for SSE2 and NEON.  Every tile below is compiled once per
+ * width (GMM_FOR_WIDTHS) and each dispatched version takes its own: GCC keeps a
+ * vector wider than the target's registers in memory, which made the tiles some
+ * 5 to 50 times slower outside AVX-512 when one 64-byte type served all. */
+typedef double gmm_vd_64 __attribute__((vector_size(64)));
+typedef float gmm_vf_64 __attribute__((vector_size(64)));
+typedef double gmm_vd_32 __attribute__((vector_size(32)));
+typedef float gmm_vf_32 __attribute__((vector_size(32)));
+typedef double gmm_vd_16 __attribute__((vector_size(16)));
+typedef float gmm_vf_16 __attribute__((vector_size(16)));
 #else
 /* Plain C: a tile is one row, and the same code runs on scalars. */
-typedef double gmm_vd;
-typedef float gmm_vf;
+typedef double gmm_vd_64, gmm_vd_32, gmm_vd_16;
+typedef float gmm_vf_64, gmm_vf_32, gmm_vf_16;
 #endif
 #define GMM_LANES(V, T) ((ptrdiff_t)(sizeof(V) / sizeof(T)))
+/* DEF(W) for every vector width W that a version below uses */
+#ifdef GMM_X86_DISPATCH
+#define GMM_FOR_WIDTHS(DEF) DEF(64) DEF(32) DEF(16)
+#else
+#define GMM_FOR_WIDTHS(DEF) DEF(16)
+#endif
 
 #define GMM_SMALL_PREP(T)                                                           \
     for (ptrdiff_t l = 0; l < D; ++l) {                                             \
@@ -388,8 +401,10 @@ typedef float gmm_vf;
         return 0;                                                                   \
     }
 
-GMM_SMALL_IMPL(small_impl_d, double, gmm_vd, GMM_LANES(gmm_vd, double))
-GMM_SMALL_IMPL(small_impl_f, float, gmm_vf, GMM_LANES(gmm_vf, float))
+#define GMM_SMALL_IMPLS(W)                                                          \
+    GMM_SMALL_IMPL(small_impl_d_##W, double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double)) \
+    GMM_SMALL_IMPL(small_impl_f_##W, float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float))
+GMM_FOR_WIDTHS(GMM_SMALL_IMPLS)
 
 /* d as a compile-time constant: one inlined copy of the body per d. */
 #define GMM_SMALL_SWITCH(IMPL)                                                      \
@@ -405,21 +420,22 @@ GMM_SMALL_IMPL(small_impl_f, float, gmm_vf, GMM_LANES(gmm_vf, float))
     default: return -1;                                                             \
     }
 
-GMM_INLINE int small_block_d_body(int cov, const double *X, ptrdiff_t n, ptrdiff_t d,
-                                  ptrdiff_t k, const double *shift, const double *delta,
-                                  const double *prec, const double *Q, const double *cst,
-                                  double *wlp, ptrdiff_t ld, double *design, double *xt)
-{
-    GMM_SMALL_SWITCH(small_impl_d)
-}
-
-GMM_INLINE int small_block_f_body(int cov, const float *X, ptrdiff_t n, ptrdiff_t d,
-                                  ptrdiff_t k, const float *shift, const float *delta,
-                                  const float *prec, const float *Q, const double *cst,
-                                  float *wlp, ptrdiff_t ld, double *design, float *xt)
-{
-    GMM_SMALL_SWITCH(small_impl_f)
-}
+#define GMM_SMALL_BODIES(W)                                                         \
+    GMM_INLINE int small_block_d_body_##W(                                          \
+        int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,            \
+        const double *shift, const double *delta, const double *prec, const double *Q, \
+        const double *cst, double *wlp, ptrdiff_t ld, double *design, double *xt)   \
+    {                                                                               \
+        GMM_SMALL_SWITCH(small_impl_d_##W)                                          \
+    }                                                                               \
+    GMM_INLINE int small_block_f_body_##W(                                          \
+        int cov, const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,             \
+        const float *shift, const float *delta, const float *prec, const float *Q,  \
+        const double *cst, float *wlp, ptrdiff_t ld, double *design, float *xt)     \
+    {                                                                               \
+        GMM_SMALL_SWITCH(small_impl_f_##W)                                          \
+    }
+GMM_FOR_WIDTHS(GMM_SMALL_BODIES)
 
 /* ------------------------------------------------------------------------- */
 /* full covariance, more features: the elementwise parts around BLAS          */
@@ -466,9 +482,10 @@ GMM_INLINE int diff_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdif
  */
 #define GMM_WIDE_CT 8
 
-/* Whole tiles of L x L (16 floats or 8 doubles) are transposed in registers, by
- * log2(L) rounds of two-source shuffles that swap the off-diagonal h x h blocks of
- * every 2h x 2h block (h = L/2 ... 1); the rest element by element.  The shuffles
+/* Whole tiles of L x L (L the lanes of the width: 16 floats or 8 doubles in 64
+ * bytes) are transposed in registers, by log2(L) rounds of two-source shuffles that
+ * swap the off-diagonal h x h blocks of every 2h x 2h block (h = L/2 ... 1); the
+ * rest element by element.  The shuffles
  * need __builtin_shufflevector (Clang, GCC 12 and later). */
 #if defined(GMM_GNU) && (defined(__clang__) || __GNUC__ >= 12)
 #define GMM_TILED_TRANSPOSE 1
@@ -485,36 +502,53 @@ GMM_INLINE int diff_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdif
             r[a + h] = hi;                                                          \
         }
 
-GMM_INLINE void transpose_tile_f(gmm_vf *r)
+/* 8 lanes (8 doubles in 64 bytes, 8 floats in 32) */
+#define GMM_TRANSPOSE_8(V)                                                          \
+    GMM_STAGE(V, 8, 4, GMM_ARGS(0, 1, 2, 3, 8, 9, 10, 11),                          \
+              GMM_ARGS(4, 5, 6, 7, 12, 13, 14, 15))                                 \
+    GMM_STAGE(V, 8, 2, GMM_ARGS(0, 1, 8, 9, 4, 5, 12, 13),                          \
+              GMM_ARGS(2, 3, 10, 11, 6, 7, 14, 15))                                 \
+    GMM_STAGE(V, 8, 1, GMM_ARGS(0, 8, 2, 10, 4, 12, 6, 14),                         \
+              GMM_ARGS(1, 9, 3, 11, 5, 13, 7, 15))
+/* 4 lanes (4 doubles in 32 bytes, 4 floats in 16) */
+#define GMM_TRANSPOSE_4(V)                                                          \
+    GMM_STAGE(V, 4, 2, GMM_ARGS(0, 1, 4, 5), GMM_ARGS(2, 3, 6, 7))                  \
+    GMM_STAGE(V, 4, 1, GMM_ARGS(0, 4, 2, 6), GMM_ARGS(1, 5, 3, 7))
+
+#ifdef GMM_X86_DISPATCH
+/* 64 bytes: 16 floats, 8 doubles */
+GMM_INLINE void transpose_tile_f_64(gmm_vf_64 *r)
 {
-    GMM_STAGE(gmm_vf, 16, 8,
+    GMM_STAGE(gmm_vf_64, 16, 8,
               GMM_ARGS(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
               GMM_ARGS(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
-    GMM_STAGE(gmm_vf, 16, 4,
+    GMM_STAGE(gmm_vf_64, 16, 4,
               GMM_ARGS(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
               GMM_ARGS(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
-    GMM_STAGE(gmm_vf, 16, 2,
+    GMM_STAGE(gmm_vf_64, 16, 2,
               GMM_ARGS(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
               GMM_ARGS(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
-    GMM_STAGE(gmm_vf, 16, 1,
+    GMM_STAGE(gmm_vf_64, 16, 1,
               GMM_ARGS(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
               GMM_ARGS(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
 }
 
-GMM_INLINE void transpose_tile_d(gmm_vd *r)
+GMM_INLINE void transpose_tile_d_64(gmm_vd_64 *r) { GMM_TRANSPOSE_8(gmm_vd_64) }
+GMM_INLINE void transpose_tile_f_32(gmm_vf_32 *r) { GMM_TRANSPOSE_8(gmm_vf_32) }
+GMM_INLINE void transpose_tile_d_32(gmm_vd_32 *r) { GMM_TRANSPOSE_4(gmm_vd_32) }
+#endif
+GMM_INLINE void transpose_tile_f_16(gmm_vf_16 *r) { GMM_TRANSPOSE_4(gmm_vf_16) }
+/* 2 doubles in 16 bytes */
+GMM_INLINE void transpose_tile_d_16(gmm_vd_16 *r)
 {
-    GMM_STAGE(gmm_vd, 8, 4, GMM_ARGS(0, 1, 2, 3, 8, 9, 10, 11),
-              GMM_ARGS(4, 5, 6, 7, 12, 13, 14, 15))
-    GMM_STAGE(gmm_vd, 8, 2, GMM_ARGS(0, 1, 8, 9, 4, 5, 12, 13),
-              GMM_ARGS(2, 3, 10, 11, 6, 7, 14, 15))
-    GMM_STAGE(gmm_vd, 8, 1, GMM_ARGS(0, 8, 2, 10, 4, 12, 6, 14),
-              GMM_ARGS(1, 9, 3, 11, 5, 13, 7, 15))
+    GMM_STAGE(gmm_vd_16, 2, 1, GMM_ARGS(0, 2), GMM_ARGS(1, 3))
 }
 #endif
 
 
-/* TILE: the in-register transpose of L vectors (or nothing to use the loop alone). */
-#define GMM_WIDE_TRANSPOSE_BODY(T, V, L, TILE)                                      \
+/* TILE: whether to use TILE_FN, the in-register transpose of L vectors (without it,
+ * the loop alone). */
+#define GMM_WIDE_TRANSPOSE_BODY(T, V, L, TILE, TILE_FN)                             \
     ptrdiff_t i_done = 0, j_done = 0;                                               \
     if (TILE) {                                                                     \
         i_done = n / L * L;                                                         \
@@ -523,7 +557,7 @@ GMM_INLINE void transpose_tile_d(gmm_vd *r)
             for (ptrdiff_t j0 = 0; j0 < j_done; j0 += L) {                          \
                 V r[L];                                                             \
                 for (int q = 0; q < L; ++q) memcpy(&r[q], X + (i0 + q) * ldx + j0, sizeof(V)); \
-                GMM_TRANSPOSE_TILE(r);                                              \
+                GMM_TRANSPOSE_TILE(TILE_FN, r);                                     \
                 for (int q = 0; q < L; ++q) {                                       \
                     if (shift != NULL) r[q] -= shift[j0 + q];                       \
                     memcpy(xt + (j0 + q) * ld + i0, &r[q], sizeof(V));              \
@@ -541,30 +575,31 @@ GMM_INLINE void transpose_tile_d(gmm_vd *r)
     return 0;
 
 #ifdef GMM_TILED_TRANSPOSE
-#define GMM_TRANSPOSE_TILE(r) GMM_TRANSPOSE_TILE_T(r)
+#define GMM_TRANSPOSE_TILE(fn, r) fn(r)
 #define GMM_TILE_ON 1
 #else
-#define GMM_TRANSPOSE_TILE(r) (void)(r)
+#define GMM_TRANSPOSE_TILE(fn, r) (void)(r)
 #define GMM_TILE_ON 0
 #endif
 
-GMM_INLINE int transpose_d_body(const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
-                                ptrdiff_t ldx, const double *GMM_RESTRICT shift,
-                                double *GMM_RESTRICT xt, ptrdiff_t ld)
-{
-#define GMM_TRANSPOSE_TILE_T transpose_tile_d
-    GMM_WIDE_TRANSPOSE_BODY(double, gmm_vd, GMM_LANES(gmm_vd, double), GMM_TILE_ON)
-#undef GMM_TRANSPOSE_TILE_T
-}
-
-GMM_INLINE int transpose_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
-                                ptrdiff_t ldx, const float *GMM_RESTRICT shift,
-                                float *GMM_RESTRICT xt, ptrdiff_t ld)
-{
-#define GMM_TRANSPOSE_TILE_T transpose_tile_f
-    GMM_WIDE_TRANSPOSE_BODY(float, gmm_vf, GMM_LANES(gmm_vf, float), GMM_TILE_ON)
-#undef GMM_TRANSPOSE_TILE_T
-}
+#define GMM_TRANSPOSE_BODIES(W)                                                     \
+    GMM_INLINE int transpose_d_body_##W(const double *GMM_RESTRICT X, ptrdiff_t n,  \
+                                        ptrdiff_t d, ptrdiff_t ldx,                 \
+                                        const double *GMM_RESTRICT shift,           \
+                                        double *GMM_RESTRICT xt, ptrdiff_t ld)      \
+    {                                                                               \
+        GMM_WIDE_TRANSPOSE_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double),  \
+                                GMM_TILE_ON, transpose_tile_d_##W)                  \
+    }                                                                               \
+    GMM_INLINE int transpose_f_body_##W(const float *GMM_RESTRICT X, ptrdiff_t n,   \
+                                        ptrdiff_t d, ptrdiff_t ldx,                 \
+                                        const float *GMM_RESTRICT shift,            \
+                                        float *GMM_RESTRICT xt, ptrdiff_t ld)       \
+    {                                                                               \
+        GMM_WIDE_TRANSPOSE_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float),    \
+                                GMM_TILE_ON, transpose_tile_f_##W)                  \
+    }
+GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
 
 /* One tile: rows i0 .. i0 + L, components c0 .. c0 + CT (CT a constant: the
  * accumulators stay in registers). */
@@ -603,21 +638,22 @@ GMM_INLINE int transpose_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdif
     }                                                                               \
     return 0;
 
-GMM_INLINE int wide_wlp_d_body(int cov, const double *GMM_RESTRICT xt, ptrdiff_t n,
-                               ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-                               const double *GMM_RESTRICT M, const double *GMM_RESTRICT P,
-                               const double *GMM_RESTRICT cst, double *GMM_RESTRICT wlp)
-{
-    GMM_WIDE_WLP_BODY(double, gmm_vd, GMM_LANES(gmm_vd, double))
-}
-
-GMM_INLINE int wide_wlp_f_body(int cov, const float *GMM_RESTRICT xt, ptrdiff_t n,
-                               ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-                               const float *GMM_RESTRICT M, const float *GMM_RESTRICT P,
-                               const double *GMM_RESTRICT cst, float *GMM_RESTRICT wlp)
-{
-    GMM_WIDE_WLP_BODY(float, gmm_vf, GMM_LANES(gmm_vf, float))
-}
+#define GMM_WIDE_WLP_BODIES(W)                                                      \
+    GMM_INLINE int wide_wlp_d_body_##W(                                             \
+        int cov, const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
+        ptrdiff_t k, const double *GMM_RESTRICT M, const double *GMM_RESTRICT P,    \
+        const double *GMM_RESTRICT cst, double *GMM_RESTRICT wlp)                   \
+    {                                                                               \
+        GMM_WIDE_WLP_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double))        \
+    }                                                                               \
+    GMM_INLINE int wide_wlp_f_body_##W(                                             \
+        int cov, const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
+        ptrdiff_t k, const float *GMM_RESTRICT M, const float *GMM_RESTRICT P,      \
+        const double *GMM_RESTRICT cst, float *GMM_RESTRICT wlp)                    \
+    {                                                                               \
+        GMM_WIDE_WLP_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float))          \
+    }
+GMM_FOR_WIDTHS(GMM_WIDE_WLP_BODIES)
 
 /*
  * The statistics of a block around each component's mean M[c] (diag, spherical),
@@ -632,14 +668,20 @@ GMM_INLINE int wide_wlp_f_body(int cov, const float *GMM_RESTRICT xt, ptrdiff_t 
  * of r_ic.
  */
 #if defined(GMM_GNU)
-typedef double gmm_vd16 __attribute__((vector_size(128)));
-#define GMM_TO_DOUBLE_F(v) __builtin_convertvector((v), gmm_vd16)
-#define GMM_TO_DOUBLE_D(v) (v)
+/* doubles for the lanes of a float vector of each width */
+typedef double gmm_vdf_64 __attribute__((vector_size(128)));
+typedef double gmm_vdf_32 __attribute__((vector_size(64)));
+typedef double gmm_vdf_16 __attribute__((vector_size(32)));
+#define GMM_TO_DOUBLE_F_64(v) __builtin_convertvector((v), gmm_vdf_64)
+#define GMM_TO_DOUBLE_F_32(v) __builtin_convertvector((v), gmm_vdf_32)
+#define GMM_TO_DOUBLE_F_16(v) __builtin_convertvector((v), gmm_vdf_16)
 #else
-typedef double gmm_vd16;
-#define GMM_TO_DOUBLE_F(v) ((double)(v))
-#define GMM_TO_DOUBLE_D(v) (v)
+typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
+#define GMM_TO_DOUBLE_F_64(v) ((double)(v))
+#define GMM_TO_DOUBLE_F_32(v) ((double)(v))
+#define GMM_TO_DOUBLE_F_16(v) ((double)(v))
 #endif
+#define GMM_TO_DOUBLE_D(v) (v)
 
 #define GMM_WIDE_STATS_TILE(T, V, VD, L, CT, TO_DOUBLE)                              \
     {                                                                               \
@@ -706,25 +748,24 @@ typedef double gmm_vd16;
     for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, VD, L, 1, TO_DOUBLE)             \
     return 0;
 
-/* The lanes of gmm_wide_stats' sums (1 in the plain-C build). */
-int gmm_wide_lanes_d(void) { return (int)GMM_LANES(gmm_vd, double); }
-int gmm_wide_lanes_f(void) { return (int)GMM_LANES(gmm_vf, float); }
-
-GMM_INLINE int wide_stats_d_body(int cov, const double *GMM_RESTRICT xt, ptrdiff_t n,
-                                 ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-                                 const double *GMM_RESTRICT M, double *GMM_RESTRICT R,
-                                 double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)
-{
-    GMM_WIDE_STATS_BODY(double, gmm_vd, gmm_vd, GMM_LANES(gmm_vd, double), GMM_TO_DOUBLE_D)
-}
-
-GMM_INLINE int wide_stats_f_body(int cov, const float *GMM_RESTRICT xt, ptrdiff_t n,
-                                 ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-                                 const float *GMM_RESTRICT M, float *GMM_RESTRICT R,
-                                 double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)
-{
-    GMM_WIDE_STATS_BODY(float, gmm_vf, gmm_vd16, GMM_LANES(gmm_vf, float), GMM_TO_DOUBLE_F)
-}
+#define GMM_WIDE_STATS_BODIES(W)                                                    \
+    GMM_INLINE int wide_stats_d_body_##W(                                           \
+        int cov, const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
+        ptrdiff_t k, const double *GMM_RESTRICT M, double *GMM_RESTRICT R,          \
+        double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)                          \
+    {                                                                               \
+        GMM_WIDE_STATS_BODY(double, gmm_vd_##W, gmm_vd_##W,                         \
+                            GMM_LANES(gmm_vd_##W, double), GMM_TO_DOUBLE_D)         \
+    }                                                                               \
+    GMM_INLINE int wide_stats_f_body_##W(                                           \
+        int cov, const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
+        ptrdiff_t k, const float *GMM_RESTRICT M, float *GMM_RESTRICT R,            \
+        double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)                          \
+    {                                                                               \
+        GMM_WIDE_STATS_BODY(float, gmm_vf_##W, gmm_vdf_##W,                         \
+                            GMM_LANES(gmm_vf_##W, float), GMM_TO_DOUBLE_F_##W)      \
+    }
+GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
 
 /* ------------------------------------------------------------------------- */
 /* full covariances, more features: triangular products on feature-major rows */
@@ -776,23 +817,100 @@ GMM_INLINE int wide_stats_f_body(int cov, const float *GMM_RESTRICT xt, ptrdiff_
     }                                                                               \
     return 0;
 
-GMM_INLINE int full_wlp_d_body(const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d,
-                               ptrdiff_t ld, ptrdiff_t k, const double *GMM_RESTRICT M,
-                               const double *GMM_RESTRICT U, const double *GMM_RESTRICT cst,
-                               double *GMM_RESTRICT wlp, double *GMM_RESTRICT zb)
-{
-    gmm_vd *GMM_RESTRICT zbuf = (gmm_vd *)zb;
-    GMM_FULL_WLP_BODY(double, gmm_vd, GMM_LANES(gmm_vd, double))
-}
+#define GMM_FULL_WLP_BODIES(W)                                                      \
+    GMM_INLINE int full_wlp_d_body_##W(                                             \
+        const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,      \
+        ptrdiff_t k, const double *GMM_RESTRICT M, const double *GMM_RESTRICT U,    \
+        const double *GMM_RESTRICT cst, double *GMM_RESTRICT wlp, double *GMM_RESTRICT zb) \
+    {                                                                               \
+        gmm_vd_##W *GMM_RESTRICT zbuf = (gmm_vd_##W *)zb;                           \
+        GMM_FULL_WLP_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double))        \
+    }                                                                               \
+    GMM_INLINE int full_wlp_f_body_##W(                                             \
+        const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,       \
+        ptrdiff_t k, const float *GMM_RESTRICT M, const float *GMM_RESTRICT U,      \
+        const double *GMM_RESTRICT cst, float *GMM_RESTRICT wlp, float *GMM_RESTRICT zb) \
+    {                                                                               \
+        gmm_vf_##W *GMM_RESTRICT zbuf = (gmm_vf_##W *)zb;                           \
+        GMM_FULL_WLP_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float))          \
+    }
+GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
 
-GMM_INLINE int full_wlp_f_body(const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d,
-                               ptrdiff_t ld, ptrdiff_t k, const float *GMM_RESTRICT M,
-                               const float *GMM_RESTRICT U, const double *GMM_RESTRICT cst,
-                               float *GMM_RESTRICT wlp, float *GMM_RESTRICT zb)
-{
-    gmm_vf *GMM_RESTRICT zbuf = (gmm_vf *)zb;
-    GMM_FULL_WLP_BODY(float, gmm_vf, GMM_LANES(gmm_vf, float))
-}
+/* ------------------------------------------------------------------------- */
+/* full covariances, more features: the rank updates of the statistics        */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * C[a, j] += sum_i Z[i, a] Z[i, j] for j <= a: the row-major lower triangle of
+ * C (d x d, float64) from a row-major block Z (n x d).  Register tiles of
+ * RA rows of C (GMM_GRAM_RA_W) by two vectors of its columns: for each row of Z, two
+ * vector loads of Z[i, j0:j0 + 2L] and one broadcast Z[i, a] per row of the tile,
+ * so that each vector of Z is loaded once for RA fused multiply-adds.
+ * Tiles wholly above the diagonal are skipped, and where a tile straddles it only
+ * the entries j <= a are added.  float32 sums a block in float32 (at most a block's
+ * rows per sum) and adds it to the float64 C, as the float32 SYRK it replaces did.
+ */
+/* rows per tile: 16 accumulators with AVX-512's 32 registers, 8 with 16 */
+#define GMM_GRAM_RA_64 8
+#define GMM_GRAM_RA_32 4
+#define GMM_GRAM_RA_16 4
+
+#define GMM_GRAM_TILE(T, V, L, RA)                                                  \
+    {                                                                               \
+        V acc[RA][2];                                                               \
+        for (int q = 0; q < RA; ++q) acc[q][0] = acc[q][1] = zero;                  \
+        for (ptrdiff_t i = 0; i < n; ++i) {                                         \
+            const T *GMM_RESTRICT z = Z + i * d;                                    \
+            V v0, v1;                                                               \
+            memcpy(&v0, z + j0, sizeof(V));                                         \
+            memcpy(&v1, z + j0 + L, sizeof(V));                                     \
+            for (int q = 0; q < RA; ++q) {                                          \
+                const T za = z[a0 + q];                                             \
+                acc[q][0] += za * v0;                                               \
+                acc[q][1] += za * v1;                                               \
+            }                                                                       \
+        }                                                                           \
+        for (int q = 0; q < RA; ++q) {                                              \
+            T out[2 * L];                                                           \
+            memcpy(out, &acc[q][0], sizeof(V));                                     \
+            memcpy(out + L, &acc[q][1], sizeof(V));                                 \
+            double *GMM_RESTRICT row = C + (a0 + q) * d + j0;                       \
+            const ptrdiff_t m = a0 + q - j0 + 1 < 2 * L ? a0 + q - j0 + 1 : 2 * L;  \
+            for (ptrdiff_t j = 0; j < m; ++j) row[j] += (double)out[j];             \
+        }                                                                           \
+    }
+
+#define GMM_GRAM_BODY(T, V, L, RA)                                                  \
+    const V zero = {0};                                                             \
+    const ptrdiff_t jt = d / (2 * L) * (2 * L); /* columns in whole tiles */        \
+    ptrdiff_t a0 = 0;                                                               \
+    for (; a0 + RA <= d; a0 += RA)                                                  \
+        for (ptrdiff_t j0 = 0; j0 < jt && j0 <= a0 + RA - 1; j0 += 2 * L)           \
+            GMM_GRAM_TILE(T, V, L, RA)                                              \
+    for (; a0 < d; ++a0)                                                            \
+        for (ptrdiff_t j0 = 0; j0 < jt && j0 <= a0; j0 += 2 * L)                    \
+            GMM_GRAM_TILE(T, V, L, 1)                                               \
+    /* the columns past the last whole tile, for the rows that reach them */        \
+    for (ptrdiff_t a = jt; a < d; ++a)                                              \
+        for (ptrdiff_t j = jt; j <= a; ++j) {                                       \
+            T sum = 0;                                                              \
+            for (ptrdiff_t i = 0; i < n; ++i) sum += Z[i * d + a] * Z[i * d + j];   \
+            C[a * d + j] += (double)sum;                                            \
+        }                                                                           \
+    return 0;
+
+#define GMM_GRAM_BODIES(W)                                                          \
+    GMM_INLINE int gram_lower_d_body_##W(const double *GMM_RESTRICT Z, ptrdiff_t n, \
+                                         ptrdiff_t d, double *GMM_RESTRICT C)       \
+    {                                                                               \
+        GMM_GRAM_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double), GMM_GRAM_RA_##W) \
+    }                                                                               \
+    GMM_INLINE int gram_lower_f_body_##W(const float *GMM_RESTRICT Z, ptrdiff_t n,  \
+                                         ptrdiff_t d, double *GMM_RESTRICT C)       \
+    {                                                                               \
+        GMM_GRAM_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float), GMM_GRAM_RA_##W) \
+    }
+GMM_FOR_WIDTHS(GMM_GRAM_BODIES)
 
 /* ------------------------------------------------------------------------- */
 /* full, float32 outer products around each row's most responsible mean        */
@@ -1065,9 +1183,20 @@ void gmm_prefetch(const void *p, ptrdiff_t bytes)
     GMM_TARGET_AVX512 static int name##_avx512 params { return name##_body args; }  \
     static int(*name##_impl) params = name##_generic;                               \
     int gmm_##name params { return name##_impl args; }
+/* The same for bodies compiled once per vector width: each version takes the
+ * width of its registers. */
+#define GMM_VERSIONS_W(name, params, args)                                          \
+    static int name##_generic params { return name##_body_16 args; }                \
+    GMM_TARGET_AVX2 static int name##_avx2 params { return name##_body_32 args; }   \
+    GMM_TARGET_AVX512 static int name##_avx512 params { return name##_body_64 args; } \
+    static int(*name##_impl) params = name##_generic;                               \
+    int gmm_##name params { return name##_impl args; }
 #else
 #define GMM_VERSIONS(name, params, args)                                            \
     int gmm_##name params { return name##_body args; }
+/* one version: 16-byte vectors (NEON, or scalars in the plain-C build) */
+#define GMM_VERSIONS_W(name, params, args)                                          \
+    int gmm_##name params { return name##_body_16 args; }
 #endif
 
 GMM_VERSIONS(exp_d, (double *x, ptrdiff_t n), (x, n))
@@ -1087,12 +1216,12 @@ GMM_VERSIONS(argmax_cols_f,
              (const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t *labels,
               double *work),
              (wlp, k, n, ld, labels, work))
-GMM_VERSIONS(small_block_d,
+GMM_VERSIONS_W(small_block_d,
              (int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
               const double *shift, const double *delta, const double *prec, const double *Q,
               const double *cst, double *wlp, ptrdiff_t ld, double *design, double *xt),
              (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, xt))
-GMM_VERSIONS(small_block_f,
+GMM_VERSIONS_W(small_block_f,
              (int cov, const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
               const float *shift, const float *delta, const float *prec, const float *Q,
               const double *cst, float *wlp, ptrdiff_t ld, double *design, float *xt),
@@ -1106,27 +1235,27 @@ GMM_VERSIONS(diff_rows_f,
              (const float *X, ptrdiff_t n, ptrdiff_t d, const float *mu, const float *r,
               ptrdiff_t r_stride, float *Z),
              (X, n, d, mu, r, r_stride, Z))
-GMM_VERSIONS(transpose_d,
+GMM_VERSIONS_W(transpose_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx, const double *shift,
               double *xt, ptrdiff_t ld),
              (X, n, d, ldx, shift, xt, ld))
-GMM_VERSIONS(transpose_f,
+GMM_VERSIONS_W(transpose_f,
              (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx, const float *shift,
               float *xt, ptrdiff_t ld),
              (X, n, d, ldx, shift, xt, ld))
-GMM_VERSIONS(wide_wlp_d,
+GMM_VERSIONS_W(wide_wlp_d,
              (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const double *M, const double *P, const double *cst, double *wlp),
              (cov, xt, n, d, ld, k, M, P, cst, wlp))
-GMM_VERSIONS(wide_wlp_f,
+GMM_VERSIONS_W(wide_wlp_f,
              (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const float *M, const float *P, const double *cst, float *wlp),
              (cov, xt, n, d, ld, k, M, P, cst, wlp))
-GMM_VERSIONS(wide_stats_d,
+GMM_VERSIONS_W(wide_stats_d,
              (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const double *M, double *R, double *nk, double *acc),
              (cov, xt, n, d, ld, k, M, R, nk, acc))
-GMM_VERSIONS(wide_stats_f,
+GMM_VERSIONS_W(wide_stats_f,
              (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const float *M, float *R, double *nk, double *acc),
              (cov, xt, n, d, ld, k, M, R, nk, acc))
@@ -1157,11 +1286,11 @@ GMM_VERSIONS(design_fd,
               double *W, ptrdiff_t width),
              (kind, X, n, d, shift, W, width))
 
-GMM_VERSIONS(full_wlp_d,
+GMM_VERSIONS_W(full_wlp_d,
              (const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const double *M, const double *U, const double *cst, double *wlp, double *zb),
              (xt, n, d, ld, k, M, U, cst, wlp, zb))
-GMM_VERSIONS(full_wlp_f,
+GMM_VERSIONS_W(full_wlp_f,
              (const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const float *M, const float *U, const double *cst, float *wlp, float *zb),
              (xt, n, d, ld, k, M, U, cst, wlp, zb))
@@ -1176,10 +1305,32 @@ GMM_VERSIONS(assigned_rows_f,
               const ptrdiff_t *assigned, const float *weight, const float *R, ptrdiff_t ldr,
               float *Z, double *T, double *M, double *G),
              (X, n, d, k, means, assigned, weight, R, ldr, Z, T, M, G))
+GMM_VERSIONS_W(gram_lower_d, (const double *Z, ptrdiff_t n, ptrdiff_t d, double *C), (Z, n, d, C))
+GMM_VERSIONS_W(gram_lower_f, (const float *Z, ptrdiff_t n, ptrdiff_t d, double *C), (Z, n, d, C))
 
 static int simd_level = 0;
 
 int gmm_simd_level(void) { return simd_level; }
+
+/* The lanes of gmm_wide_stats' sums: those of the vectors of the chosen version
+ * (1 in the plain-C build). */
+int gmm_wide_lanes_d(void)
+{
+#ifdef GMM_X86_DISPATCH
+    if (simd_level == 2) return (int)GMM_LANES(gmm_vd_64, double);
+    if (simd_level == 1) return (int)GMM_LANES(gmm_vd_32, double);
+#endif
+    return (int)GMM_LANES(gmm_vd_16, double);
+}
+
+int gmm_wide_lanes_f(void)
+{
+#ifdef GMM_X86_DISPATCH
+    if (simd_level == 2) return (int)GMM_LANES(gmm_vf_64, float);
+    if (simd_level == 1) return (int)GMM_LANES(gmm_vf_32, float);
+#endif
+    return (int)GMM_LANES(gmm_vf_16, float);
+}
 
 int gmm_simd_portable(void)
 {
@@ -1235,6 +1386,8 @@ int gmm_simd_init(void)
     GMM_PICK(full_wlp_f);
     GMM_PICK(assigned_rows_d);
     GMM_PICK(assigned_rows_f);
+    GMM_PICK(gram_lower_d);
+    GMM_PICK(gram_lower_f);
 #undef GMM_PICK
     simd_level = level;
 #endif

@@ -100,6 +100,8 @@ cdef extern from "gmmcore_simd.h" nogil:
                      const float *shift, float *W, Py_ssize_t width)
     int gmm_design_fd(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
                       const float *shift, double *W, Py_ssize_t width)
+    int gmm_gram_lower_d(const double *Z, Py_ssize_t n, Py_ssize_t d, double *C)
+    int gmm_gram_lower_f(const float *Z, Py_ssize_t n, Py_ssize_t d, double *C)
     int gmm_full_wlp_d(const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const double *M, const double *U, const double *cst,
                        double *wlp, double *zb)
@@ -232,7 +234,6 @@ cdef void _accumulate_stats(
     const Py_ssize_t *labels,     # IN  (n_rows,) hard assignment (-1: none), or NULL
     double *tied_tm,              # INOUT tied, d > SMALL_D: [T (k, d), M (k)], see below
     floating *scratch,            # SCRATCH (n_rows, d)
-    floating *scratch_dd,         # SCRATCH (d, d), float32 path of full/tied
     double *nk,                   # INOUT (k,)
     double *s1,                   # INOUT (k, d)
     double *s2,                   # INOUT see module doc
@@ -289,7 +290,7 @@ cdef void _accumulate_stats(
                     z = scratch + i * d
                     for j in range(d):
                         z[j] = sr * (x[j] - shift[j])
-                _add_gram(n_rows, d, scratch, scratch_dd, S)
+                _add_gram(n_rows, d, scratch, S)
 
     elif cov_type == TIED:
         S = s2
@@ -326,7 +327,7 @@ cdef void _accumulate_stats(
                         tied_tm[c * d + j] += <double>w * diff
                 if c >= 0:
                     tied_tm[k * d + c] += w
-            _add_gram(n_rows, d, scratch, scratch_dd, S)
+            _add_gram(n_rows, d, scratch, S)
 
     elif cov_type == DIAG:
         for c in range(k):
@@ -360,20 +361,15 @@ cdef void _accumulate_stats(
 
 
 cdef inline void _add_gram(Py_ssize_t n_rows, Py_ssize_t d, const floating *Z,
-                           floating *scratch_dd, double *S) noexcept nogil:
-    """S (float64, lower triangle) += Zᵀ Z.
+                           double *S) noexcept nogil:
+    """S (float64, lower triangle) += Zᵀ Z, by register tiles (gmm_gram_lower).
 
-    float64 updates S in place; float32 forms the block's Gram matrix in float32
-    (a short sum of at most block_size terms) and accumulates it in float64.
+    float32 sums the block in float32 (at most block_size terms) and adds it to S.
     """
-    cdef Py_ssize_t j, l
-    if floating is double:
-        _gram_lower(<int>n_rows, <int>d, Z, 1.0, S)
+    if floating is float:
+        gmm_gram_lower_f(Z, n_rows, d, S)
     else:
-        _gram_lower(<int>n_rows, <int>d, Z, 0.0, scratch_dd)
-        for j in range(d):
-            for l in range(j + 1):
-                S[j * d + l] += scratch_dd[j * d + l]
+        gmm_gram_lower_d(Z, n_rows, d, S)
 
 
 # ---------------------------------------------------------------------------
@@ -580,7 +576,7 @@ def e_step(
     #   wlp   k × ldp     log-densities, then responsibilities, component-major
     #   A     row-major b × width design for d > SMALL_D: the E-step's (float64
     #         diag and spherical) and the statistics' when not double_design
-    #   Z     b × d: full rank updates (d > SMALL_D), float32 tied rows;   dd: d × d
+    #   Z     b × d: full rank updates (d > SMALL_D), float32 tied rows
     #   xt    feature-major block, d × ldp: d ≤ SMALL_D, and feature_major
     #   wacc  wide: per-lane float64 sums (see gmm_wide_stats), and of N (wnk)
     #   wd    the float64 design: feature-major width × ldp (d ≤ SMALL_D, always
@@ -607,9 +603,8 @@ def e_step(
     cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
     cdef Py_ssize_t lanes = gmm_wide_lanes_f() if floating is float else gmm_wide_lanes_d()
     cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if wide and want_stats else 0
-    cdef Py_ssize_t n_dd = d * d if large_full and want_stats and not outer_stats else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in (k * ldp, n_a, n_z, n_xt, n_dd, n_tmp, n_dz, n_zb):
+    for j in (k * ldp, n_a, n_z, n_xt, n_tmp, n_dz, n_zb):
         f_total += _rounded(j)
     # the same pieces, in the same order, as taken below (each rounded on its own)
     for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
@@ -623,7 +618,6 @@ def e_step(
     cdef floating *A = _take(&fp, n_a)
     cdef floating *Zb = _take(&fp, n_z)
     cdef floating *xt = _take(&fp, n_xt)
-    cdef floating *dd = _take(&fp, n_dd)
     cdef double *wd = _take_double(&dp, n_wd)
     cdef double *rd_w = _take_double(&dp, n_rd)
     cdef double *zd = _take_double(&dp, n_zd)
@@ -771,7 +765,7 @@ def e_step(
                                       row + 2 + k + k * d)
                 elif large_full and not outer_stats:
                     _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp, Zb,
-                                  dd, row + 2 + k + k * d)
+                                  row + 2 + k + k * d)
             block_start += n_rows
         if want_stats and wide:
             _write_wide_statistics(cov_type, k, d, lanes, wnk, wacc, sums[0], sums[1], row)
@@ -1246,14 +1240,14 @@ cdef void _tied_s2_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delta, con
 
 cdef void _full_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t k,
                         const floating *means, const floating *resp, Py_ssize_t ldr,
-                        floating *Z, floating *dd, double *s2) noexcept nogil:
+                        floating *Z, double *s2) noexcept nogil:
     """S2 of each component around its own mean: rows √r (x − μ_c), one rank update each.
 
     ``resp`` is component-major (k × n_rows, leading dimension ldr)."""
     cdef Py_ssize_t c
     for c in range(k):
         _diff_rows(X, n_rows, d, means + c * d, resp + c * ldr, 1, Z)
-        _add_gram(n_rows, d, Z, dd, s2 + c * d * d)
+        _add_gram(n_rows, d, Z, s2 + c * d * d)
 
 
 def stats_from_assignment(
@@ -1305,7 +1299,6 @@ def stats_from_assignment(
     cdef Py_ssize_t b = min(block_size, end - start)
     cdef floating[:, ::1] onehot_buf = np.zeros((b, k), dtype=dtype)
     cdef floating[:, ::1] scratch_buf = np.empty((b, max(d, 1)), dtype=dtype)
-    cdef floating[::1] scratch_dd_buf = np.empty(max(d * d, 1), dtype=dtype)
     # tied with labels: [T (k × d), M (k)], and the shifts' offsets from tied_shift in
     # double
     cdef bint tied_labels = cov_type == TIED and hard and d > SMALL_D_MAX
@@ -1337,8 +1330,7 @@ def stats_from_assignment(
             _accumulate_stats(&X[block_start, 0], n_rows, d, k, cov_type, resp_ptr,
                               weight_ptr, &shifts[0, 0], tied_shift_ptr,
                               &labels[block_start] if tied_labels else NULL, &tm_buf[0],
-                              &scratch_buf[0, 0], &scratch_dd_buf[0],
-                              &nk[0], &s1[0, 0], &s2[0])
+                              &scratch_buf[0, 0], &nk[0], &s1[0, 0], &s2[0])
             block_start += n_rows
         if tied_labels:
             _tied_s2_to_shift(k, d, &e_buf[0], &tm_buf[0], &tm_buf[k * d], &s2[0])
