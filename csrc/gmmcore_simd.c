@@ -842,7 +842,7 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
 
 /*
  * C[a, j] += sum_i Z[i, a] Z[i, j] for j <= a: the row-major lower triangle of
- * C (d x d, float64) from a row-major block Z (n x d).  Register tiles of
+ * C (d x d, float64) from a row-major block Z (n x d, rows ldz apart).  Register tiles of
  * RA rows of C (GMM_GRAM_RA_W) by two vectors of its columns: for each row of Z, two
  * vector loads of Z[i, j0:j0 + 2L] and one broadcast Z[i, a] per row of the tile,
  * so that each vector of Z is loaded once for RA fused multiply-adds.
@@ -860,7 +860,7 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
         V acc[RA][2];                                                               \
         for (int q = 0; q < RA; ++q) acc[q][0] = acc[q][1] = zero;                  \
         for (ptrdiff_t i = 0; i < n; ++i) {                                         \
-            const T *GMM_RESTRICT z = Z + i * d;                                    \
+            const T *GMM_RESTRICT z = Z + i * ldz;                                  \
             V v0, v1;                                                               \
             memcpy(&v0, z + j0, sizeof(V));                                         \
             memcpy(&v1, z + j0 + L, sizeof(V));                                     \
@@ -894,19 +894,21 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
     for (ptrdiff_t a = jt; a < d; ++a)                                              \
         for (ptrdiff_t j = jt; j <= a; ++j) {                                       \
             T sum = 0;                                                              \
-            for (ptrdiff_t i = 0; i < n; ++i) sum += Z[i * d + a] * Z[i * d + j];   \
+            for (ptrdiff_t i = 0; i < n; ++i) sum += Z[i * ldz + a] * Z[i * ldz + j]; \
             C[a * d + j] += (double)sum;                                            \
         }                                                                           \
     return 0;
 
 #define GMM_GRAM_BODIES(W)                                                          \
     GMM_INLINE int gram_lower_d_body_##W(const double *GMM_RESTRICT Z, ptrdiff_t n, \
-                                         ptrdiff_t d, double *GMM_RESTRICT C)       \
+                                         ptrdiff_t d, ptrdiff_t ldz,                \
+                                         double *GMM_RESTRICT C)                    \
     {                                                                               \
         GMM_GRAM_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double), GMM_GRAM_RA_##W) \
     }                                                                               \
     GMM_INLINE int gram_lower_f_body_##W(const float *GMM_RESTRICT Z, ptrdiff_t n,  \
-                                         ptrdiff_t d, double *GMM_RESTRICT C)       \
+                                         ptrdiff_t d, ptrdiff_t ldz,                \
+                                         double *GMM_RESTRICT C)                    \
     {                                                                               \
         GMM_GRAM_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float), GMM_GRAM_RA_##W) \
     }
@@ -1305,8 +1307,10 @@ GMM_VERSIONS(assigned_rows_f,
               const ptrdiff_t *assigned, const float *weight, const float *R, ptrdiff_t ldr,
               float *Z, double *T, double *M, double *G),
              (X, n, d, k, means, assigned, weight, R, ldr, Z, T, M, G))
-GMM_VERSIONS_W(gram_lower_d, (const double *Z, ptrdiff_t n, ptrdiff_t d, double *C), (Z, n, d, C))
-GMM_VERSIONS_W(gram_lower_f, (const float *Z, ptrdiff_t n, ptrdiff_t d, double *C), (Z, n, d, C))
+GMM_VERSIONS_W(gram_lower_d, (const double *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldz, double *C),
+               (Z, n, d, ldz, C))
+GMM_VERSIONS_W(gram_lower_f, (const float *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldz, double *C),
+               (Z, n, d, ldz, C))
 
 static int simd_level = 0;
 

@@ -150,9 +150,10 @@ int gmm_assigned_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                         double *G);
 
 /* C[a, j] += sum_i Z[i, a] Z[i, j] for j <= a: the row-major lower triangle of the
- * float64 d x d matrix C, from the row-major n x d block Z (float32 sums the block in
- * float32, then adds it to C).  The entries above the diagonal are not touched. */
-int gmm_gram_lower_d(const double *Z, ptrdiff_t n, ptrdiff_t d, double *C);
-int gmm_gram_lower_f(const float *Z, ptrdiff_t n, ptrdiff_t d, double *C);
+ * float64 d x d matrix C, from the row-major n x d block Z, its rows ldz >= d apart
+ * (float32 sums the block in float32, then adds it to C).  The entries above the
+ * diagonal are not touched. */
+int gmm_gram_lower_d(const double *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldz, double *C);
+int gmm_gram_lower_f(const float *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldz, double *C);
 
 #endif

@@ -100,8 +100,10 @@ cdef extern from "gmmcore_simd.h" nogil:
                      const float *shift, float *W, Py_ssize_t width)
     int gmm_design_fd(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
                       const float *shift, double *W, Py_ssize_t width)
-    int gmm_gram_lower_d(const double *Z, Py_ssize_t n, Py_ssize_t d, double *C)
-    int gmm_gram_lower_f(const float *Z, Py_ssize_t n, Py_ssize_t d, double *C)
+    int gmm_gram_lower_d(const double *Z, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldz,
+                         double *C)
+    int gmm_gram_lower_f(const float *Z, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldz,
+                         double *C)
     int gmm_full_wlp_d(const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const double *M, const double *U, const double *cst,
                        double *wlp, double *zb)
@@ -188,20 +190,6 @@ cdef inline void _feature_major_times_upper(int n_rows, int d, Py_ssize_t ldt,
         strmm(b"R", b"L", b"T", b"N", &n_rows, &d, &one, <float *>U, &d, T, &ld)
     else:
         dtrmm(b"R", b"L", b"T", b"N", &n_rows, &d, &one, <double *>U, &d, T, &ld)
-
-
-cdef inline void _gram_lower(int n_rows, int d, const floating *A, floating beta,
-                             floating *C) noexcept nogil:
-    """C <- beta C + Aᵀ A for row-major A (n_rows × d), filling C's row-major lower triangle.
-
-    Column-major, A's memory is Aᵀ (d × n_rows): syrk(trans=N) gives Aᵀ A into the
-    column-major upper triangle, which is the row-major lower triangle.
-    """
-    cdef floating one = 1.0
-    if floating is float:
-        ssyrk(b"U", b"N", &d, &n_rows, &one, <float *>A, &d, &beta, C, &d)
-    else:
-        dsyrk(b"U", b"N", &d, &n_rows, &one, <double *>A, &d, &beta, C, &d)
 
 
 cdef inline void _rows_times_rows_t(int n_rows, int m, int d, floating alpha,
@@ -367,9 +355,9 @@ cdef inline void _add_gram(Py_ssize_t n_rows, Py_ssize_t d, const floating *Z,
     float32 sums the block in float32 (at most block_size terms) and adds it to S.
     """
     if floating is float:
-        gmm_gram_lower_f(Z, n_rows, d, S)
+        gmm_gram_lower_f(Z, n_rows, d, d, S)
     else:
-        gmm_gram_lower_d(Z, n_rows, d, S)
+        gmm_gram_lower_d(Z, n_rows, d, d, S)
 
 
 # ---------------------------------------------------------------------------
@@ -1032,9 +1020,9 @@ cdef void _tied_moments(const double *Z, Py_ssize_t n_rows, Py_ssize_t d, Py_ssi
     """S += Σ w z zᵀ (float64, row-major lower triangle) from the z of a float64 design:
     z_j of row i is Z[j·ld + i] (feature_major) or Z[i·ld + j].
 
-    Column-major, the z's form the n_rows × d matrix Z (feature-major, trans=T) or
-    the d × n_rows matrix (trans=N); syrk fills the column-major upper triangle,
-    which is the row-major lower one.
+    Feature-major, column-major the z's form the n_rows × d matrix Z, and syrk
+    (trans=T) fills its column-major upper triangle, the row-major lower one;
+    row-major, gmm_gram_lower's register tiles take the rows as they are.
     """
     cdef Py_ssize_t i, j
     cdef double sw
@@ -1049,8 +1037,10 @@ cdef void _tied_moments(const double *Z, Py_ssize_t n_rows, Py_ssize_t d, Py_ssi
                 else:
                     scaled[i * ld + j] = sw * Z[i * ld + j]
         Z = scaled
-    dsyrk(b"U", b"T" if feature_major else b"N", &n, &kk, &one, <double *>Z, &lda, &one, S,
-          &n)
+    if feature_major:
+        dsyrk(b"U", b"T", &n, &kk, &one, <double *>Z, &lda, &one, S, &n)
+    else:
+        gmm_gram_lower_d(Z, n_rows, d, ld, S)
 
 
 cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
@@ -1101,10 +1091,7 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
             v = <floating>sqrt(<double>weight[i])
             for j in range(d):
                 Z[i * d + j] = v * Z[i * d + j]
-    _gram_lower(<int>n_rows, <int>d, Z, 0.0, tmp)
-    for j in range(d):
-        for l in range(j + 1):
-            S[j * d + l] += tmp[j * d + l]
+    _add_gram(n_rows, d, Z, S)
 
 
 cdef void _full_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
