@@ -23,10 +23,15 @@ from . import _kernels
 # A pass is cut into about CHUNKS_PER_PASS chunks of at least MIN_ROWS_PER_CHUNK
 # rows: enough to balance two or more threads on a busy machine, few enough that
 # handing chunks between threads stays cheap (measured: 16 chunks scale better
-# than 64 on two cores).  A chunk holds at most MAX_CHUNK_WORK flops (about 0.1 s),
-# so a Ctrl-C is honoured quickly however large the data.
+# than 64 on two cores).  Rows that carry much work (many features or components)
+# need fewer rows per chunk: a chunk of MIN_CHUNK_WORK flops (a millisecond or so)
+# is enough, so that such passes are cut into CHUNKS_PER_PASS chunks too (50,000
+# rows of d = 128 made 7 chunks of 8192 rows, 4 on one thread and 3 on the other).
+# A chunk holds at most MAX_CHUNK_WORK flops (about 0.1 s), so a Ctrl-C is honoured
+# quickly however large the data.
 CHUNKS_PER_PASS = 16
 MIN_ROWS_PER_CHUNK = 8192
+MIN_CHUNK_WORK = 2e7
 MAX_CHUNK_WORK = 1e9
 # ... and at most MAX_CHUNK_BYTES of X, so that a pass over a memory map larger
 # than RAM holds only the few chunks in flight (see _data.releasing_pages).
@@ -134,15 +139,19 @@ def _default_n_threads():
     return n
 
 
-def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=MIN_ROWS_PER_CHUNK,
-                row_bytes=0):
+def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=None, row_bytes=0):
     """Row ranges [start, end) that the work is cut into: a function of the data's
     and the model's sizes only, never of the thread count.
 
     Boundaries fall on multiples of ``block_size``, so the kernels see the same
     blocks, and the chunks' partial sums are folded in chunk order: a result is
-    the same, to the bit, for any number of threads.
+    the same, to the bit, for any number of threads.  ``min_rows`` (default:
+    MIN_ROWS_PER_CHUNK, or fewer rows that hold MIN_CHUNK_WORK flops, at least a
+    block) is the smallest chunk worth cutting.
     """
+    if min_rows is None:
+        min_rows = int(min(MIN_ROWS_PER_CHUNK,
+                           max(block_size, MIN_CHUNK_WORK / max(work_per_row, 1.0))))
     if n_samples <= min_rows:  # one chunk (the common one-row predict: no arithmetic)
         return [(0, n_samples)]
     n_blocks = -(-n_samples // block_size)
