@@ -221,15 +221,22 @@ def s2_size(covariance_type, k, d):
 def _symmetric_from_lower(s2):
     """Full symmetric matrices from the lower triangles the kernels fill."""
     lower = np.tril(s2)
-    return lower + np.swapaxes(np.tril(s2, -1), -1, -2)
+    full = lower + np.swapaxes(lower, -1, -2)
+    i = np.arange(s2.shape[-1])
+    full[..., i, i] = lower[..., i, i]
+    return full
 
 
-def _scatter_full(stats, delta):
+def _scatter_lower(stats, delta):
+    """S2 − S1 δᵀ − δ S1ᵀ + N δ δᵀ per component, in place of a copy of S2: only its
+    lower triangle means anything (the kernels fill S2's lower triangle)."""
     k, d = stats.s1.shape
-    S2 = _symmetric_from_lower(stats.s2.reshape(k, d, d))
+    scatter = stats.s2.reshape(k, d, d).copy()
     cross = stats.s1[:, :, None] * delta[:, None, :]
-    return (S2 - cross - np.swapaxes(cross, 1, 2)
-            + stats.nk[:, None, None] * delta[:, :, None] * delta[:, None, :])
+    scatter -= cross
+    scatter -= np.swapaxes(cross, 1, 2)
+    scatter += stats.nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    return scatter
 
 
 def _covariances_full(stats, means, nk_reg, reg_covar):
@@ -237,7 +244,8 @@ def _covariances_full(stats, means, nk_reg, reg_covar):
     # exactly symmetric (the lower triangle mirrored), as the Cholesky factor sees it:
     # S2 − c − cᵀ rounds differently above and below the diagonal, which matters
     # where a collapsed component's scatter cancels to rounding size
-    cov = _symmetric_from_lower(_scatter_full(stats, delta)) / nk_reg[:, None, None]
+    cov = _symmetric_from_lower(_scatter_lower(stats, delta))
+    cov /= nk_reg[:, None, None]
     d = means.shape[1]
     cov[:, np.arange(d), np.arange(d)] += reg_covar
     return cov
