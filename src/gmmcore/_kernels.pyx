@@ -28,7 +28,7 @@ cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, exp, log, sqrt, isfinite
 from libc.string cimport memcmp, memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm, sgemm, ssyrk, strmm
+from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm, sgemm, strmm
 
 cdef extern from "gmmcore_simd.h" nogil:
     int gmm_simd_init()
@@ -579,7 +579,7 @@ def e_step(
     cdef Py_ssize_t n_wd = width * ldp if small or (want_stats and double_design) else 0
     cdef Py_ssize_t n_z = (b * d if (large_full and want_stats and not outer_stats) or tied_stats
                            else 0)
-    cdef Py_ssize_t n_tmp = (max(k * d, d * d) if tied_stats
+    cdef Py_ssize_t n_tmp = (k * d if tied_stats
                              else k * w2 if full_stats else 0)
     cdef Py_ssize_t n_dz = b * w2 if full_stats else 0
     # full_single: [S (k × w2), H (k × k × d), G (k × k)]
