@@ -57,10 +57,9 @@ GMM_INLINE double exp1_d(double x)
     const double shifter = 6755399441055744.0; /* 1.5 * 2^52: its ulp is 1 */
     /* no clamp of x: out of range, the arithmetic below gives garbage (or NaN from
      * inf - inf) that the two selects at the end replace */
-    const double xc = x;
-    double kd = xc * log2e + shifter; /* round(x / ln 2) in the low mantissa bits */
+    double kd = x * log2e + shifter; /* round(x / ln 2) in the low mantissa bits */
     double k = kd - shifter;
-    double r = (xc - k * ln2_hi) - k * ln2_lo; /* |r| <= ln(2) / 2 */
+    double r = (x - k * ln2_hi) - k * ln2_lo; /* |r| <= ln(2) / 2 */
     /* Taylor to r^13 (error < 1e-17): exp r = 1 + (r + r^2 T(r)), T by Estrin's
      * scheme, so that the chain of dependent operations is 6 long, not 13. */
     double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
@@ -93,10 +92,9 @@ GMM_INLINE float exp1_f(float x)
     const float ln2_hi = 0.693145751953125f;
     const float ln2_lo = 1.428606765330187045e-06f;
     const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    const float xc = x; /* not clamped: see exp1_d */
-    float kd = xc * log2e + shifter;
+    float kd = x * log2e + shifter; /* x not clamped: see exp1_d */
     float k = kd - shifter;
-    float r = (xc - k * ln2_hi) - k * ln2_lo;
+    float r = (x - k * ln2_hi) - k * ln2_lo;
     float p = 1.0f / 5040.0f; /* Taylor to r^7: error < 6e-9 */
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
