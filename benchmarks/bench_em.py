@@ -207,7 +207,8 @@ def describe_machine():
     lines = [f"machine: {platform.machine()} {platform.processor() or ''}".rstrip()
              + f", {os.cpu_count()} CPUs usable: {len(os.sched_getaffinity(0))}",
              f"python {platform.python_version()}, numpy {np.__version__}, gmmcore "
-             f"{gmmcore.__version__}"]
+             f"{gmmcore.__version__} (kernels: {gmmcore._kernels.SIMD_LEVEL}"
+             f"{', plain C' if gmmcore._kernels.SIMD_PORTABLE else ''}; GMMCORE_SIMD caps it)"]
     try:
         import sklearn
         lines.append(f"scikit-learn {sklearn.__version__}")
