@@ -272,8 +272,8 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
 /* One vector type per instruction set, as wide as its registers: _64 for AVX-512,
  * _32 for AVX2, _16 for SSE2 and NEON.  Every tile below is compiled once per
  * width (GMM_FOR_WIDTHS) and each dispatched version takes its own: GCC keeps a
- * vector wider than the target's registers in memory, which made the tiles some
- * 5 to 50 times slower outside AVX-512 when one 64-byte type served all. */
+ * vector wider than the target's registers in memory, which makes a tile many
+ * times slower. */
 typedef double gmm_vd_64 __attribute__((vector_size(64)));
 typedef float gmm_vf_64 __attribute__((vector_size(64)));
 typedef double gmm_vd_32 __attribute__((vector_size(32)));
@@ -846,7 +846,7 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
  * so that each vector of Z is loaded once for RA fused multiply-adds.
  * Tiles wholly above the diagonal are skipped, and where a tile straddles it only
  * the entries j <= a are added.  float32 sums a block in float32 (at most a block's
- * rows per sum) and adds it to the float64 C, as the float32 SYRK it replaces did.
+ * rows per sum) and adds it to the float64 C.
  */
 /* rows per tile: 16 accumulators with AVX-512's 32 registers, 8 with 16 */
 #define GMM_GRAM_RA_64 8

@@ -1049,7 +1049,8 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
                                Py_ssize_t *assigned, double *work, floating *Z,
                                floating *tmp, double *acc, double *TMG,
                                double *S) noexcept nogil:
-    """The statistics of a float32 tied block from float32 GEMMs, added up in double.
+    """The statistics of a float32 tied block in float32 (one GEMM and the rank update's
+    register tiles), added up in double.
 
     Every row is taken around its most responsible mean, z = x − μ_a(i), a
     within-cluster distance: float32 sums of z rows lose nothing that matters.
@@ -1064,7 +1065,7 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
 
     from which _tied_moments_to_shift moves N, S1 and S to the global shift.
     """
-    cdef Py_ssize_t i, j, l, c
+    cdef Py_ssize_t i, j, c
     cdef floating v
     cdef int m = <int>d, n = <int>k, kk = <int>n_rows, ld_z = <int>d, ld_r = <int>ldr
     cdef floating one = 1.0, zero = 0.0
