@@ -913,6 +913,74 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
 GMM_FOR_WIDTHS(GMM_GRAM_BODIES)
 
 /* ------------------------------------------------------------------------- */
+/* few features: the statistics of a feature-major block, as sums per lane     */
+/* ------------------------------------------------------------------------- */
+
+/*
+ * S[(a * q + b) * L + lane] += sum over the lane's rows i < n of P[a * ld + i] Q[b * ld + i]
+ * for a < p and b < q (only b <= a, and a few entries beside the diagonal, when
+ * lower), L the lanes of the version's double vectors (gmm_wide_lanes_d).  P and Q
+ * are feature-major, their rows ld apart.  Register tiles of RA rows of P by RB rows
+ * of Q; the accumulators are S's own vectors, loaded once per tile, so a block costs
+ * no sum across lanes: the caller folds the lanes once, at the end of its pass.
+ * The rows past the last whole vector go to lanes 0, 1, ... one by one.
+ */
+#define GMM_DOT_RA_64 4
+#define GMM_DOT_RB_64 4
+#define GMM_DOT_RA_32 2
+#define GMM_DOT_RB_32 4
+#define GMM_DOT_RA_16 2
+#define GMM_DOT_RB_16 4
+
+#define GMM_DOT_TILE(V, L, RA, RB)                                                  \
+    {                                                                               \
+        V acc[RA][RB];                                                              \
+        for (int u = 0; u < RA; ++u)                                                \
+            for (int v = 0; v < RB; ++v)                                            \
+                memcpy(&acc[u][v], S + ((a0 + u) * q + b0 + v) * L, sizeof(V));    \
+        for (ptrdiff_t i = 0; i < nv; i += L) {                                     \
+            V pv[RA], qv[RB];                                                       \
+            for (int u = 0; u < RA; ++u) memcpy(&pv[u], P + (a0 + u) * ld + i, sizeof(V)); \
+            for (int v = 0; v < RB; ++v) memcpy(&qv[v], Q + (b0 + v) * ld + i, sizeof(V)); \
+            for (int u = 0; u < RA; ++u)                                            \
+                for (int v = 0; v < RB; ++v) acc[u][v] += pv[u] * qv[v];            \
+        }                                                                           \
+        for (int u = 0; u < RA; ++u)                                                \
+            for (int v = 0; v < RB; ++v)                                            \
+                memcpy(S + ((a0 + u) * q + b0 + v) * L, &acc[u][v], sizeof(V));    \
+    }
+
+#define GMM_DOT_BODY(V, L, RA, RB)                                                  \
+    const ptrdiff_t nv = n / L * L;                                                 \
+    ptrdiff_t a0 = 0, b0;                                                           \
+    for (; a0 + RA <= p; a0 += RA) {                                                \
+        const ptrdiff_t b_end = lower && a0 + RA < q ? a0 + RA : q;                 \
+        for (b0 = 0; b0 + RB <= b_end; b0 += RB) GMM_DOT_TILE(V, L, RA, RB)         \
+        for (; b0 < b_end; ++b0) GMM_DOT_TILE(V, L, RA, 1)                          \
+    }                                                                               \
+    for (; a0 < p; ++a0) {                                                          \
+        const ptrdiff_t b_end = lower && a0 + 1 < q ? a0 + 1 : q;                   \
+        for (b0 = 0; b0 + RB <= b_end; b0 += RB) GMM_DOT_TILE(V, L, 1, RB)          \
+        for (; b0 < b_end; ++b0) GMM_DOT_TILE(V, L, 1, 1)                           \
+    }                                                                               \
+    for (ptrdiff_t i = nv; i < n; ++i)                                              \
+        for (ptrdiff_t a = 0; a < p; ++a)                                           \
+            for (ptrdiff_t b = 0; b < (lower && a + 1 < q ? a + 1 : q); ++b)        \
+                S[(a * q + b) * L + (i - nv)] += P[a * ld + i] * Q[b * ld + i];     \
+    return 0;
+
+#define GMM_DOT_BODIES(W)                                                           \
+    GMM_INLINE int rows_dot_d_body_##W(const double *GMM_RESTRICT P, ptrdiff_t p,   \
+                                       const double *GMM_RESTRICT Q, ptrdiff_t q,   \
+                                       ptrdiff_t n, ptrdiff_t ld, int lower,        \
+                                       double *GMM_RESTRICT S)                      \
+    {                                                                               \
+        GMM_DOT_BODY(gmm_vd_##W, GMM_LANES(gmm_vd_##W, double), GMM_DOT_RA_##W,    \
+                     GMM_DOT_RB_##W)                                                \
+    }
+GMM_FOR_WIDTHS(GMM_DOT_BODIES)
+
+/* ------------------------------------------------------------------------- */
 /* full, float32 outer products around each row's most responsible mean        */
 /* ------------------------------------------------------------------------- */
 
@@ -1309,6 +1377,10 @@ GMM_VERSIONS_W(gram_lower_d, (const double *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff
                (Z, n, d, ldz, C))
 GMM_VERSIONS_W(gram_lower_f, (const float *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldz, double *C),
                (Z, n, d, ldz, C))
+GMM_VERSIONS_W(rows_dot_d,
+               (const double *P, ptrdiff_t p, const double *Q, ptrdiff_t q, ptrdiff_t n,
+                ptrdiff_t ld, int lower, double *S),
+               (P, p, Q, q, n, ld, lower, S))
 
 static int simd_level = 0;
 
@@ -1390,6 +1462,7 @@ int gmm_simd_init(void)
     GMM_PICK(assigned_rows_f);
     GMM_PICK(gram_lower_d);
     GMM_PICK(gram_lower_f);
+    GMM_PICK(rows_dot_d);
 #undef GMM_PICK
     simd_level = level;
 #endif

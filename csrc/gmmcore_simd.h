@@ -156,4 +156,11 @@ int gmm_assigned_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
 int gmm_gram_lower_d(const double *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldz, double *C);
 int gmm_gram_lower_f(const float *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldz, double *C);
 
+/* S[(a * q + b) * L + lane] += sum of P[a * ld + i] Q[b * ld + i] over the rows i < n of
+ * each lane, for a < p and b < q (only b <= a, and perhaps a few entries above the
+ * diagonal, when lower), L = gmm_wide_lanes_d(): products of the rows of two
+ * feature-major blocks, summed per lane (the caller folds the lanes). */
+int gmm_rows_dot_d(const double *P, ptrdiff_t p, const double *Q, ptrdiff_t q, ptrdiff_t n,
+                   ptrdiff_t ld, int lower, double *S);
+
 #endif

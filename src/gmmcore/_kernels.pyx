@@ -28,7 +28,7 @@ cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, exp, log, sqrt, isfinite
 from libc.string cimport memcmp, memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm, sgemm, strmm
+from scipy.linalg.cython_blas cimport dgemm, dtrmm, sgemm, strmm
 
 cdef extern from "gmmcore_simd.h" nogil:
     int gmm_simd_init()
@@ -104,6 +104,8 @@ cdef extern from "gmmcore_simd.h" nogil:
                          double *C)
     int gmm_gram_lower_f(const float *Z, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldz,
                          double *C)
+    int gmm_rows_dot_d(const double *P, Py_ssize_t p, const double *Q, Py_ssize_t q,
+                       Py_ssize_t n, Py_ssize_t ld, int lower, double *S)
     int gmm_full_wlp_d(const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const double *M, const double *U, const double *cst,
                        double *wlp, double *zb)
@@ -591,12 +593,16 @@ def e_step(
     cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
     cdef Py_ssize_t lanes = gmm_wide_lanes_f() if floating is float else gmm_wide_lanes_d()
     cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if wide and want_stats else 0
+    # d ≤ SMALL_D: R [1, z, …]ᵀ (and tied's Σ w z zᵀ) summed per lane by gmm_rows_dot_d
+    cdef Py_ssize_t dlanes = gmm_wide_lanes_d()
+    cdef Py_ssize_t n_sl = k * width * dlanes if small and want_stats else 0
+    cdef Py_ssize_t n_tl = d * d * dlanes if small and tied and want_stats else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
     for j in (k * ldp, n_a, n_z, n_xt, n_tmp, n_dz, n_zb):
         f_total += _rounded(j)
     # the same pieces, in the same order, as taken below (each rounded on its own)
     for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
-              (k * d + k + k * k) if tied_stats else 0, n_hg):
+              (k * d + k + k * k) if tied_stats else 0, n_hg, n_sl, n_tl):
         d_total += _rounded(j)
     cdef floating[::1] f_scratch = np.empty(f_total + 16, dtype=dtype)
     cdef double[::1] d_scratch = np.empty(d_total + 16)
@@ -620,6 +626,8 @@ def e_step(
     cdef floating *Dz = _take(&fp, n_dz)
     cdef floating *zb = _take(&fp, n_zb)
     cdef double *hg = _take_double(&dp, n_hg)
+    cdef double *sl = _take_double(&dp, n_sl)
+    cdef double *tl = _take_double(&dp, n_tl)
     cdef Py_ssize_t[::1] assigned = np.empty(b if tied_stats or full_stats else 0,
                                              dtype=np.intp)
     if (fp > &f_scratch[0] + f_scratch.shape[0]
@@ -633,6 +641,8 @@ def e_step(
     if tied_stats:
         memset(tacc, 0, (k * d + k + k * k) * sizeof(double))
     memset(hg, 0, n_hg * sizeof(double))
+    memset(sl, 0, n_sl * sizeof(double))
+    memset(tl, 0, n_tl * sizeof(double))
     for i in range(k):
         for j in range(d):
             d64[i * d + j] = <double>means[i, j] - <double>shift[j]
@@ -735,7 +745,7 @@ def e_step(
                     else:
                         rd = wlp
                     if small:
-                        _r_at_cols(n_rows, k, width, rd, ldp, wd, ldp, acc)
+                        gmm_rows_dot_d(rd, k, wd, width, n_rows, ldp, 0, sl)
                     else:
                         _double_design(Xb, n_rows, d, cov_type if outer_stats or not large_full
                                        else TIED, &shift[0], wd, width)
@@ -745,12 +755,15 @@ def e_step(
                         _design(Xb, n_rows, d, FULL, &shift[0], A, width)
                     _at_b(n_rows, k, width, wlp, ldp, A, acc)
                 if tied and not tied_single:
-                    if small:  # feature-major z rows of the design
-                        _tied_moments(wd + ldp, n_rows, d, ldp, True, wb, zd,
-                                      row + 2 + k + k * d)
+                    if small:  # Σ (w z) zᵀ from the feature-major z rows of the design
+                        if weighted:
+                            for j in range(d):
+                                for i in range(n_rows):
+                                    zd[j * ldp + i] = wb[i] * wd[(1 + j) * ldp + i]
+                        gmm_rows_dot_d(zd if weighted else wd + ldp, d, wd + ldp, d, n_rows,
+                                       ldp, 1, tl)
                     elif floating is double:
-                        _tied_moments(A + 1, n_rows, d, width, False, wb, zd,
-                                      row + 2 + k + k * d)
+                        _tied_moments(A + 1, n_rows, d, width, wb, zd, row + 2 + k + k * d)
                 elif large_full and not outer_stats:
                     _full_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp, Zb,
                                   row + 2 + k + k * d)
@@ -760,6 +773,10 @@ def e_step(
         elif full_stats:
             _write_full_single_statistics(k, d, d64, hg, sums[0], sums[1], row)
         elif want_stats:
+            if small:
+                _fold_lanes(sl, k * width, 1, dlanes, acc)
+                if tied:
+                    _fold_lanes(tl, d, d, dlanes, row + 2 + k + k * d)
             if tied_stats:
                 _tied_moments_to_shift(k, d, width, d64, tacc, acc, row + 2 + k + k * d)
             _write_statistics(cov_type, k, d, width, outer_stats, acc,
@@ -972,35 +989,6 @@ cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const 
           C, &lda)
 
 
-# OpenBLAS multiplies a transposed-by-plain product (gemm T, N) without packing its
-# operands while its output has at most about this many entries; _r_at_cols splits
-# the components so that each call stays there (measured: W4 full, 64 components
-# and a 45-wide design, 34 ms per iteration on one thread against 40-47 ms in one
-# call).
-cdef Py_ssize_t _SMALL_TN_OUTPUT = 1200
-
-
-cdef inline void _r_at_cols(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width,
-                           const double *R, Py_ssize_t ldr, const double *A, Py_ssize_t lda,
-                           double *C) noexcept nogil:
-    """C (k × width) += R Aᵀ, for R (k × n_rows, leading dimension ldr) and a
-    feature-major design A (width × n_rows, leading dimension lda).
-
-    Column-major, Cᵀ (width × k) = A Rᵀ: A's memory is the n_rows × width matrix
-    Aᵀ (so trans=T) and R's is Rᵀ (n_rows × k), so gemm(T, N), in groups of
-    components with at most _SMALL_TN_OUTPUT outputs each.
-    """
-    cdef int m = <int>width, n, kk = <int>n_rows, ld_a = <int>lda, ld_r = <int>ldr
-    cdef int ldc = <int>width
-    cdef double one = 1.0
-    cdef Py_ssize_t c0 = 0, group = max(1, _SMALL_TN_OUTPUT // width)
-    while c0 < k:
-        n = <int>min(group, k - c0)
-        dgemm(b"T", b"N", &m, &n, &kk, &one, <double *>A, &ld_a, <double *>(R + c0 * ldr),
-              &ld_r, &one, C + c0 * width, &ldc)
-        c0 += n
-
-
 cdef void _double_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int kind,
                          const floating *shift, double *W, Py_ssize_t width) noexcept nogil:
     """Rows of the float64 statistics design W (n_rows × width), z = x − s in double:
@@ -1015,32 +1003,35 @@ cdef void _double_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int
 
 
 cdef void _tied_moments(const double *Z, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t ld,
-                        bint feature_major, const floating *weight, double *scaled,
-                        double *S) noexcept nogil:
-    """S += Σ w z zᵀ (float64, row-major lower triangle) from the z of a float64 design:
-    z_j of row i is Z[j·ld + i] (feature_major) or Z[i·ld + j].
-
-    Feature-major, column-major the z's form the n_rows × d matrix Z, and syrk
-    (trans=T) fills its column-major upper triangle, the row-major lower one;
-    row-major, gmm_gram_lower's register tiles take the rows as they are.
-    """
+                        const floating *weight, double *scaled, double *S) noexcept nogil:
+    """S += Σ w z zᵀ (float64, row-major lower triangle) from the z of a row-major
+    float64 design (z_j of row i is Z[i·ld + j]), by gmm_gram_lower's register tiles
+    (on the rows scaled by √w when weighted)."""
     cdef Py_ssize_t i, j
     cdef double sw
-    cdef int n = <int>d, kk = <int>n_rows, lda = <int>ld
-    cdef double one = 1.0
     if weight != NULL:
         for i in range(n_rows):
             sw = sqrt(<double>weight[i])
             for j in range(d):
-                if feature_major:
-                    scaled[j * ld + i] = sw * Z[j * ld + i]
-                else:
-                    scaled[i * ld + j] = sw * Z[i * ld + j]
+                scaled[i * ld + j] = sw * Z[i * ld + j]
         Z = scaled
-    if feature_major:
-        dsyrk(b"U", b"T", &n, &kk, &one, <double *>Z, &lda, &one, S, &n)
-    else:
-        gmm_gram_lower_d(Z, n_rows, d, ld, S)
+    gmm_gram_lower_d(Z, n_rows, d, ld, S)
+
+
+cdef void _fold_lanes(const double *S, Py_ssize_t p, Py_ssize_t q, Py_ssize_t lanes,
+                      double *out) noexcept nogil:
+    """out[a·q + b] += the sum of gmm_rows_dot_d's lanes S[(a·q + b)·lanes + l], for
+    all a < p, b < q when q == 1 (a plain vector), else for b ≤ a (the lower
+    triangle of a square p × p)."""
+    cdef Py_ssize_t a, b, l, b_end
+    cdef double t
+    for a in range(p):
+        b_end = 1 if q == 1 else a + 1
+        for b in range(b_end):
+            t = 0.0
+            for l in range(lanes):
+                t += S[(a * q + b) * lanes + l]
+            out[a * q + b] += t
 
 
 cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
