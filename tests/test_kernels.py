@@ -85,7 +85,7 @@ def reference_e_step(X, weights, means, pc, covariance_type, w):
 @pytest.mark.parametrize("k,d", [(3, 1), (3, 3), (3, 8), (3, 9), (3, 20), (9, 12), (9, 41),
                                  (17, 33), (3, 47), (2, 70)])
 def test_e_step_statistics_match_numpy(covariance_type, dtype, k, d):
-    n = 700  # several blocks of 256 and a partial one
+    n = 701  # several blocks of 256 and a partial one, of an odd number of rows
     X, weights, pc, kp, rng = random_problem(covariance_type, k, d, n, dtype, seed=d)
     w = rng.uniform(0, 2, n).astype(dtype)
     w[::7] = 0.0
