@@ -15,7 +15,13 @@ process's VmHWM after resetting it through /proc/self/clear_refs).
 The lower bound per iteration comes from rates measured here, on one core:
   full:      2·n·k·d² flops (the E-step's triangular products and the M-step's rank
              updates, half a d × d product each)
-  tied:      2·n·d² + 5·n·k·d flops;  diag: 6·n·k·d;  spherical: 5·n·k·d
+  tied:      2·n·d² + 4·n·k·d (per row a triangular product and its share of Σ x xᵀ;
+             per row and component the cross term x·m_c and the sum r·x)
+  diag:      8·n·k·d (per row and component x²·p_c and x·(p_c μ_c) in the E-step,
+             r·x and r·x² in the M-step: four multiply-adds per feature)
+  spherical: 4·n·k·d (x·μ_c, and r·x)
+             (a multiply-add counts two flops; leading terms only: those in d for
+             full, and those with no factor d for the others, are left out)
   all:       at the peak GEMM rate (a GEMM of inner size 256; gmmcore's own register
              tiles are not held to BLAS's lower rate at small inner sizes, so that rate
              would not bound them), + n·k exponentials at numpy's vectorised exp rate,
@@ -185,12 +191,45 @@ class MachineRates:
             self._gemm[d] = 2 * A.shape[0] * d * d / t
         return self._gemm[d]
 
+    @staticmethod
+    def thread_scaling(n_threads, seconds=1.0):
+        """How much more work n_threads threads get done than one, each running
+        single-threaded DGEMMs on its own in-cache 128 × 128 matrices (no memory
+        traffic, no shared data): what the machine itself gives a perfectly parallel
+        loop of vector arithmetic, the ceiling of any library's scaling here."""
+        import threading
+
+        from threadpoolctl import threadpool_limits
+
+        def rate(n):
+            counts = [0] * n
+
+            def work(i):
+                rng = np.random.default_rng(i)
+                a, b = rng.random((128, 128)), rng.random((128, 128))
+                out = np.empty((128, 128))
+                end = time.perf_counter() + seconds
+                while time.perf_counter() < end:
+                    for _ in range(20):
+                        np.matmul(a, b, out=out)
+                    counts[i] += 20
+
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return sum(counts) / seconds
+
+        with threadpool_limits(1):
+            return statistics.median(rate(n_threads) / rate(1) for _ in range(3))
+
     def bound(self, n, d, k, covariance_type, itemsize):
         flops = {
             "full": 2 * n * k * d * d,
-            "tied": 2 * n * d * d + 5 * n * k * d,
-            "diag": 6 * n * k * d,
-            "spherical": 5 * n * k * d,
+            "tied": 2 * n * d * d + 4 * n * k * d,
+            "diag": 8 * n * k * d,
+            "spherical": 4 * n * k * d,
         }[covariance_type]
         compute = flops / self.peak + n * k / self.exp_rate
         memory = n * d * itemsize / self.bandwidth
@@ -248,7 +287,12 @@ def main():
     print(f"measured on one core: memory {r64.bandwidth / 1e9:.1f} GB/s, exp "
           f"{r64.exp_rate / 1e6:.0f} M/s (float64), {rates[np.float32].exp_rate / 1e6:.0f} M/s "
           f"(float32), DGEMM peak {r64.peak / 1e9:.1f} GFLOP/s, SGEMM peak "
-          f"{rates[np.float32].peak / 1e9:.1f} GFLOP/s\n")
+          f"{rates[np.float32].peak / 1e9:.1f} GFLOP/s")
+    if n_all > 1:
+        print(f"{n_all} threads of independent single-threaded DGEMMs (128 x 128, in cache) "
+              f"run {MachineRates.thread_scaling(n_all):.2f}x the rate of one: the machine's "
+              f"own ceiling for 1t/{n_all}t")
+    print()
 
     cases = []
     for name in args.workloads.split(","):
