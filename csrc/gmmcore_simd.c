@@ -477,6 +477,8 @@ GMM_INLINE int diff_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdif
  *   cov 2 (diag)                       wlp = cst - 1/2 sum_j P[c, j] (x_j - M[c, j])^2
  *   cov 3 (spherical)                  wlp = cst - 1/2 P[c] sum_j (x_j - M[c, j])^2
  * Each element costs a subtraction, a multiplication and a fused multiply-add.
+ * Spherical also keeps sum_j (x_j - M[c, j])^2 in dist (k x ld) when dist is not
+ * NULL, for the statistics.
  */
 #define GMM_WIDE_CT 8
 
@@ -624,6 +626,7 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
             const T h = cov == 3 ? (T)0.5 * P[c0 + q] : (T)0.5;                     \
             const V out = (T)cst[c0 + q] - h * acc[q];                              \
             memcpy(wlp + (c0 + q) * ld + i0, &out, sizeof(V));                      \
+            if (dist != NULL) memcpy(dist + (c0 + q) * ld + i0, &acc[q], sizeof(V)); \
         }                                                                           \
     }
 
@@ -640,14 +643,16 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
     GMM_INLINE int wide_wlp_d_body_##W(                                             \
         int cov, const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
         ptrdiff_t k, const double *GMM_RESTRICT M, const double *GMM_RESTRICT P,    \
-        const double *GMM_RESTRICT cst, double *GMM_RESTRICT wlp)                   \
+        const double *GMM_RESTRICT cst, double *GMM_RESTRICT wlp,                   \
+        double *GMM_RESTRICT dist)                                                  \
     {                                                                               \
         GMM_WIDE_WLP_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double))        \
     }                                                                               \
     GMM_INLINE int wide_wlp_f_body_##W(                                             \
         int cov, const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
         ptrdiff_t k, const float *GMM_RESTRICT M, const float *GMM_RESTRICT P,      \
-        const double *GMM_RESTRICT cst, float *GMM_RESTRICT wlp)                    \
+        const double *GMM_RESTRICT cst, float *GMM_RESTRICT wlp,                    \
+        float *GMM_RESTRICT dist)                                                   \
     {                                                                               \
         GMM_WIDE_WLP_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float))          \
     }
@@ -660,7 +665,8 @@ GMM_FOR_WIDTHS(GMM_WIDE_WLP_BODIES)
  *   acc[((c * d + j) * 2 + 0) * L + lane] += sum of r_ic t_ij       over the lane's rows
  *   acc[((c * d + j) * 2 + 1) * L + lane] += sum of r_ic t_ij^2     (diag)
  *   acc[(k * d * 2 + c) * L + lane]      += sum of r_ic |t_i|^2    (spherical)
- * with t = x - M[c].  Within the block the sums are in T (a vector of rows per
+ * with t = x - M[c]; spherical takes |t_i|^2 from dist (k x ld), as gmm_wide_wlp
+ * left it, so that each element costs a subtraction and a multiply-add.  Within the block the sums are in T (a vector of rows per
  * lane, at most ld / L terms each); across blocks they are added in double, lane by
  * lane, and the caller folds the lanes at the end; so with nk[c * L + lane], the sums
  * of r_ic.
@@ -695,9 +701,13 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
                     V r;                                                            \
                     memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                  \
                     const V t = x - M[(c0 + q) * d + j];                            \
-                    const V rt = r * t;                                             \
-                    s1[q] += rt;                                                    \
-                    s2[q] += rt * t;                                                \
+                    if (cov == 2) {                                                 \
+                        const V rt = r * t;                                         \
+                        s1[q] += rt;                                                \
+                        s2[q] += rt * t;                                            \
+                    } else {                                                        \
+                        s1[q] += r * t;                                             \
+                    }                                                               \
                 }                                                                   \
             }                                                                       \
             for (int q = 0; q < CT; ++q) {                                          \
@@ -710,12 +720,18 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
                     memcpy(&a2, a + L, sizeof(VD));                                 \
                     a2 += TO_DOUBLE(s2[q]);                                         \
                     memcpy(a + L, &a2, sizeof(VD));                                 \
-                } else {                                                            \
-                    s2sum[q] += s2[q];                                              \
                 }                                                                   \
             }                                                                       \
         }                                                                           \
-        if (cov == 3)                                                               \
+        if (cov == 3) {                                                             \
+            /* sum r |t|^2, |t|^2 from gmm_wide_wlp */                               \
+            for (ptrdiff_t i0 = 0; i0 < n; i0 += L)                                 \
+                for (int q = 0; q < CT; ++q) {                                      \
+                    V r, t2;                                                        \
+                    memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                  \
+                    memcpy(&t2, dist + (c0 + q) * ld + i0, sizeof(V));              \
+                    s2sum[q] += r * t2;                                             \
+                }                                                                   \
             for (int q = 0; q < CT; ++q) {                                          \
                 double *GMM_RESTRICT a = acc + (k * d * 2 + c0 + q) * L;            \
                 VD a2;                                                              \
@@ -723,6 +739,7 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
                 a2 += TO_DOUBLE(s2sum[q]);                                          \
                 memcpy(a, &a2, sizeof(VD));                                         \
             }                                                                       \
+        }                                                                           \
     }
 
 #define GMM_WIDE_STATS_BODY(T, V, VD, L, TO_DOUBLE)                                 \
@@ -731,6 +748,9 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
         T *GMM_RESTRICT r = R + c * ld;                                             \
         for (ptrdiff_t i = n; i < n_pad; ++i) r[i] = 0;                             \
+        /* the padding rows' |t|^2 is |M[c]|^2, which may overflow: 0 r is not 0 */  \
+        if (cov == 3)                                                               \
+            for (ptrdiff_t i = n; i < n_pad; ++i) dist[c * ld + i] = 0;             \
         V s = zero, rv;                                                             \
         for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                   \
             memcpy(&rv, r + i0, sizeof(V));                                         \
@@ -750,7 +770,7 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
     GMM_INLINE int wide_stats_d_body_##W(                                           \
         int cov, const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
         ptrdiff_t k, const double *GMM_RESTRICT M, double *GMM_RESTRICT R,          \
-        double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)                          \
+        double *GMM_RESTRICT dist, double *GMM_RESTRICT nk, double *GMM_RESTRICT acc) \
     {                                                                               \
         GMM_WIDE_STATS_BODY(double, gmm_vd_##W, gmm_vd_##W,                         \
                             GMM_LANES(gmm_vd_##W, double), GMM_TO_DOUBLE_D)         \
@@ -758,7 +778,7 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
     GMM_INLINE int wide_stats_f_body_##W(                                           \
         int cov, const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
         ptrdiff_t k, const float *GMM_RESTRICT M, float *GMM_RESTRICT R,            \
-        double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)                          \
+        float *GMM_RESTRICT dist, double *GMM_RESTRICT nk, double *GMM_RESTRICT acc) \
     {                                                                               \
         GMM_WIDE_STATS_BODY(float, gmm_vf_##W, gmm_vdf_##W,                         \
                             GMM_LANES(gmm_vf_##W, float), GMM_TO_DOUBLE_F_##W)      \
@@ -1313,20 +1333,21 @@ GMM_VERSIONS_W(transpose_f,
              (X, n, d, ldx, shift, xt, ld))
 GMM_VERSIONS_W(wide_wlp_d,
              (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const double *M, const double *P, const double *cst, double *wlp),
-             (cov, xt, n, d, ld, k, M, P, cst, wlp))
+              const double *M, const double *P, const double *cst, double *wlp,
+              double *dist),
+             (cov, xt, n, d, ld, k, M, P, cst, wlp, dist))
 GMM_VERSIONS_W(wide_wlp_f,
              (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const float *M, const float *P, const double *cst, float *wlp),
-             (cov, xt, n, d, ld, k, M, P, cst, wlp))
+              const float *M, const float *P, const double *cst, float *wlp, float *dist),
+             (cov, xt, n, d, ld, k, M, P, cst, wlp, dist))
 GMM_VERSIONS_W(wide_stats_d,
              (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const double *M, double *R, double *nk, double *acc),
-             (cov, xt, n, d, ld, k, M, R, nk, acc))
+              const double *M, double *R, double *dist, double *nk, double *acc),
+             (cov, xt, n, d, ld, k, M, R, dist, nk, acc))
 GMM_VERSIONS_W(wide_stats_f,
              (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const float *M, float *R, double *nk, double *acc),
-             (cov, xt, n, d, ld, k, M, R, nk, acc))
+              const float *M, float *R, float *dist, double *nk, double *acc),
+             (cov, xt, n, d, ld, k, M, R, dist, nk, acc))
 
 GMM_VERSIONS(outer_design_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *means,

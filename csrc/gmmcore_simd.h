@@ -80,23 +80,28 @@ int gmm_diff_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, const float *mu,
  * form from register tiles of rows (cov 1 tied, 2 diag, 3 spherical), and the diag
  * and spherical statistics around each component's mean M[c] are added, per lane,
  * to acc (2 k d L doubles for diag, (2 k d + k) L for spherical, L lanes from
- * gmm_wide_lanes_*; nk: k L doubles; the lanes are folded by the caller). */
+ * gmm_wide_lanes_*; nk: k L doubles; the lanes are folded by the caller).  dist
+ * (k x ld): spherical's squared distances |x - M[c]|^2, written by gmm_wide_wlp (when
+ * not NULL) and read by gmm_wide_stats; NULL for the other types. */
 int gmm_transpose_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,
                     const double *shift, double *xt, ptrdiff_t ld);
 int gmm_transpose_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,
                     const float *shift, float *xt, ptrdiff_t ld);
 int gmm_wide_wlp_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                    ptrdiff_t k, const double *M, const double *P, const double *cst,
-                   double *wlp);
+                   double *wlp, double *dist);
 int gmm_wide_wlp_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
-                   ptrdiff_t k, const float *M, const float *P, const double *cst, float *wlp);
+                   ptrdiff_t k, const float *M, const float *P, const double *cst, float *wlp,
+                   float *dist);
 /* L: 16 / 8 with GNU C vector extensions, 1 in the plain-C build. */
 int gmm_wide_lanes_d(void);
 int gmm_wide_lanes_f(void);
 int gmm_wide_stats_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
-                     ptrdiff_t k, const double *M, double *R, double *nk, double *acc);
+                     ptrdiff_t k, const double *M, double *R, double *dist, double *nk,
+                     double *acc);
 int gmm_wide_stats_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
-                     ptrdiff_t k, const float *M, float *R, double *nk, double *acc);
+                     ptrdiff_t k, const float *M, float *R, float *dist, double *nk,
+                     double *acc);
 
 /* Full covariances with outer-product statistics, float32: for each row, around its
  * assigned component's mean (z = x - means[assigned[i]]), the packed lower triangle

@@ -66,16 +66,18 @@ cdef extern from "gmmcore_simd.h" nogil:
                         const float *shift, float *xt, Py_ssize_t ld)
     int gmm_wide_wlp_d(int cov, const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const double *M, const double *P, const double *cst,
-                       double *wlp)
+                       double *wlp, double *dist)
     int gmm_wide_wlp_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const float *M, const float *P, const double *cst,
-                       float *wlp)
+                       float *wlp, float *dist)
     int gmm_wide_lanes_d()
     int gmm_wide_lanes_f()
     int gmm_wide_stats_d(int cov, const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
-                         Py_ssize_t k, const double *M, double *R, double *nk, double *acc)
+                         Py_ssize_t k, const double *M, double *R, double *dist, double *nk,
+                         double *acc)
     int gmm_wide_stats_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
-                         Py_ssize_t k, const float *M, float *R, double *nk, double *acc)
+                         Py_ssize_t k, const float *M, float *R, float *dist, double *nk,
+                         double *acc)
     int GMM_OUTER_D_MAX
     int gmm_outer_design_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                            const double *means, const double *R, Py_ssize_t ldr,
@@ -591,6 +593,8 @@ def e_step(
                             else 0)
     cdef Py_ssize_t n_xt = d * ldp if small or feature_major else 0
     cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
+    # wide spherical statistics: each row's squared distance to each mean, k × ldp
+    cdef Py_ssize_t n_dist = k * ldp if wide and want_stats and cov_type == SPHERICAL else 0
     cdef Py_ssize_t lanes = gmm_wide_lanes_f() if floating is float else gmm_wide_lanes_d()
     cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if wide and want_stats else 0
     # d ≤ SMALL_D: R [1, z, …]ᵀ (and tied's Σ w z zᵀ) summed per lane by gmm_rows_dot_d
@@ -598,7 +602,7 @@ def e_step(
     cdef Py_ssize_t n_sl = k * width * dlanes if small and want_stats else 0
     cdef Py_ssize_t n_tl = d * d * dlanes if small and tied and want_stats else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in (k * ldp, n_a, n_z, n_xt, n_tmp, n_dz, n_zb):
+    for j in (k * ldp, n_a, n_z, n_xt, n_tmp, n_dz, n_zb, n_dist):
         f_total += _rounded(j)
     # the same pieces, in the same order, as taken below (each rounded on its own)
     for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
@@ -625,6 +629,7 @@ def e_step(
     cdef floating *ftmp = _take(&fp, n_tmp)
     cdef floating *Dz = _take(&fp, n_dz)
     cdef floating *zb = _take(&fp, n_zb)
+    cdef floating *dist = _take(&fp, n_dist) if n_dist else NULL
     cdef double *hg = _take_double(&dp, n_hg)
     cdef double *sl = _take_double(&dp, n_sl)
     cdef double *tl = _take_double(&dp, n_tl)
@@ -678,7 +683,8 @@ def e_step(
                                       wlp, ldp, wd, xt)
             elif wide:
                 _transpose(Xb, n_rows, d, d, NULL, xt, ldp)
-                _wide_wlp(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0], wlp)
+                _wide_wlp(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0], wlp,
+                          dist)
             elif tied:
                 if need_a:  # the float64 statistics' design, and z from it
                     _design(Xb, n_rows, d, TIED, &shift[0], A, width)
@@ -686,7 +692,7 @@ def e_step(
                 else:
                     _transpose(Xb, n_rows, d, d, &shift[0], xt, ldp)
                 _feature_major_times_upper(<int>n_rows, <int>d, ldp, &prec[0], xt)
-                _wide_wlp(TIED, xt, n_rows, d, ldp, k, &Q[0], &prec[0], &cst[0], wlp)
+                _wide_wlp(TIED, xt, n_rows, d, ldp, k, &Q[0], &prec[0], &cst[0], wlp, NULL)
             elif large_full:
                 _transpose(Xb, n_rows, d, d, NULL, xt, ldp)
                 if floating is float:
@@ -728,7 +734,8 @@ def e_step(
                         for i in range(n_rows):
                             wlp[c * ldp + i] = wlp[c * ldp + i] * wb[i]
                 if wide:
-                    _wide_stats(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], wlp, wnk, wacc)
+                    _wide_stats(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], wlp, dist, wnk,
+                                wacc)
                 elif full_stats:
                     _full_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp,
                                          &assigned[0], lsew, Dz, ftmp, hg)
@@ -871,20 +878,20 @@ cdef inline void _transpose(const floating *X, Py_ssize_t n, Py_ssize_t d, Py_ss
 
 cdef inline void _wide_wlp(int cov_type, const floating *xt, Py_ssize_t n, Py_ssize_t d,
                            Py_ssize_t ld, Py_ssize_t k, const floating *M, const floating *P,
-                           const double *cst, floating *wlp) noexcept nogil:
+                           const double *cst, floating *wlp, floating *dist) noexcept nogil:
     if floating is float:
-        gmm_wide_wlp_f(cov_type, xt, n, d, ld, k, M, P, cst, wlp)
+        gmm_wide_wlp_f(cov_type, xt, n, d, ld, k, M, P, cst, wlp, dist)
     else:
-        gmm_wide_wlp_d(cov_type, xt, n, d, ld, k, M, P, cst, wlp)
+        gmm_wide_wlp_d(cov_type, xt, n, d, ld, k, M, P, cst, wlp, dist)
 
 
 cdef inline void _wide_stats(int cov_type, const floating *xt, Py_ssize_t n, Py_ssize_t d,
                              Py_ssize_t ld, Py_ssize_t k, const floating *M, floating *R,
-                             double *nk, double *acc) noexcept nogil:
+                             floating *dist, double *nk, double *acc) noexcept nogil:
     if floating is float:
-        gmm_wide_stats_f(cov_type, xt, n, d, ld, k, M, R, nk, acc)
+        gmm_wide_stats_f(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc)
     else:
-        gmm_wide_stats_d(cov_type, xt, n, d, ld, k, M, R, nk, acc)
+        gmm_wide_stats_d(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc)
 
 
 cdef inline Py_ssize_t _rounded(Py_ssize_t count) noexcept nogil:
