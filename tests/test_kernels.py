@@ -266,6 +266,19 @@ def test_vectorised_exp_is_accurate(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vectorised_exp_does_not_depend_on_position(dtype):
+    """A value's exp has the same bits wherever it falls: in a whole vector or among
+    the last few values of an array (predictions on a slice equal those on the whole)."""
+    x = np.random.default_rng(3).uniform(-40, 5, 53).astype(dtype)
+    whole = x.copy()
+    _kernels.exp_inplace(whole)
+    for start in range(1, 17):
+        part = x[start:].copy()
+        _kernels.exp_inplace(part)
+        np.testing.assert_array_equal(part, whole[start:])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_vectorised_exp_out_of_range(dtype):
     """No clamp before the range reduction: far outside the range the result is
     still 0 or inf, NaN stays NaN, and a whole SIMD vector of such values (with one
