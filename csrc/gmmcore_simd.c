@@ -420,13 +420,16 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
 #define GMM_FOR_WIDTHS(DEF) DEF(16)
 #endif
 
+/* float64 tiles read z from the design's rows (the same x - s in double); float32
+ * ones from xt, z in float32. */
 #define GMM_SMALL_PREP(T)                                                           \
-    for (ptrdiff_t l = 0; l < D; ++l) {                                             \
-        T *GMM_RESTRICT xl = xt + l * ld;                                           \
-        const T sl = shift[l];                                                      \
-        for (ptrdiff_t i = 0; i < n; ++i) xl[i] = X[i * D + l] - sl;                \
-        for (ptrdiff_t i = n; i < ld; ++i) xl[i] = 0;                               \
-    }                                                                               \
+    if (sizeof(T) != sizeof(double))                                                \
+        for (ptrdiff_t l = 0; l < D; ++l) {                                         \
+            T *GMM_RESTRICT xl = xt + l * ld;                                       \
+            const T sl = shift[l];                                                  \
+            for (ptrdiff_t i = 0; i < n; ++i) xl[i] = X[i * D + l] - sl;            \
+            for (ptrdiff_t i = n; i < ld; ++i) xl[i] = 0;                           \
+        }                                                                           \
     {   /* The statistics design, in double with z straight from x: the second   \
          * moments come out of a float64 GEMM around a global shift, so z must    \
          * not carry float32 rounding (it would cancel in S2 - N delta delta^T). */ \
@@ -458,9 +461,10 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
 
 /* The tiles: V is the vector type, L its lanes. */
 #define GMM_SMALL_TILES(T, V, L)                                                    \
+    const T *GMM_RESTRICT zt = sizeof(T) == sizeof(double) ? (const T *)(design + ld) : xt; \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
         V z[GMM_SMALL_D];                                                           \
-        for (int l = 0; l < D; ++l) memcpy(&z[l], xt + l * ld + i0, sizeof(V));     \
+        for (int l = 0; l < D; ++l) memcpy(&z[l], zt + l * ld + i0, sizeof(V));     \
         if (cov == 2) {                                                             \
             for (ptrdiff_t c = 0; c < k; ++c) {                                     \
                 V sq = z[0] * 0;                                                    \

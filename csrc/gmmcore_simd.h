@@ -57,7 +57,8 @@ int gmm_argmax_cols_f(const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
  * 1 tied ([1, z]; m_c = Q[c, 0:d]), 2 diag ([1, z, z^2]), 3 spherical ([1, z, |z|^2]),
  * z = x - shift computed in double.  prec: full U (k x d x d), tied U (d x d), diag (k x d) and
  * spherical (k) precisions.  ld must be a multiple of 16, and at least n; xt is
- * scratch of d x ld.  Returns -1 (and does nothing) unless 1 <= d <= 8. */
+ * scratch of d x ld (float32 only: float64 tiles read z from the design).  Returns -1
+ * (and does nothing) unless 1 <= d <= 8. */
 int gmm_small_block_d(int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                       const double *shift, const double *delta, const double *prec,
                       const double *Q, const double *cst, double *wlp, ptrdiff_t ld,
