@@ -1322,57 +1322,158 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
 
 /* Over the rows with a weight other than 0 (w NULL: every weight 1): sums[0] +=
  * sum w lpn, sums[1] += sum w; a non-finite lpn is counted, and the lowest finite
- * one (below *worst) is kept in *worst with its row in *worst_row.  Four partial
- * sums, so that the adds do not wait on each other: the order is fixed by n alone,
- * so the result is the same on every run. */
-#define GMM_ROW_STEP(i, S, W)                                                       \
+ * one (below *worst) is kept in *worst with its row in *worst_row (the first such
+ * row).  Four partial sums, row i in sum i mod 4 (the rows past the last four in
+ * sum 0), so that the adds do not wait on each other and vectorise: the order is
+ * fixed by n alone, so the result is the same on every run and every machine.  The
+ * block's lowest value is found lane by lane; its row is looked for only when it
+ * is below *worst. */
+#define GMM_ROW_LANE(i, q)                                                          \
     {                                                                               \
         const double v = lpn[i];                                                    \
         const double wi = w != NULL ? (double)w[i] : 1.0;                           \
-        if (wi != 0.0) {                                                            \
-            if (!isfinite(v)) {                                                     \
-                ++bad;                                                              \
-            } else if (v < low) {                                                   \
-                low = v;                                                            \
-                at = (i);                                                           \
-            }                                                                       \
-            S += wi * v;                                                            \
-            W += wi;                                                                \
-        }                                                                           \
+        const int on = wi != 0.0, fin = fabs(v) < (double)INFINITY;                 \
+        s[q] += on ? wi * v : 0.0;                                                  \
+        t[q] += wi;                                                                 \
+        bad[q] += on & !fin;                                                        \
+        const double c = on & fin ? v : (double)INFINITY;                           \
+        lo[q] = c < lo[q] ? c : lo[q];                                              \
     }
 #define GMM_ROW_SUMS_BODY                                                           \
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;                                  \
-    double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;                                  \
-    double low = *worst;                                                            \
-    ptrdiff_t bad = 0, at = -1, i = 0;                                              \
+    double s[4] = {0.0, 0.0, 0.0, 0.0}, t[4] = {0.0, 0.0, 0.0, 0.0};                \
+    double lo[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                        \
+    ptrdiff_t bad[4] = {0, 0, 0, 0}, i = 0;                                         \
+    for (; i + 4 <= n; i += 4)                                                      \
+        for (int q = 0; q < 4; ++q) GMM_ROW_LANE(i + q, q)                          \
+    for (; i < n; ++i) GMM_ROW_LANE(i, 0)                                           \
+    sums[0] += (s[0] + s[1]) + (s[2] + s[3]);                                       \
+    sums[1] += (t[0] + t[1]) + (t[2] + t[3]);                                       \
+    const double low = fmin(fmin(lo[0], lo[1]), fmin(lo[2], lo[3]));                \
+    if (low < *worst)                                                               \
+        for (i = 0; i < n; ++i)                                                     \
+            if (lpn[i] == low && (w == NULL || w[i] != 0)) {                        \
+                *worst = low;                                                       \
+                *worst_row = i;                                                     \
+                break;                                                              \
+            }                                                                       \
+    return (bad[0] + bad[1]) + (bad[2] + bad[3]);
+
+#if defined(GMM_GNU)
+/* The same four sums as vectors of four lanes, lane q the rows i = q mod 4 (so the
+ * same bits as the loop above).  NaN and inf fail |v| < inf; a weight of 0 masks
+ * its row out of every sum. */
+typedef long long gmm_vi_32 __attribute__((vector_size(32)));
+#define GMM_ROW_SUMS_VECTOR(LOAD_W)                                                 \
+    const gmm_vd_32 one = {1.0, 1.0, 1.0, 1.0}, inf = one * (double)INFINITY;        \
+    const gmm_vi_32 magnitude = (gmm_vi_32){0} + 0x7FFFFFFFFFFFFFFFLL;              \
+    gmm_vd_32 s = one - one, t = one - one, lo = inf;                               \
+    gmm_vi_32 bad = {0};                                                            \
+    ptrdiff_t i = 0;                                                                \
     for (; i + 4 <= n; i += 4) {                                                    \
-        GMM_ROW_STEP(i, s0, t0)                                                     \
-        GMM_ROW_STEP(i + 1, s1, t1)                                                 \
-        GMM_ROW_STEP(i + 2, s2, t2)                                                 \
-        GMM_ROW_STEP(i + 3, s3, t3)                                                 \
+        gmm_vd_32 v, wi;                                                            \
+        gmm_vi_32 vb, cb, lb;                                                       \
+        memcpy(&v, lpn + i, sizeof v);                                              \
+        LOAD_W                                                                      \
+        memcpy(&vb, &v, sizeof vb);                                                 \
+        gmm_vd_32 a;                                                                \
+        const gmm_vi_32 ab = vb & magnitude;                                        \
+        memcpy(&a, &ab, sizeof a);                                                  \
+        const gmm_vi_32 on = wi != s - s, fin = a < inf;                            \
+        const gmm_vd_32 wv = wi * v;                                                \
+        gmm_vi_32 wvb;                                                              \
+        memcpy(&wvb, &wv, sizeof wvb);                                              \
+        wvb &= on;                                                                  \
+        gmm_vd_32 add;                                                              \
+        memcpy(&add, &wvb, sizeof add);                                             \
+        s += add;                                                                   \
+        t += wi;                                                                    \
+        bad -= on & ~fin;                                                           \
+        const gmm_vi_32 keep = on & fin;                                            \
+        gmm_vi_32 infb;                                                             \
+        memcpy(&infb, &inf, sizeof infb);                                           \
+        cb = (vb & keep) | (infb & ~keep);                                          \
+        gmm_vd_32 c;                                                                \
+        memcpy(&c, &cb, sizeof c);                                                  \
+        memcpy(&lb, &lo, sizeof lb);                                                \
+        const gmm_vi_32 lower = c < lo;                                             \
+        lb = (cb & lower) | (lb & ~lower);                                          \
+        memcpy(&lo, &lb, sizeof lo);                                                \
     }                                                                               \
-    for (; i < n; ++i) GMM_ROW_STEP(i, s0, t0)                                      \
-    sums[0] += (s0 + s1) + (s2 + s3);                                               \
-    sums[1] += (t0 + t1) + (t2 + t3);                                               \
-    if (at >= 0) {                                                                  \
-        *worst = low;                                                               \
-        *worst_row = at;                                                            \
+    double sl[4], tl[4], lol[4];                                                    \
+    long long badl[4];                                                              \
+    memcpy(sl, &s, sizeof sl);                                                      \
+    memcpy(tl, &t, sizeof tl);                                                      \
+    memcpy(lol, &lo, sizeof lol);                                                   \
+    memcpy(badl, &bad, sizeof badl);                                                \
+    for (; i < n; ++i) {                                                            \
+        const double v = lpn[i];                                                    \
+        const double wi = w != NULL ? (double)w[i] : 1.0;                           \
+        const int on = wi != 0.0, fin = fabs(v) < (double)INFINITY;                 \
+        sl[0] += on ? wi * v : 0.0;                                                 \
+        tl[0] += wi;                                                                \
+        badl[0] += on & !fin;                                                       \
+        const double c = on & fin ? v : (double)INFINITY;                           \
+        lol[0] = c < lol[0] ? c : lol[0];                                           \
     }                                                                               \
-    return bad;
+    sums[0] += (sl[0] + sl[1]) + (sl[2] + sl[3]);                                   \
+    sums[1] += (tl[0] + tl[1]) + (tl[2] + tl[3]);                                   \
+    const double low = fmin(fmin(lol[0], lol[1]), fmin(lol[2], lol[3]));            \
+    if (low < *worst)                                                               \
+        for (i = 0; i < n; ++i)                                                     \
+            if (lpn[i] == low && (w == NULL || w[i] != 0)) {                        \
+                *worst = low;                                                       \
+                *worst_row = i;                                                     \
+                break;                                                              \
+            }                                                                       \
+    return (ptrdiff_t)((badl[0] + badl[1]) + (badl[2] + badl[3]));
 
-ptrdiff_t gmm_row_sums_d(const double *GMM_RESTRICT lpn, const double *GMM_RESTRICT w,
-                         ptrdiff_t n, double *GMM_RESTRICT sums, double *GMM_RESTRICT worst,
-                         ptrdiff_t *GMM_RESTRICT worst_row)
+#define GMM_LOAD_W_D                                                                \
+    if (w != NULL) memcpy(&wi, w + i, sizeof wi); else wi = one;
+#define GMM_LOAD_W_F                                                                \
+    if (w != NULL) {                                                                \
+        gmm_vf_16 wf;                                                               \
+        memcpy(&wf, w + i, sizeof wf);                                              \
+        wi = __builtin_convertvector(wf, gmm_vd_32);                                \
+    } else {                                                                        \
+        wi = one;                                                                   \
+    }
+#endif
+
+GMM_INLINE ptrdiff_t row_sums_d_body(const double *GMM_RESTRICT lpn,
+                                     const double *GMM_RESTRICT w, ptrdiff_t n,
+                                     double *GMM_RESTRICT sums, double *GMM_RESTRICT worst,
+                                     ptrdiff_t *GMM_RESTRICT worst_row)
 {
     GMM_ROW_SUMS_BODY
 }
 
-ptrdiff_t gmm_row_sums_f(const double *GMM_RESTRICT lpn, const float *GMM_RESTRICT w,
-                         ptrdiff_t n, double *GMM_RESTRICT sums, double *GMM_RESTRICT worst,
-                         ptrdiff_t *GMM_RESTRICT worst_row)
+GMM_INLINE ptrdiff_t row_sums_f_body(const double *GMM_RESTRICT lpn,
+                                     const float *GMM_RESTRICT w, ptrdiff_t n,
+                                     double *GMM_RESTRICT sums, double *GMM_RESTRICT worst,
+                                     ptrdiff_t *GMM_RESTRICT worst_row)
 {
     GMM_ROW_SUMS_BODY
 }
+
+#ifdef GMM_X86_DISPATCH
+/* AVX2 and AVX-512: the vector loop (32-byte vectors, which baseline x86-64 would
+ * keep in memory). */
+GMM_INLINE ptrdiff_t row_sums_d_body_v(const double *GMM_RESTRICT lpn,
+                                       const double *GMM_RESTRICT w, ptrdiff_t n,
+                                       double *GMM_RESTRICT sums, double *GMM_RESTRICT worst,
+                                       ptrdiff_t *GMM_RESTRICT worst_row)
+{
+    GMM_ROW_SUMS_VECTOR(GMM_LOAD_W_D)
+}
+
+GMM_INLINE ptrdiff_t row_sums_f_body_v(const double *GMM_RESTRICT lpn,
+                                       const float *GMM_RESTRICT w, ptrdiff_t n,
+                                       double *GMM_RESTRICT sums, double *GMM_RESTRICT worst,
+                                       ptrdiff_t *GMM_RESTRICT worst_row)
+{
+    GMM_ROW_SUMS_VECTOR(GMM_LOAD_W_F)
+}
+#endif
 
 /* ------------------------------------------------------------------------- */
 /* prefetch                                                                   */
@@ -1427,6 +1528,31 @@ void gmm_prefetch(const void *p, ptrdiff_t bytes)
 #endif
 
 GMM_VERSIONS_T(exp_d, (double *x, ptrdiff_t n), (x, n))
+
+#ifdef GMM_X86_DISPATCH
+#define GMM_VERSIONS_ROW_SUMS(name, W_T)                                            \
+    static ptrdiff_t name##_generic(const double *lpn, const W_T *w, ptrdiff_t n,    \
+                                    double *sums, double *worst, ptrdiff_t *worst_row) \
+    { return name##_body(lpn, w, n, sums, worst, worst_row); }                      \
+    GMM_TARGET_AVX2 static ptrdiff_t name##_avx2(const double *lpn, const W_T *w,    \
+        ptrdiff_t n, double *sums, double *worst, ptrdiff_t *worst_row)            \
+    { return name##_body_v(lpn, w, n, sums, worst, worst_row); }                    \
+    GMM_TARGET_AVX512 static ptrdiff_t name##_avx512(const double *lpn, const W_T *w, \
+        ptrdiff_t n, double *sums, double *worst, ptrdiff_t *worst_row)            \
+    { return name##_body_v(lpn, w, n, sums, worst, worst_row); }                    \
+    static ptrdiff_t (*name##_impl)(const double *, const W_T *, ptrdiff_t, double *, \
+                                    double *, ptrdiff_t *) = name##_generic;        \
+    ptrdiff_t gmm_##name(const double *lpn, const W_T *w, ptrdiff_t n, double *sums, \
+                         double *worst, ptrdiff_t *worst_row)                       \
+    { return name##_impl(lpn, w, n, sums, worst, worst_row); }
+#else
+#define GMM_VERSIONS_ROW_SUMS(name, W_T)                                            \
+    ptrdiff_t gmm_##name(const double *lpn, const W_T *w, ptrdiff_t n, double *sums, \
+                         double *worst, ptrdiff_t *worst_row)                       \
+    { return name##_body(lpn, w, n, sums, worst, worst_row); }
+#endif
+GMM_VERSIONS_ROW_SUMS(row_sums_d, double)
+GMM_VERSIONS_ROW_SUMS(row_sums_f, float)
 GMM_VERSIONS(exp_f, (float *x, ptrdiff_t n), (x, n))
 
 GMM_VERSIONS_T(lse_cols_d,
@@ -1594,6 +1720,8 @@ int gmm_simd_init(void)
 #define GMM_PICK(name)                                                              \
     name##_impl = level == 2 ? name##_avx512 : level == 1 ? name##_avx2 : name##_generic
     GMM_PICK(exp_d);
+    GMM_PICK(row_sums_d);
+    GMM_PICK(row_sums_f);
     GMM_PICK(exp_f);
     GMM_PICK(lse_cols_d);
     GMM_PICK(lse_cols_f);
