@@ -1076,6 +1076,15 @@ GMM_FOR_WIDTHS(GMM_GRAM_BODIES)
  * no sum across lanes: the caller folds the lanes once, at the end of its pass.
  * The rows past the last whole vector go to lanes 0, 1, ... one by one.
  */
+/* Unaligned doubles that may alias anything: loads by assignment, which GCC keeps in
+ * registers where a memcpy into an array of vectors can leave the array on the stack. */
+#if defined(GMM_GNU)
+typedef double gmm_vdu_64 __attribute__((vector_size(64), aligned(8), may_alias));
+typedef double gmm_vdu_32 __attribute__((vector_size(32), aligned(8), may_alias));
+typedef double gmm_vdu_16 __attribute__((vector_size(16), aligned(8), may_alias));
+#else
+typedef double gmm_vdu_64, gmm_vdu_32, gmm_vdu_16;
+#endif
 #define GMM_DOT_RA_64 4
 #define GMM_DOT_RB_64 4
 #define GMM_DOT_RA_32 2
@@ -1083,36 +1092,42 @@ GMM_FOR_WIDTHS(GMM_GRAM_BODIES)
 #define GMM_DOT_RA_16 2
 #define GMM_DOT_RB_16 4
 
-#define GMM_DOT_TILE(V, L, RA, RB)                                                  \
+#define GMM_DOT_TILE(V, VU, L, RA, RB)                                              \
     {                                                                               \
         V acc[RA][RB];                                                              \
         for (int u = 0; u < RA; ++u)                                                \
-            for (int v = 0; v < RB; ++v)                                            \
-                memcpy(&acc[u][v], S + ((a0 + u) * q + b0 + v) * L, sizeof(V));    \
+            for (int v = 0; v < RB; ++v) acc[u][v] = zero;                          \
         for (ptrdiff_t i = 0; i < nv; i += L) {                                     \
-            V pv[RA], qv[RB];                                                       \
-            for (int u = 0; u < RA; ++u) memcpy(&pv[u], P + (a0 + u) * ld + i, sizeof(V)); \
-            for (int v = 0; v < RB; ++v) memcpy(&qv[v], Q + (b0 + v) * ld + i, sizeof(V)); \
-            for (int u = 0; u < RA; ++u)                                            \
-                for (int v = 0; v < RB; ++v) acc[u][v] += pv[u] * qv[v];            \
+            V qv[RB];                                                               \
+            for (int v = 0; v < RB; ++v) qv[v] = *(const VU *)(Q + (b0 + v) * ld + i); \
+            for (int u = 0; u < RA; ++u) {                                          \
+                const V pu = *(const VU *)(P + (a0 + u) * ld + i);                  \
+                for (int v = 0; v < RB; ++v) acc[u][v] += pu * qv[v];               \
+            }                                                                       \
         }                                                                           \
         for (int u = 0; u < RA; ++u)                                                \
-            for (int v = 0; v < RB; ++v)                                            \
-                memcpy(S + ((a0 + u) * q + b0 + v) * L, &acc[u][v], sizeof(V));    \
+            for (int v = 0; v < RB; ++v) {                                          \
+                V sum;                                                              \
+                double *GMM_RESTRICT out = S + ((a0 + u) * q + b0 + v) * L;         \
+                memcpy(&sum, out, sizeof(V));                                       \
+                sum += acc[u][v];                                                   \
+                memcpy(out, &sum, sizeof(V));                                       \
+            }                                                                       \
     }
 
-#define GMM_DOT_BODY(V, L, RA, RB)                                                  \
+#define GMM_DOT_BODY(V, VU, L, RA, RB)                                              \
+    const V zero = {0};                                                             \
     const ptrdiff_t nv = n / L * L;                                                 \
     ptrdiff_t a0 = 0, b0;                                                           \
     for (; a0 + RA <= p; a0 += RA) {                                                \
         const ptrdiff_t b_end = lower && a0 + RA < q ? a0 + RA : q;                 \
-        for (b0 = 0; b0 + RB <= b_end; b0 += RB) GMM_DOT_TILE(V, L, RA, RB)         \
-        for (; b0 < b_end; ++b0) GMM_DOT_TILE(V, L, RA, 1)                          \
+        for (b0 = 0; b0 + RB <= b_end; b0 += RB) GMM_DOT_TILE(V, VU, L, RA, RB)         \
+        for (; b0 < b_end; ++b0) GMM_DOT_TILE(V, VU, L, RA, 1)                          \
     }                                                                               \
     for (; a0 < p; ++a0) {                                                          \
         const ptrdiff_t b_end = lower && a0 + 1 < q ? a0 + 1 : q;                   \
-        for (b0 = 0; b0 + RB <= b_end; b0 += RB) GMM_DOT_TILE(V, L, 1, RB)          \
-        for (; b0 < b_end; ++b0) GMM_DOT_TILE(V, L, 1, 1)                           \
+        for (b0 = 0; b0 + RB <= b_end; b0 += RB) GMM_DOT_TILE(V, VU, L, 1, RB)          \
+        for (; b0 < b_end; ++b0) GMM_DOT_TILE(V, VU, L, 1, 1)                           \
     }                                                                               \
     for (ptrdiff_t i = nv; i < n; ++i)                                              \
         for (ptrdiff_t a = 0; a < p; ++a)                                           \
@@ -1126,8 +1141,8 @@ GMM_FOR_WIDTHS(GMM_GRAM_BODIES)
                                        ptrdiff_t n, ptrdiff_t ld, int lower,        \
                                        double *GMM_RESTRICT S)                      \
     {                                                                               \
-        GMM_DOT_BODY(gmm_vd_##W, GMM_LANES(gmm_vd_##W, double), GMM_DOT_RA_##W,    \
-                     GMM_DOT_RB_##W)                                                \
+        GMM_DOT_BODY(gmm_vd_##W, gmm_vdu_##W, GMM_LANES(gmm_vd_##W, double),       \
+                     GMM_DOT_RA_##W, GMM_DOT_RB_##W)                                \
     }
 GMM_FOR_WIDTHS(GMM_DOT_BODIES)
 
