@@ -1354,12 +1354,8 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
         const double c = on & fin ? v : (double)INFINITY;                           \
         lo[q] = c < lo[q] ? c : lo[q];                                              \
     }
-#define GMM_ROW_SUMS_BODY                                                           \
-    double s[4] = {0.0, 0.0, 0.0, 0.0}, t[4] = {0.0, 0.0, 0.0, 0.0};                \
-    double lo[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                        \
-    ptrdiff_t bad[4] = {0, 0, 0, 0}, i = 0;                                         \
-    for (; i + 4 <= n; i += 4)                                                      \
-        for (int q = 0; q < 4; ++q) GMM_ROW_LANE(i + q, q)                          \
+/* the rows from i on (fewer than four) into lane 0, then the lanes folded */
+#define GMM_ROW_SUMS_FINISH                                                         \
     for (; i < n; ++i) GMM_ROW_LANE(i, 0)                                           \
     sums[0] += (s[0] + s[1]) + (s[2] + s[3]);                                       \
     sums[1] += (t[0] + t[1]) + (t[2] + t[3]);                                       \
@@ -1372,6 +1368,13 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
                 break;                                                              \
             }                                                                       \
     return (bad[0] + bad[1]) + (bad[2] + bad[3]);
+#define GMM_ROW_SUMS_BODY                                                           \
+    double s[4] = {0.0, 0.0, 0.0, 0.0}, t[4] = {0.0, 0.0, 0.0, 0.0};                \
+    double lo[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                        \
+    ptrdiff_t bad[4] = {0, 0, 0, 0}, i = 0;                                         \
+    for (; i + 4 <= n; i += 4)                                                      \
+        for (int q = 0; q < 4; ++q) GMM_ROW_LANE(i + q, q)                          \
+    GMM_ROW_SUMS_FINISH
 
 #if defined(GMM_GNU)
 /* The same four sums as vectors of four lanes, lane q the rows i = q mod 4 (so the
@@ -1381,8 +1384,8 @@ typedef long long gmm_vi_32 __attribute__((vector_size(32)));
 #define GMM_ROW_SUMS_VECTOR(LOAD_W)                                                 \
     const gmm_vd_32 one = {1.0, 1.0, 1.0, 1.0}, inf = one * (double)INFINITY;        \
     const gmm_vi_32 magnitude = (gmm_vi_32){0} + 0x7FFFFFFFFFFFFFFFLL;              \
-    gmm_vd_32 s = one - one, t = one - one, lo = inf;                               \
-    gmm_vi_32 bad = {0};                                                            \
+    gmm_vd_32 sv = one - one, tv = one - one, lov = inf;                            \
+    gmm_vi_32 badv = {0};                                                           \
     ptrdiff_t i = 0;                                                                \
     for (; i + 4 <= n; i += 4) {                                                    \
         gmm_vd_32 v, wi;                                                            \
@@ -1393,54 +1396,36 @@ typedef long long gmm_vi_32 __attribute__((vector_size(32)));
         gmm_vd_32 a;                                                                \
         const gmm_vi_32 ab = vb & magnitude;                                        \
         memcpy(&a, &ab, sizeof a);                                                  \
-        const gmm_vi_32 on = wi != s - s, fin = a < inf;                            \
+        const gmm_vi_32 on = wi != one - one, fin = a < inf;                        \
         const gmm_vd_32 wv = wi * v;                                                \
         gmm_vi_32 wvb;                                                              \
         memcpy(&wvb, &wv, sizeof wvb);                                              \
         wvb &= on;                                                                  \
         gmm_vd_32 add;                                                              \
         memcpy(&add, &wvb, sizeof add);                                             \
-        s += add;                                                                   \
-        t += wi;                                                                    \
-        bad -= on & ~fin;                                                           \
+        sv += add;                                                                  \
+        tv += wi;                                                                   \
+        badv -= on & ~fin;                                                          \
         const gmm_vi_32 keep = on & fin;                                            \
         gmm_vi_32 infb;                                                             \
         memcpy(&infb, &inf, sizeof infb);                                           \
         cb = (vb & keep) | (infb & ~keep);                                          \
         gmm_vd_32 c;                                                                \
         memcpy(&c, &cb, sizeof c);                                                  \
-        memcpy(&lb, &lo, sizeof lb);                                                \
-        const gmm_vi_32 lower = c < lo;                                             \
+        memcpy(&lb, &lov, sizeof lb);                                               \
+        const gmm_vi_32 lower = c < lov;                                            \
         lb = (cb & lower) | (lb & ~lower);                                          \
-        memcpy(&lo, &lb, sizeof lo);                                                \
+        memcpy(&lov, &lb, sizeof lov);                                              \
     }                                                                               \
-    double sl[4], tl[4], lol[4];                                                    \
+    double s[4], t[4], lo[4];                                                       \
     long long badl[4];                                                              \
-    memcpy(sl, &s, sizeof sl);                                                      \
-    memcpy(tl, &t, sizeof tl);                                                      \
-    memcpy(lol, &lo, sizeof lol);                                                   \
-    memcpy(badl, &bad, sizeof badl);                                                \
-    for (; i < n; ++i) {                                                            \
-        const double v = lpn[i];                                                    \
-        const double wi = w != NULL ? (double)w[i] : 1.0;                           \
-        const int on = wi != 0.0, fin = fabs(v) < (double)INFINITY;                 \
-        sl[0] += on ? wi * v : 0.0;                                                 \
-        tl[0] += wi;                                                                \
-        badl[0] += on & !fin;                                                       \
-        const double c = on & fin ? v : (double)INFINITY;                           \
-        lol[0] = c < lol[0] ? c : lol[0];                                           \
-    }                                                                               \
-    sums[0] += (sl[0] + sl[1]) + (sl[2] + sl[3]);                                   \
-    sums[1] += (tl[0] + tl[1]) + (tl[2] + tl[3]);                                   \
-    const double low = fmin(fmin(lol[0], lol[1]), fmin(lol[2], lol[3]));            \
-    if (low < *worst)                                                               \
-        for (i = 0; i < n; ++i)                                                     \
-            if (lpn[i] == low && (w == NULL || w[i] != 0)) {                        \
-                *worst = low;                                                       \
-                *worst_row = i;                                                     \
-                break;                                                              \
-            }                                                                       \
-    return (ptrdiff_t)((badl[0] + badl[1]) + (badl[2] + badl[3]));
+    ptrdiff_t bad[4];                                                               \
+    memcpy(s, &sv, sizeof s);                                                       \
+    memcpy(t, &tv, sizeof t);                                                       \
+    memcpy(lo, &lov, sizeof lo);                                                    \
+    memcpy(badl, &badv, sizeof badl);                                               \
+    for (int q = 0; q < 4; ++q) bad[q] = (ptrdiff_t)badl[q];                        \
+    GMM_ROW_SUMS_FINISH
 
 #define GMM_LOAD_W_D                                                                \
     if (w != NULL) memcpy(&wi, w + i, sizeof wi); else wi = one;
