@@ -1496,61 +1496,40 @@ void gmm_prefetch(const void *p, ptrdiff_t bytes)
 /* One function per entry point, compiled once per instruction set           */
 /* ------------------------------------------------------------------------- */
 
+/* gmm_<name>: a pointer to the version chosen at import (GMM_PICK), each version a
+ * call of its body (B_GEN for baseline, B_AVX2, B_AVX512), R its return type. */
 #ifdef GMM_X86_DISPATCH
-#define GMM_VERSIONS(name, params, args)                                            \
-    static int name##_generic params { return name##_body args; }                   \
-    GMM_TARGET_AVX2 static int name##_avx2 params { return name##_body args; }      \
-    GMM_TARGET_AVX512 static int name##_avx512 params { return name##_body args; }  \
-    static int(*name##_impl) params = name##_generic;                               \
-    int gmm_##name params { return name##_impl args; }
-/* The same, the AVX-512 version from name##_body_table (exp by table lookups). */
-#define GMM_VERSIONS_T(name, params, args)                                          \
-    static int name##_generic params { return name##_body args; }                   \
-    GMM_TARGET_AVX2 static int name##_avx2 params { return name##_body args; }      \
-    GMM_TARGET_AVX512 static int name##_avx512 params { return name##_body_table args; } \
-    static int(*name##_impl) params = name##_generic;                               \
-    int gmm_##name params { return name##_impl args; }
-/* The same for bodies compiled once per vector width: each version takes the
- * width of its registers. */
-#define GMM_VERSIONS_W(name, params, args)                                          \
-    static int name##_generic params { return name##_body_16 args; }                \
-    GMM_TARGET_AVX2 static int name##_avx2 params { return name##_body_32 args; }   \
-    GMM_TARGET_AVX512 static int name##_avx512 params { return name##_body_64 args; } \
-    static int(*name##_impl) params = name##_generic;                               \
-    int gmm_##name params { return name##_impl args; }
+#define GMM_DISPATCH(R, name, params, args, B_GEN, B_AVX2, B_AVX512)                \
+    static R name##_generic params { return B_GEN args; }                           \
+    GMM_TARGET_AVX2 static R name##_avx2 params { return B_AVX2 args; }             \
+    GMM_TARGET_AVX512 static R name##_avx512 params { return B_AVX512 args; }       \
+    static R(*name##_impl) params = name##_generic;                                 \
+    R gmm_##name params { return name##_impl args; }
 #else
-#define GMM_VERSIONS(name, params, args)                                            \
-    int gmm_##name params { return name##_body args; }
-#define GMM_VERSIONS_T GMM_VERSIONS
 /* one version: 16-byte vectors (NEON, or scalars in the plain-C build) */
-#define GMM_VERSIONS_W(name, params, args)                                          \
-    int gmm_##name params { return name##_body_16 args; }
+#define GMM_DISPATCH(R, name, params, args, B_GEN, B_AVX2, B_AVX512)                \
+    R gmm_##name params { return B_GEN args; }
 #endif
+/* one body for every instruction set */
+#define GMM_VERSIONS(name, params, args)                                            \
+    GMM_DISPATCH(int, name, params, args, name##_body, name##_body, name##_body)
+/* the AVX-512 version from name##_body_table (exp by table lookups) */
+#define GMM_VERSIONS_T(name, params, args)                                          \
+    GMM_DISPATCH(int, name, params, args, name##_body, name##_body, name##_body_table)
+/* bodies compiled once per vector width: each version takes the width of its
+ * registers */
+#define GMM_VERSIONS_W(name, params, args)                                          \
+    GMM_DISPATCH(int, name, params, args, name##_body_16, name##_body_32, name##_body_64)
 
 GMM_VERSIONS_T(exp_d, (double *x, ptrdiff_t n), (x, n))
 
-#ifdef GMM_X86_DISPATCH
+/* the per-row sums: the vector loop in the AVX2 and AVX-512 versions */
 #define GMM_VERSIONS_ROW_SUMS(name, W_T)                                            \
-    static ptrdiff_t name##_generic(const double *lpn, const W_T *w, ptrdiff_t n,    \
-                                    double *sums, double *worst, ptrdiff_t *worst_row) \
-    { return name##_body(lpn, w, n, sums, worst, worst_row); }                      \
-    GMM_TARGET_AVX2 static ptrdiff_t name##_avx2(const double *lpn, const W_T *w,    \
-        ptrdiff_t n, double *sums, double *worst, ptrdiff_t *worst_row)            \
-    { return name##_body_v(lpn, w, n, sums, worst, worst_row); }                    \
-    GMM_TARGET_AVX512 static ptrdiff_t name##_avx512(const double *lpn, const W_T *w, \
-        ptrdiff_t n, double *sums, double *worst, ptrdiff_t *worst_row)            \
-    { return name##_body_v(lpn, w, n, sums, worst, worst_row); }                    \
-    static ptrdiff_t (*name##_impl)(const double *, const W_T *, ptrdiff_t, double *, \
-                                    double *, ptrdiff_t *) = name##_generic;        \
-    ptrdiff_t gmm_##name(const double *lpn, const W_T *w, ptrdiff_t n, double *sums, \
-                         double *worst, ptrdiff_t *worst_row)                       \
-    { return name##_impl(lpn, w, n, sums, worst, worst_row); }
-#else
-#define GMM_VERSIONS_ROW_SUMS(name, W_T)                                            \
-    ptrdiff_t gmm_##name(const double *lpn, const W_T *w, ptrdiff_t n, double *sums, \
-                         double *worst, ptrdiff_t *worst_row)                       \
-    { return name##_body(lpn, w, n, sums, worst, worst_row); }
-#endif
+    GMM_DISPATCH(ptrdiff_t, name,                                                   \
+                 (const double *lpn, const W_T *w, ptrdiff_t n, double *sums,       \
+                  double *worst, ptrdiff_t *worst_row),                             \
+                 (lpn, w, n, sums, worst, worst_row), name##_body, name##_body_v,   \
+                 name##_body_v)
 GMM_VERSIONS_ROW_SUMS(row_sums_d, double)
 GMM_VERSIONS_ROW_SUMS(row_sums_f, float)
 GMM_VERSIONS(exp_f, (float *x, ptrdiff_t n), (x, n))
