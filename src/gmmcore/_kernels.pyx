@@ -473,12 +473,13 @@ def e_step(
       expansion would cancel too much in single precision).
 
     Statistics (when ``stats`` is not empty) come from one GEMM per block,
-    Rᵀ [1, x − s, …], except: full covariances whose second moments are rank
-    updates per component around its own mean, and float32 diag and spherical
-    (gmm_wide_stats, around each mean), whose statistics are shifted by ``means``
-    (see ``statistics_around_means``); and float32 tied, taken around each row's
-    most responsible mean and moved to ``shift`` in double.  All others are
-    shifted by ``shift``.  They are written to ``stats`` as
+    Rᵀ [1, x − s, …] (for d ≤ SMALL_D, per-lane sums of the same products by
+    gmm_rows_dot, folded at the end of the pass), except: full covariances whose
+    second moments are rank updates per component around its own mean, and float32
+    diag and spherical (gmm_wide_stats, around each mean), whose statistics are
+    shifted by ``means`` (see ``statistics_around_means``); and float32 tied, taken
+    around each row's most responsible mean and moved to ``shift`` in double.  All
+    others are shifted by ``shift``.  They are written to ``stats`` as
     [Σ w log p, Σ w, N (k), S1 (k·d), S2 (s2 size)].
 
     Returns ``(Σ w log p(x), Σ w, n_nonfinite, worst_row)`` over the rows, where
@@ -569,7 +570,8 @@ def e_step(
     #   A     row-major b × width design for d > SMALL_D: the E-step's (float64
     #         diag and spherical) and the statistics' when not double_design
     #   Z     b × d: full rank updates (d > SMALL_D), float32 tied rows
-    #   xt    feature-major block, d × ldp: d ≤ SMALL_D, and feature_major
+    #   xt    feature-major block, d × ldp: float32 d ≤ SMALL_D (float64 tiles read
+    #         z from the design), and feature_major
     #   wacc  wide: per-lane float64 sums (see gmm_wide_stats), and of N (wnk)
     #   wd    the float64 design: feature-major width × ldp (d ≤ SMALL_D, always
     #         written) or row-major b × width;   rd: responsibilities in float64
@@ -591,7 +593,7 @@ def e_step(
     cdef Py_ssize_t n_rd = k * ldp if want_stats and double_design and floating is float else 0
     cdef Py_ssize_t n_zd = ((d * ldp if small else b * width) if tied and weighted and want_stats
                             else 0)
-    cdef Py_ssize_t n_xt = d * ldp if small or feature_major else 0
+    cdef Py_ssize_t n_xt = d * ldp if (small and floating is float) or feature_major else 0
     cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
     # wide spherical statistics: each row's squared distance to each mean, k × ldp
     cdef Py_ssize_t n_dist = k * ldp if wide and want_stats and cov_type == SPHERICAL else 0
