@@ -57,10 +57,21 @@ typedef double gmm_vd_32 __attribute__((vector_size(32)));
 typedef float gmm_vf_32 __attribute__((vector_size(32)));
 typedef double gmm_vd_16 __attribute__((vector_size(16)));
 typedef float gmm_vf_16 __attribute__((vector_size(16)));
+/* The same, unaligned and allowed to alias anything: loads by assignment from these,
+ * which GCC keeps in registers where a memcpy into an array of vectors can leave the
+ * array on the stack (it did in the AVX2 versions). */
+typedef double gmm_vdu_64 __attribute__((vector_size(64), aligned(8), may_alias));
+typedef float gmm_vfu_64 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef double gmm_vdu_32 __attribute__((vector_size(32), aligned(8), may_alias));
+typedef float gmm_vfu_32 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef double gmm_vdu_16 __attribute__((vector_size(16), aligned(8), may_alias));
+typedef float gmm_vfu_16 __attribute__((vector_size(16), aligned(4), may_alias));
 #else
 /* Plain C: a tile is one row, and the same code runs on scalars. */
 typedef double gmm_vd_64, gmm_vd_32, gmm_vd_16;
 typedef float gmm_vf_64, gmm_vf_32, gmm_vf_16;
+typedef double gmm_vdu_64, gmm_vdu_32, gmm_vdu_16;
+typedef float gmm_vfu_64, gmm_vfu_32, gmm_vfu_16;
 #endif
 
 /* ------------------------------------------------------------------------- */
@@ -460,11 +471,11 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
     }
 
 /* The tiles: V is the vector type, L its lanes. */
-#define GMM_SMALL_TILES(T, V, L)                                                    \
+#define GMM_SMALL_TILES(T, V, VU, L)                                                \
     const T *GMM_RESTRICT zt = sizeof(T) == sizeof(double) ? (const T *)(design + ld) : xt; \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
         V z[GMM_SMALL_D];                                                           \
-        for (int l = 0; l < D; ++l) memcpy(&z[l], zt + l * ld + i0, sizeof(V));     \
+        for (int l = 0; l < D; ++l) z[l] = *(const VU *)(zt + l * ld + i0);         \
         if (cov == 2) {                                                             \
             for (ptrdiff_t c = 0; c < k; ++c) {                                     \
                 V sq = z[0] * 0;                                                    \
@@ -517,7 +528,7 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
         }                                                                           \
     }
 
-#define GMM_SMALL_IMPL(NAME, T, V, L)                                               \
+#define GMM_SMALL_IMPL(NAME, T, V, VU, L)                                           \
     GMM_INLINE int NAME(const int D, int cov, const T *GMM_RESTRICT X, ptrdiff_t n,  \
                         ptrdiff_t k, const T *GMM_RESTRICT shift,                   \
                         const T *GMM_RESTRICT delta, const T *GMM_RESTRICT prec,    \
@@ -526,13 +537,15 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
                         double *GMM_RESTRICT design, T *GMM_RESTRICT xt)            \
     {                                                                               \
         GMM_SMALL_PREP(T)                                                           \
-        GMM_SMALL_TILES(T, V, L)                                                    \
+        GMM_SMALL_TILES(T, V, VU, L)                                                \
         return 0;                                                                   \
     }
 
 #define GMM_SMALL_IMPLS(W)                                                          \
-    GMM_SMALL_IMPL(small_impl_d_##W, double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double)) \
-    GMM_SMALL_IMPL(small_impl_f_##W, float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float))
+    GMM_SMALL_IMPL(small_impl_d_##W, double, gmm_vd_##W, gmm_vdu_##W,                \
+                   GMM_LANES(gmm_vd_##W, double))                                   \
+    GMM_SMALL_IMPL(small_impl_f_##W, float, gmm_vf_##W, gmm_vfu_##W,                 \
+                   GMM_LANES(gmm_vf_##W, float))
 GMM_FOR_WIDTHS(GMM_SMALL_IMPLS)
 
 /* d as a compile-time constant: one inlined copy of the body per d. */
@@ -679,7 +692,7 @@ GMM_INLINE void transpose_tile_d_16(gmm_vd_16 *r)
 
 /* TILE: whether to use TILE_FN, the in-register transpose of L vectors (without it,
  * the loop alone). */
-#define GMM_WIDE_TRANSPOSE_BODY(T, V, L, TILE, TILE_FN)                             \
+#define GMM_WIDE_TRANSPOSE_BODY(T, V, VU, L, TILE, TILE_FN)                         \
     ptrdiff_t i_done = 0, j_done = 0;                                               \
     if (TILE) {                                                                     \
         i_done = n / L * L;                                                         \
@@ -687,7 +700,7 @@ GMM_INLINE void transpose_tile_d_16(gmm_vd_16 *r)
         for (ptrdiff_t i0 = 0; i0 < i_done; i0 += L)                                \
             for (ptrdiff_t j0 = 0; j0 < j_done; j0 += L) {                          \
                 V r[L];                                                             \
-                for (int q = 0; q < L; ++q) memcpy(&r[q], X + (i0 + q) * ldx + j0, sizeof(V)); \
+                for (int q = 0; q < L; ++q) r[q] = *(const VU *)(X + (i0 + q) * ldx + j0); \
                 GMM_TRANSPOSE_TILE(TILE_FN, r);                                     \
                 for (int q = 0; q < L; ++q) {                                       \
                     if (shift != NULL) r[q] -= shift[j0 + q];                       \
@@ -719,7 +732,8 @@ GMM_INLINE void transpose_tile_d_16(gmm_vd_16 *r)
                                         const double *GMM_RESTRICT shift,           \
                                         double *GMM_RESTRICT xt, ptrdiff_t ld)      \
     {                                                                               \
-        GMM_WIDE_TRANSPOSE_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double),  \
+        GMM_WIDE_TRANSPOSE_BODY(double, gmm_vd_##W, gmm_vdu_##W,                    \
+                                GMM_LANES(gmm_vd_##W, double),                      \
                                 GMM_TILE_ON, transpose_tile_d_##W)                  \
     }                                                                               \
     GMM_INLINE int transpose_f_body_##W(const float *GMM_RESTRICT X, ptrdiff_t n,   \
@@ -727,7 +741,8 @@ GMM_INLINE void transpose_tile_d_16(gmm_vd_16 *r)
                                         const float *GMM_RESTRICT shift,            \
                                         float *GMM_RESTRICT xt, ptrdiff_t ld)       \
     {                                                                               \
-        GMM_WIDE_TRANSPOSE_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float),    \
+        GMM_WIDE_TRANSPOSE_BODY(float, gmm_vf_##W, gmm_vfu_##W,                     \
+                                GMM_LANES(gmm_vf_##W, float),                       \
                                 GMM_TILE_ON, transpose_tile_f_##W)                  \
     }
 GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
@@ -1076,15 +1091,6 @@ GMM_FOR_WIDTHS(GMM_GRAM_BODIES)
  * no sum across lanes: the caller folds the lanes once, at the end of its pass.
  * The rows past the last whole vector go to lanes 0, 1, ... one by one.
  */
-/* Unaligned doubles that may alias anything: loads by assignment, which GCC keeps in
- * registers where a memcpy into an array of vectors can leave the array on the stack. */
-#if defined(GMM_GNU)
-typedef double gmm_vdu_64 __attribute__((vector_size(64), aligned(8), may_alias));
-typedef double gmm_vdu_32 __attribute__((vector_size(32), aligned(8), may_alias));
-typedef double gmm_vdu_16 __attribute__((vector_size(16), aligned(8), may_alias));
-#else
-typedef double gmm_vdu_64, gmm_vdu_32, gmm_vdu_16;
-#endif
 #define GMM_DOT_RA_64 4
 #define GMM_DOT_RB_64 4
 #define GMM_DOT_RA_32 2
