@@ -1657,24 +1657,31 @@ static int simd_level = 0;
 
 int gmm_simd_level(void) { return simd_level; }
 
-/* The lanes of gmm_wide_stats' sums: those of the vectors of the chosen version
- * (1 in the plain-C build). */
-int gmm_wide_lanes_d(void)
+/* The lanes of the chosen version's vectors, given those of each width. */
+static int chosen_lanes(ptrdiff_t lanes_64, ptrdiff_t lanes_32, ptrdiff_t lanes_16)
 {
 #ifdef GMM_X86_DISPATCH
-    if (simd_level == 2) return (int)GMM_LANES(gmm_vd_64, double);
-    if (simd_level == 1) return (int)GMM_LANES(gmm_vd_32, double);
+    if (simd_level == 2) return (int)lanes_64;
+    if (simd_level == 1) return (int)lanes_32;
+#else
+    (void)lanes_64;
+    (void)lanes_32;
 #endif
-    return (int)GMM_LANES(gmm_vd_16, double);
+    return (int)lanes_16;
+}
+
+/* The lanes of gmm_wide_stats' and gmm_rows_dot's sums: those of the vectors of the
+ * chosen version (1 in the plain-C build). */
+int gmm_wide_lanes_d(void)
+{
+    return chosen_lanes(GMM_LANES(gmm_vd_64, double), GMM_LANES(gmm_vd_32, double),
+                        GMM_LANES(gmm_vd_16, double));
 }
 
 int gmm_wide_lanes_f(void)
 {
-#ifdef GMM_X86_DISPATCH
-    if (simd_level == 2) return (int)GMM_LANES(gmm_vf_64, float);
-    if (simd_level == 1) return (int)GMM_LANES(gmm_vf_32, float);
-#endif
-    return (int)GMM_LANES(gmm_vf_16, float);
+    return chosen_lanes(GMM_LANES(gmm_vf_64, float), GMM_LANES(gmm_vf_32, float),
+                        GMM_LANES(gmm_vf_16, float));
 }
 
 int gmm_simd_portable(void)
