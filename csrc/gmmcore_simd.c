@@ -726,25 +726,19 @@ GMM_INLINE void transpose_tile_d_16(gmm_vd_16 *r)
 #define GMM_TILE_ON 0
 #endif
 
-#define GMM_TRANSPOSE_BODIES(W)                                                     \
-    GMM_INLINE int transpose_d_body_##W(const double *GMM_RESTRICT X, ptrdiff_t n,  \
-                                        ptrdiff_t d, ptrdiff_t ldx,                 \
-                                        const double *GMM_RESTRICT shift,           \
-                                        double *GMM_RESTRICT xt, ptrdiff_t ld)      \
+/* transpose_<TS>_body_<W> for element type T (TS: d or f) and width W */
+#define GMM_TRANSPOSE_BODY_OF(T, TS, W)                                             \
+    GMM_INLINE int transpose_##TS##_body_##W(const T *GMM_RESTRICT X, ptrdiff_t n,  \
+                                             ptrdiff_t d, ptrdiff_t ldx,            \
+                                             const T *GMM_RESTRICT shift,           \
+                                             T *GMM_RESTRICT xt, ptrdiff_t ld)      \
     {                                                                               \
-        GMM_WIDE_TRANSPOSE_BODY(double, gmm_vd_##W, gmm_vdu_##W,                    \
-                                GMM_LANES(gmm_vd_##W, double),                      \
-                                GMM_TILE_ON, transpose_tile_d_##W)                  \
-    }                                                                               \
-    GMM_INLINE int transpose_f_body_##W(const float *GMM_RESTRICT X, ptrdiff_t n,   \
-                                        ptrdiff_t d, ptrdiff_t ldx,                 \
-                                        const float *GMM_RESTRICT shift,            \
-                                        float *GMM_RESTRICT xt, ptrdiff_t ld)       \
-    {                                                                               \
-        GMM_WIDE_TRANSPOSE_BODY(float, gmm_vf_##W, gmm_vfu_##W,                     \
-                                GMM_LANES(gmm_vf_##W, float),                       \
-                                GMM_TILE_ON, transpose_tile_f_##W)                  \
+        GMM_WIDE_TRANSPOSE_BODY(T, gmm_v##TS##_##W, gmm_v##TS##u_##W,               \
+                                GMM_LANES(gmm_v##TS##_##W, T), GMM_TILE_ON,         \
+                                transpose_tile_##TS##_##W)                          \
     }
+#define GMM_TRANSPOSE_BODIES(W)                                                     \
+    GMM_TRANSPOSE_BODY_OF(double, d, W) GMM_TRANSPOSE_BODY_OF(float, f, W)
 GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
 
 /* One tile: rows i0 .. i0 + L, components c0 .. c0 + CT (CT a constant: the
@@ -812,10 +806,10 @@ GMM_FOR_WIDTHS(GMM_WIDE_WLP_BODIES)
  *   acc[((c * d + j) * 2 + 1) * L + lane] += sum of r_ic t_ij^2     (diag)
  *   acc[(k * d * 2 + c) * L + lane]      += sum of r_ic |t_i|^2    (spherical)
  * with t = x - M[c]; spherical takes |t_i|^2 from dist (k x ld), as gmm_wide_wlp
- * left it, so that each element costs a subtraction and a multiply-add.  Within the block the sums are in T (a vector of rows per
- * lane, at most ld / L terms each); across blocks they are added in double, lane by
- * lane, and the caller folds the lanes at the end; so with nk[c * L + lane], the sums
- * of r_ic.
+ * left it, so that each element costs a subtraction and a multiply-add.  Within the
+ * block the sums are in T (a vector of rows per lane, at most ld / L terms each);
+ * across blocks they are added in double, lane by lane, and the caller folds the
+ * lanes at the end; so with nk[c * L + lane], the sums of r_ic.
  */
 #if defined(GMM_GNU)
 /* doubles for the lanes of a float vector of each width */
