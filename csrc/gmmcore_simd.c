@@ -779,23 +779,17 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
     }                                                                               \
     return 0;
 
-#define GMM_WIDE_WLP_BODIES(W)                                                      \
-    GMM_INLINE int wide_wlp_d_body_##W(                                             \
-        int cov, const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
-        ptrdiff_t k, const double *GMM_RESTRICT M, const double *GMM_RESTRICT P,    \
-        const double *GMM_RESTRICT cst, double *GMM_RESTRICT wlp,                   \
-        double *GMM_RESTRICT dist)                                                  \
+/* wide_wlp_<TS>_body_<W> for element type T (TS: d or f) and width W */
+#define GMM_WIDE_WLP_BODY_OF(T, TS, W)                                              \
+    GMM_INLINE int wide_wlp_##TS##_body_##W(                                        \
+        int cov, const T *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,  \
+        ptrdiff_t k, const T *GMM_RESTRICT M, const T *GMM_RESTRICT P,              \
+        const double *GMM_RESTRICT cst, T *GMM_RESTRICT wlp, T *GMM_RESTRICT dist)  \
     {                                                                               \
-        GMM_WIDE_WLP_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double))        \
-    }                                                                               \
-    GMM_INLINE int wide_wlp_f_body_##W(                                             \
-        int cov, const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
-        ptrdiff_t k, const float *GMM_RESTRICT M, const float *GMM_RESTRICT P,      \
-        const double *GMM_RESTRICT cst, float *GMM_RESTRICT wlp,                    \
-        float *GMM_RESTRICT dist)                                                   \
-    {                                                                               \
-        GMM_WIDE_WLP_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float))          \
+        GMM_WIDE_WLP_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T))        \
     }
+#define GMM_WIDE_WLP_BODIES(W)                                                      \
+    GMM_WIDE_WLP_BODY_OF(double, d, W) GMM_WIDE_WLP_BODY_OF(float, f, W)
 GMM_FOR_WIDTHS(GMM_WIDE_WLP_BODIES)
 
 /*
