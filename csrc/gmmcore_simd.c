@@ -930,8 +930,8 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
  * differences z_l = x_l - M[c, l] go to zbuf (d vectors), then the outputs
  * y_j = sum_{l <= j} z_l U[l, j] are formed GMM_FULL_JT at a time in registers, each
  * z_l loaded once per tile and multiplied by broadcast entries of U: a triangular
- * product with no packing and no call per component (the entries below the diagonal
- * inside a tile are zeros, multiplied like the others).
+ * product with no packing and no call per component, whose tiles on the diagonal
+ * skip the zeros below it.
  */
 #define GMM_FULL_JT 8
 
@@ -951,10 +951,17 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
             for (; j0 + GMM_FULL_JT <= d; j0 += GMM_FULL_JT) {                      \
                 V acc[GMM_FULL_JT];                                                 \
                 for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] = zero;                \
-                for (ptrdiff_t l = 0; l < j0 + GMM_FULL_JT; ++l) {                  \
+                for (ptrdiff_t l = 0; l < j0; ++l) {                                \
                     const V z = zbuf[l];                                            \
                     const T *GMM_RESTRICT ul = u + l * d + j0;                      \
                     for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];      \
+                }                                                                   \
+                /* the tile's own triangle: U[j0 + m, j0 + q] = 0 for q < m */       \
+                _Pragma("GCC unroll 8")                                             \
+                for (int m = 0; m < GMM_FULL_JT; ++m) {                             \
+                    const V z = zbuf[j0 + m];                                       \
+                    const T *GMM_RESTRICT ul = u + (j0 + m) * d + j0;               \
+                    for (int q = m; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];      \
                 }                                                                   \
                 for (int q = 0; q < GMM_FULL_JT; ++q) sq += acc[q] * acc[q];        \
             }                                                                       \
