@@ -1156,27 +1156,34 @@ GMM_FOR_WIDTHS(GMM_DOT_BODIES)
  *   Dz[i, :]        = z_j z_l for l <= j (row-major lower triangle, d (d + 1) / 2)
  *   H[(c k + a) d:] += R[c, i] z       (in double, rows with R[c, i] = 0 skipped)
  *   G[c k + a]      += R[c, i]
- * R is k x ldr, component-major.  Returns -1 (and does nothing) if d > GMM_OUTER_D_MAX.
+ * R is k x ldr, component-major.  Each row j of the triangle is written as whole
+ * vectors z_j z[l0:l0 + L], in order: the entries past its end are overwritten by the
+ * next row, and by the next row of Dz after the last, so Dz must have room for L - 1
+ * entries past n d (d + 1) / 2.  Returns -1 (and does nothing) if d > GMM_OUTER_D_MAX.
  */
-#define GMM_OUTER_DESIGN_BODY(T)                                                    \
+#define GMM_OUTER_DESIGN_BODY(T, V, VU, L)                                          \
     if (d > GMM_OUTER_D_MAX) return -1;                                             \
     const ptrdiff_t w2 = d * (d + 1) / 2;                                           \
+    const V zero = {0};                                                             \
+    T zt[GMM_OUTER_D_MAX + L];                                                      \
+    double z[GMM_OUTER_D_MAX];                                                      \
+    for (ptrdiff_t j = d; j < d + L; ++j) zt[j] = 0;                                \
     for (ptrdiff_t i = 0; i < n; ++i) {                                             \
         const ptrdiff_t a = assigned[i];                                            \
         const T *GMM_RESTRICT x = X + i * d;                                        \
         const T *GMM_RESTRICT mu = means + a * d;                                   \
-        T zt[GMM_OUTER_D_MAX];                                                      \
-        double z[GMM_OUTER_D_MAX];                                                  \
         for (ptrdiff_t j = 0; j < d; ++j) {                                         \
             zt[j] = x[j] - mu[j];                                                   \
             z[j] = (double)zt[j];                                                   \
         }                                                                           \
-        T *GMM_RESTRICT row = Dz + i * w2;                                          \
-        ptrdiff_t p = 0;                                                            \
+        T *row = Dz + i * w2;                                                       \
         for (ptrdiff_t j = 0; j < d; ++j) {                                         \
-            const T zj = zt[j];                                                     \
-            for (ptrdiff_t l = 0; l <= j; ++l) row[p + l] = zj * zt[l];             \
-            p += j + 1;                                                             \
+            const V zj = zero + zt[j];                                              \
+            for (ptrdiff_t l0 = 0; l0 <= j; l0 += L) {                              \
+                const V v = zj * *(const VU *)(zt + l0);                            \
+                memcpy(row + l0, &v, sizeof(V));                                    \
+            }                                                                       \
+            row += j + 1;                                                           \
         }                                                                           \
         for (ptrdiff_t c = 0; c < k; ++c) {                                         \
             const double r = (double)R[c * ldr + i];                                \
@@ -1188,25 +1195,20 @@ GMM_FOR_WIDTHS(GMM_DOT_BODIES)
     }                                                                               \
     return 0;
 
-GMM_INLINE int outer_design_d_body(const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
-                                   ptrdiff_t k, const double *GMM_RESTRICT means,
-                                   const double *GMM_RESTRICT R, ptrdiff_t ldr,
-                                   const ptrdiff_t *GMM_RESTRICT assigned,
-                                   double *GMM_RESTRICT Dz, double *GMM_RESTRICT H,
-                                   double *GMM_RESTRICT G)
-{
-    GMM_OUTER_DESIGN_BODY(double)
-}
-
-GMM_INLINE int outer_design_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
-                                   ptrdiff_t k, const float *GMM_RESTRICT means,
-                                   const float *GMM_RESTRICT R, ptrdiff_t ldr,
-                                   const ptrdiff_t *GMM_RESTRICT assigned,
-                                   float *GMM_RESTRICT Dz, double *GMM_RESTRICT H,
-                                   double *GMM_RESTRICT G)
-{
-    GMM_OUTER_DESIGN_BODY(float)
-}
+/* outer_design_<TS>_body_<W> for element type T (TS: d or f) and width W */
+#define GMM_OUTER_DESIGN_BODY_OF(T, TS, W)                                          \
+    GMM_INLINE int outer_design_##TS##_body_##W(                                    \
+        const T *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,             \
+        const T *GMM_RESTRICT means, const T *GMM_RESTRICT R, ptrdiff_t ldr,        \
+        const ptrdiff_t *GMM_RESTRICT assigned, T *Dz, double *GMM_RESTRICT H,      \
+        double *GMM_RESTRICT G)                                                     \
+    {                                                                               \
+        GMM_OUTER_DESIGN_BODY(T, gmm_v##TS##_##W, gmm_v##TS##u_##W,                 \
+                              GMM_LANES(gmm_v##TS##_##W, T))                        \
+    }
+#define GMM_OUTER_DESIGN_BODIES(W)                                                  \
+    GMM_OUTER_DESIGN_BODY_OF(double, d, W) GMM_OUTER_DESIGN_BODY_OF(float, f, W)
+GMM_FOR_WIDTHS(GMM_OUTER_DESIGN_BODIES)
 
 /*
  * Tied, float32: rows around their assigned component's mean, z = x - means[a(i)]:
@@ -1594,12 +1596,12 @@ GMM_VERSIONS_W(wide_stats_f,
               const float *M, float *R, float *dist, double *nk, double *acc),
              (cov, xt, n, d, ld, k, M, R, dist, nk, acc))
 
-GMM_VERSIONS(outer_design_d,
+GMM_VERSIONS_W(outer_design_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *means,
               const double *R, ptrdiff_t ldr, const ptrdiff_t *assigned, double *Dz,
               double *H, double *G),
              (X, n, d, k, means, R, ldr, assigned, Dz, H, G))
-GMM_VERSIONS(outer_design_f,
+GMM_VERSIONS_W(outer_design_f,
              (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const float *means,
               const float *R, ptrdiff_t ldr, const ptrdiff_t *assigned, float *Dz,
               double *H, double *G),

@@ -107,8 +107,9 @@ int gmm_wide_stats_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff
 /* Full covariances with outer-product statistics, float32: for each row, around its
  * assigned component's mean (z = x - means[assigned[i]]), the packed lower triangle
  * of z z^T into row i of Dz (n x d (d + 1) / 2), and H[c, a] += R[c, i] z,
- * G[c, a] += R[c, i] in double (H: k x k x d, G: k x k; R: k x ldr).  Returns -1
- * (and does nothing) if d > GMM_OUTER_D_MAX. */
+ * G[c, a] += R[c, i] in double (H: k x k x d, G: k x k; R: k x ldr).  Dz needs room
+ * for 64 bytes past its n rows (the triangle's rows are written as whole vectors).
+ * Returns -1 (and does nothing) if d > GMM_OUTER_D_MAX. */
 #define GMM_OUTER_D_MAX 40
 int gmm_outer_design_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                        const double *means, const double *R, ptrdiff_t ldr,

@@ -587,7 +587,8 @@ def e_step(
                            else 0)
     cdef Py_ssize_t n_tmp = (k * d if tied_stats
                              else k * w2 if full_stats else 0)
-    cdef Py_ssize_t n_dz = b * w2 if full_stats else 0
+    # gmm_outer_design writes whole vectors, up to 64 bytes past the last row
+    cdef Py_ssize_t n_dz = b * w2 + 64 // sizeof(floating) if full_stats else 0
     # full_single: [S (k × w2), H (k × k × d), G (k × k)]
     cdef Py_ssize_t n_hg = k * w2 + k * k * d + k * k if full_stats else 0
     cdef Py_ssize_t n_rd = k * ldp if want_stats and double_design and floating is float else 0
