@@ -541,11 +541,10 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
         return 0;                                                                   \
     }
 
-#define GMM_SMALL_IMPLS(W)                                                          \
-    GMM_SMALL_IMPL(small_impl_d_##W, double, gmm_vd_##W, gmm_vdu_##W,                \
-                   GMM_LANES(gmm_vd_##W, double))                                   \
-    GMM_SMALL_IMPL(small_impl_f_##W, float, gmm_vf_##W, gmm_vfu_##W,                 \
-                   GMM_LANES(gmm_vf_##W, float))
+#define GMM_SMALL_IMPL_OF(T, TS, W)                                                 \
+    GMM_SMALL_IMPL(small_impl_##TS##_##W, T, gmm_v##TS##_##W, gmm_v##TS##u_##W,      \
+                   GMM_LANES(gmm_v##TS##_##W, T))
+#define GMM_SMALL_IMPLS(W) GMM_SMALL_IMPL_OF(double, d, W) GMM_SMALL_IMPL_OF(float, f, W)
 GMM_FOR_WIDTHS(GMM_SMALL_IMPLS)
 
 /* d as a compile-time constant: one inlined copy of the body per d. */
@@ -562,21 +561,16 @@ GMM_FOR_WIDTHS(GMM_SMALL_IMPLS)
     default: return -1;                                                             \
     }
 
-#define GMM_SMALL_BODIES(W)                                                         \
-    GMM_INLINE int small_block_d_body_##W(                                          \
-        int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,            \
-        const double *shift, const double *delta, const double *prec, const double *Q, \
-        const double *cst, double *wlp, ptrdiff_t ld, double *design, double *xt)   \
+/* small_block_<TS>_body_<W> for element type T (TS: d or f) and width W */
+#define GMM_SMALL_BODY_OF(T, TS, W)                                                 \
+    GMM_INLINE int small_block_##TS##_body_##W(                                     \
+        int cov, const T *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const T *shift, \
+        const T *delta, const T *prec, const T *Q, const double *cst, T *wlp,       \
+        ptrdiff_t ld, double *design, T *xt)                                        \
     {                                                                               \
-        GMM_SMALL_SWITCH(small_impl_d_##W)                                          \
-    }                                                                               \
-    GMM_INLINE int small_block_f_body_##W(                                          \
-        int cov, const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,             \
-        const float *shift, const float *delta, const float *prec, const float *Q,  \
-        const double *cst, float *wlp, ptrdiff_t ld, double *design, float *xt)     \
-    {                                                                               \
-        GMM_SMALL_SWITCH(small_impl_f_##W)                                          \
+        GMM_SMALL_SWITCH(small_impl_##TS##_##W)                                     \
     }
+#define GMM_SMALL_BODIES(W) GMM_SMALL_BODY_OF(double, d, W) GMM_SMALL_BODY_OF(float, f, W)
 GMM_FOR_WIDTHS(GMM_SMALL_BODIES)
 
 /* ------------------------------------------------------------------------- */
@@ -976,23 +970,18 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
     }                                                                               \
     return 0;
 
-#define GMM_FULL_WLP_BODIES(W)                                                      \
-    GMM_INLINE int full_wlp_d_body_##W(                                             \
-        const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,      \
-        ptrdiff_t k, const double *GMM_RESTRICT M, const double *GMM_RESTRICT U,    \
-        const double *GMM_RESTRICT cst, double *GMM_RESTRICT wlp, double *GMM_RESTRICT zb) \
+/* full_wlp_<TS>_body_<W> for element type T (TS: d or f) and width W */
+#define GMM_FULL_WLP_BODY_OF(T, TS, W)                                              \
+    GMM_INLINE int full_wlp_##TS##_body_##W(                                        \
+        const T *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,           \
+        ptrdiff_t k, const T *GMM_RESTRICT M, const T *GMM_RESTRICT U,              \
+        const double *GMM_RESTRICT cst, T *GMM_RESTRICT wlp, T *GMM_RESTRICT zb)    \
     {                                                                               \
-        gmm_vd_##W *GMM_RESTRICT zbuf = (gmm_vd_##W *)zb;                           \
-        GMM_FULL_WLP_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double))        \
-    }                                                                               \
-    GMM_INLINE int full_wlp_f_body_##W(                                             \
-        const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,       \
-        ptrdiff_t k, const float *GMM_RESTRICT M, const float *GMM_RESTRICT U,      \
-        const double *GMM_RESTRICT cst, float *GMM_RESTRICT wlp, float *GMM_RESTRICT zb) \
-    {                                                                               \
-        gmm_vf_##W *GMM_RESTRICT zbuf = (gmm_vf_##W *)zb;                           \
-        GMM_FULL_WLP_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float))          \
+        gmm_v##TS##_##W *GMM_RESTRICT zbuf = (gmm_v##TS##_##W *)zb;                 \
+        GMM_FULL_WLP_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T))        \
     }
+#define GMM_FULL_WLP_BODIES(W)                                                      \
+    GMM_FULL_WLP_BODY_OF(double, d, W) GMM_FULL_WLP_BODY_OF(float, f, W)
 GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
 
 /* ------------------------------------------------------------------------- */
@@ -1058,19 +1047,15 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
         }                                                                           \
     return 0;
 
-#define GMM_GRAM_BODIES(W)                                                          \
-    GMM_INLINE int gram_lower_d_body_##W(const double *GMM_RESTRICT Z, ptrdiff_t n, \
-                                         ptrdiff_t d, ptrdiff_t ldz,                \
-                                         double *GMM_RESTRICT C)                    \
+/* gram_lower_<TS>_body_<W> for element type T (TS: d or f) and width W */
+#define GMM_GRAM_BODY_OF(T, TS, W)                                                  \
+    GMM_INLINE int gram_lower_##TS##_body_##W(const T *GMM_RESTRICT Z, ptrdiff_t n, \
+                                              ptrdiff_t d, ptrdiff_t ldz,           \
+                                              double *GMM_RESTRICT C)               \
     {                                                                               \
-        GMM_GRAM_BODY(double, gmm_vd_##W, GMM_LANES(gmm_vd_##W, double), GMM_GRAM_RA_##W) \
-    }                                                                               \
-    GMM_INLINE int gram_lower_f_body_##W(const float *GMM_RESTRICT Z, ptrdiff_t n,  \
-                                         ptrdiff_t d, ptrdiff_t ldz,                \
-                                         double *GMM_RESTRICT C)                    \
-    {                                                                               \
-        GMM_GRAM_BODY(float, gmm_vf_##W, GMM_LANES(gmm_vf_##W, float), GMM_GRAM_RA_##W) \
+        GMM_GRAM_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T), GMM_GRAM_RA_##W) \
     }
+#define GMM_GRAM_BODIES(W) GMM_GRAM_BODY_OF(double, d, W) GMM_GRAM_BODY_OF(float, f, W)
 GMM_FOR_WIDTHS(GMM_GRAM_BODIES)
 
 /* ------------------------------------------------------------------------- */
