@@ -799,23 +799,38 @@ GMM_FOR_WIDTHS(GMM_WIDE_WLP_BODIES)
  * across blocks they are added in double, lane by lane, and the caller folds the
  * lanes at the end; so with nk[c * L + lane], the sums of r_ic.
  */
+/* p[lane] += s[lane] in double, for the lanes of a float64 or float32 vector s of
+ * width W.  A float vector's lanes go by halves, each converted to a double vector of
+ * width W: a double vector twice as wide as the registers would be kept in memory. */
+#define GMM_ADD_LANES_D(p, s, W)                                                    \
+    {                                                                               \
+        gmm_vd_##W a_;                                                              \
+        memcpy(&a_, (p), sizeof(a_));                                               \
+        a_ += (s);                                                                  \
+        memcpy((p), &a_, sizeof(a_));                                               \
+    }
 #if defined(GMM_GNU)
-/* doubles for the lanes of a float vector of each width */
-typedef double gmm_vdf_64 __attribute__((vector_size(128)));
-typedef double gmm_vdf_32 __attribute__((vector_size(64)));
-typedef double gmm_vdf_16 __attribute__((vector_size(32)));
-#define GMM_TO_DOUBLE_F_64(v) __builtin_convertvector((v), gmm_vdf_64)
-#define GMM_TO_DOUBLE_F_32(v) __builtin_convertvector((v), gmm_vdf_32)
-#define GMM_TO_DOUBLE_F_16(v) __builtin_convertvector((v), gmm_vdf_16)
+typedef float gmm_vf_8 __attribute__((vector_size(8)));
+#define GMM_HALF_64 gmm_vf_32
+#define GMM_HALF_32 gmm_vf_16
+#define GMM_HALF_16 gmm_vf_8
+#define GMM_ADD_LANES_F(p, s, W)                                                    \
+    {                                                                               \
+        float f_[sizeof(gmm_vf_##W) / sizeof(float)];                               \
+        memcpy(f_, &(s), sizeof(f_));                                               \
+        for (int h_ = 0; h_ < 2; ++h_) {                                            \
+            GMM_HALF_##W half_;                                                     \
+            memcpy(&half_, f_ + h_ * sizeof(f_) / sizeof(float) / 2, sizeof(half_)); \
+            GMM_ADD_LANES_D((p) + h_ * sizeof(f_) / sizeof(float) / 2,              \
+                            __builtin_convertvector(half_, gmm_vd_##W), W)          \
+        }                                                                           \
+    }
 #else
-typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
-#define GMM_TO_DOUBLE_F_64(v) ((double)(v))
-#define GMM_TO_DOUBLE_F_32(v) ((double)(v))
-#define GMM_TO_DOUBLE_F_16(v) ((double)(v))
+#define GMM_ADD_LANES_F(p, s, W) *(p) += (double)(s);
 #endif
-#define GMM_TO_DOUBLE_D(v) (v)
 
-#define GMM_WIDE_STATS_TILE(T, V, VD, L, CT, TO_DOUBLE)                              \
+/* COV: cov as a constant, so that the loops carry no test of it */
+#define GMM_WIDE_STATS_TILE(T, V, L, CT, ADD_LANES, W, COV)                         \
     {                                                                               \
         V s2sum[CT];                                                                \
         for (int q = 0; q < CT; ++q) s2sum[q] = zero;                               \
@@ -829,7 +844,7 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
                     V r;                                                            \
                     memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                  \
                     const V t = x - M[(c0 + q) * d + j];                            \
-                    if (cov == 2) {                                                 \
+                    if (COV == 2) {                                                 \
                         const V rt = r * t;                                         \
                         s1[q] += rt;                                                \
                         s2[q] += rt * t;                                            \
@@ -840,18 +855,11 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
             }                                                                       \
             for (int q = 0; q < CT; ++q) {                                          \
                 double *GMM_RESTRICT a = acc + ((c0 + q) * d + j) * 2 * L;          \
-                VD a1, a2;                                                          \
-                memcpy(&a1, a, sizeof(VD));                                         \
-                a1 += TO_DOUBLE(s1[q]);                                             \
-                memcpy(a, &a1, sizeof(VD));                                         \
-                if (cov == 2) {                                                     \
-                    memcpy(&a2, a + L, sizeof(VD));                                 \
-                    a2 += TO_DOUBLE(s2[q]);                                         \
-                    memcpy(a + L, &a2, sizeof(VD));                                 \
-                }                                                                   \
+                ADD_LANES(a, s1[q], W)                                              \
+                if (COV == 2) ADD_LANES(a + L, s2[q], W)                            \
             }                                                                       \
         }                                                                           \
-        if (cov == 3) {                                                             \
+        if (COV == 3) {                                                             \
             /* sum r |t|^2, |t|^2 from gmm_wide_wlp */                               \
             for (ptrdiff_t i0 = 0; i0 < n; i0 += L)                                 \
                 for (int q = 0; q < CT; ++q) {                                      \
@@ -861,16 +869,12 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
                     s2sum[q] += r * t2;                                             \
                 }                                                                   \
             for (int q = 0; q < CT; ++q) {                                          \
-                double *GMM_RESTRICT a = acc + (k * d * 2 + c0 + q) * L;            \
-                VD a2;                                                              \
-                memcpy(&a2, a, sizeof(VD));                                         \
-                a2 += TO_DOUBLE(s2sum[q]);                                          \
-                memcpy(a, &a2, sizeof(VD));                                         \
+                ADD_LANES(acc + (k * d * 2 + c0 + q) * L, s2sum[q], W)              \
             }                                                                       \
         }                                                                           \
     }
 
-#define GMM_WIDE_STATS_BODY(T, V, VD, L, TO_DOUBLE)                                 \
+#define GMM_WIDE_STATS_BODY(T, V, L, ADD_LANES, W)                                  \
     const V zero = {0};                                                             \
     const ptrdiff_t n_pad = (n + L - 1) / L * L;                                    \
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
@@ -884,33 +888,31 @@ typedef double gmm_vdf_64, gmm_vdf_32, gmm_vdf_16;
             memcpy(&rv, r + i0, sizeof(V));                                         \
             s += rv;                                                                \
         }                                                                           \
-        VD a;                                                                       \
-        memcpy(&a, nk + c * L, sizeof(VD));                                         \
-        a += TO_DOUBLE(s);                                                          \
-        memcpy(nk + c * L, &a, sizeof(VD));                                         \
+        ADD_LANES(nk + c * L, s, W)                                                 \
     }                                                                               \
     ptrdiff_t c0 = 0;                                                               \
-    for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, VD, L, 4, TO_DOUBLE)     \
-    for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, VD, L, 1, TO_DOUBLE)             \
+    if (cov == 2) {                                                                 \
+        for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, L, 4, ADD_LANES, W, 2) \
+        for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, L, 1, ADD_LANES, W, 2)       \
+    } else {                                                                        \
+        for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, L, 4, ADD_LANES, W, 3) \
+        for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, L, 1, ADD_LANES, W, 3)       \
+    }                                                                               \
     return 0;
 
-#define GMM_WIDE_STATS_BODIES(W)                                                    \
-    GMM_INLINE int wide_stats_d_body_##W(                                           \
-        int cov, const double *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
-        ptrdiff_t k, const double *GMM_RESTRICT M, double *GMM_RESTRICT R,          \
-        double *GMM_RESTRICT dist, double *GMM_RESTRICT nk, double *GMM_RESTRICT acc) \
+/* wide_stats_<TS>_body_<W> for element type T (TS: d or f) and width W, whose lanes
+ * are added to the float64 sums by GMM_ADD_LANES_<TU> */
+#define GMM_WIDE_STATS_BODY_OF(T, TS, TU, W)                                        \
+    GMM_INLINE int wide_stats_##TS##_body_##W(                                      \
+        int cov, const T *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,  \
+        ptrdiff_t k, const T *GMM_RESTRICT M, T *GMM_RESTRICT R, T *GMM_RESTRICT dist, \
+        double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)                          \
     {                                                                               \
-        GMM_WIDE_STATS_BODY(double, gmm_vd_##W, gmm_vd_##W,                         \
-                            GMM_LANES(gmm_vd_##W, double), GMM_TO_DOUBLE_D)         \
-    }                                                                               \
-    GMM_INLINE int wide_stats_f_body_##W(                                           \
-        int cov, const float *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, \
-        ptrdiff_t k, const float *GMM_RESTRICT M, float *GMM_RESTRICT R,            \
-        float *GMM_RESTRICT dist, double *GMM_RESTRICT nk, double *GMM_RESTRICT acc) \
-    {                                                                               \
-        GMM_WIDE_STATS_BODY(float, gmm_vf_##W, gmm_vdf_##W,                         \
-                            GMM_LANES(gmm_vf_##W, float), GMM_TO_DOUBLE_F_##W)      \
+        GMM_WIDE_STATS_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T),      \
+                            GMM_ADD_LANES_##TU, W)                                  \
     }
+#define GMM_WIDE_STATS_BODIES(W)                                                    \
+    GMM_WIDE_STATS_BODY_OF(double, d, D, W) GMM_WIDE_STATS_BODY_OF(float, f, F, W)
 GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
 
 /* ------------------------------------------------------------------------- */
