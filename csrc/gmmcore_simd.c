@@ -614,9 +614,11 @@ GMM_INLINE int diff_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdif
  *   cov 1 (tied, xt = y = (x - s) U)   wlp = cst - 1/2 sum_j (y_j - M[c, j])^2
  *   cov 2 (diag)                       wlp = cst - 1/2 sum_j P[c, j] (x_j - M[c, j])^2
  *   cov 3 (spherical)                  wlp = cst - 1/2 P[c] sum_j (x_j - M[c, j])^2
- * Each element costs a subtraction, a multiplication and a fused multiply-add.
- * Spherical also keeps sum_j (x_j - M[c, j])^2 in dist (k x ld) when dist is not
- * NULL, for the statistics.
+ * with M[c, j] and (diag) P[c, j] stored feature-major, at Mt[j * k + c] and
+ * Pt[j * k + c]: a tile's entries for one feature are side by side, one pointer for
+ * the tile.  Each element costs a subtraction, a multiplication and a fused
+ * multiply-add.  Spherical also keeps sum_j (x_j - M[c, j])^2 in dist (k x ld) when
+ * dist is not NULL, for the statistics.
  */
 #define GMM_WIDE_CT 8
 
@@ -736,40 +738,41 @@ GMM_INLINE void transpose_tile_d_16(gmm_vd_16 *r)
 GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
 
 /* One tile: rows i0 .. i0 + L, components c0 .. c0 + CT (CT a constant: the
- * accumulators stay in registers). */
-#define GMM_WIDE_TILE(T, V, CT)                                                     \
+ * accumulators stay in registers; COV 2 or not, a constant too). */
+#define GMM_WIDE_TILE(T, V, CT, COV)                                                \
     {                                                                               \
         V acc[CT];                                                                  \
         for (int q = 0; q < CT; ++q) acc[q] = zero;                                 \
         for (ptrdiff_t j = 0; j < d; ++j) {                                         \
             V x;                                                                    \
             memcpy(&x, xt + j * ld + i0, sizeof(V));                                \
-            if (cov == 2) {                                                         \
-                for (int q = 0; q < CT; ++q) {                                      \
-                    const V t = x - M[(c0 + q) * d + j];                            \
-                    acc[q] += (t * P[(c0 + q) * d + j]) * t;                        \
-                }                                                                   \
-            } else {                                                                \
-                for (int q = 0; q < CT; ++q) {                                      \
-                    const V t = x - M[(c0 + q) * d + j];                            \
-                    acc[q] += t * t;                                                \
-                }                                                                   \
+            for (int q = 0; q < CT; ++q) {                                          \
+                const V t = x - Mt[j * k + c0 + q];                                 \
+                if (COV == 2) acc[q] += (t * Pt[j * k + c0 + q]) * t;               \
+                else acc[q] += t * t;                                               \
             }                                                                       \
         }                                                                           \
         for (int q = 0; q < CT; ++q) {                                              \
-            const T h = cov == 3 ? (T)0.5 * P[c0 + q] : (T)0.5;                     \
+            const T h = cov == 3 ? (T)0.5 * Pt[c0 + q] : (T)0.5;                    \
             const V out = (T)cst[c0 + q] - h * acc[q];                              \
             memcpy(wlp + (c0 + q) * ld + i0, &out, sizeof(V));                      \
             if (dist != NULL) memcpy(dist + (c0 + q) * ld + i0, &acc[q], sizeof(V)); \
         }                                                                           \
     }
 
+#define GMM_WIDE_TILES(T, V, COV)                                                   \
+    ptrdiff_t c0 = 0;                                                               \
+    for (; c0 + GMM_WIDE_CT <= k; c0 += GMM_WIDE_CT) GMM_WIDE_TILE(T, V, GMM_WIDE_CT, COV) \
+    for (; c0 < k; ++c0) GMM_WIDE_TILE(T, V, 1, COV)
+
 #define GMM_WIDE_WLP_BODY(T, V, L)                                                  \
     const V zero = {0};                                                             \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
-        ptrdiff_t c0 = 0;                                                           \
-        for (; c0 + GMM_WIDE_CT <= k; c0 += GMM_WIDE_CT) GMM_WIDE_TILE(T, V, GMM_WIDE_CT) \
-        for (; c0 < k; ++c0) GMM_WIDE_TILE(T, V, 1)                                 \
+        if (cov == 2) {                                                             \
+            GMM_WIDE_TILES(T, V, 2)                                                 \
+        } else {                                                                    \
+            GMM_WIDE_TILES(T, V, 1)                                                 \
+        }                                                                           \
     }                                                                               \
     return 0;
 
@@ -777,7 +780,7 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
 #define GMM_WIDE_WLP_BODY_OF(T, TS, W)                                              \
     GMM_INLINE int wide_wlp_##TS##_body_##W(                                        \
         int cov, const T *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,  \
-        ptrdiff_t k, const T *GMM_RESTRICT M, const T *GMM_RESTRICT P,              \
+        ptrdiff_t k, const T *GMM_RESTRICT Mt, const T *GMM_RESTRICT Pt,            \
         const double *GMM_RESTRICT cst, T *GMM_RESTRICT wlp, T *GMM_RESTRICT dist)  \
     {                                                                               \
         GMM_WIDE_WLP_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T))        \

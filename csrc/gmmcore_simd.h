@@ -77,10 +77,12 @@ int gmm_diff_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, const float *mu,
 
 /* More features, the diagonal family (and tied once y = (x - s) U): see the comments
  * in gmmcore_simd.c.  Blocks are transposed (xt = (X - shift)^T, d x ld, ld a multiple
- * of 16 and at least n; shift may be NULL), the weighted log-densities come in direct
- * form from register tiles of rows (cov 1 tied, 2 diag, 3 spherical), and the diag
- * and spherical statistics around each component's mean M[c] are added, per lane,
- * to acc (2 k d L doubles for diag, (2 k d + k) L for spherical, L lanes from
+ * of 16 and at least n; shift may be NULL).  gmm_wide_wlp: the weighted
+ * log-densities in direct form from register tiles of rows (cov 1 tied, 2 diag,
+ * 3 spherical), with the means M, and diag's precisions P, feature-major (d x k,
+ * M[j * k + c]; spherical's P: k values).  gmm_wide_stats: the diag and spherical
+ * statistics around each component's mean M[c] (k x d), added per lane to acc
+ * (2 k d L doubles for diag, (2 k d + k) L for spherical, L lanes from
  * gmm_wide_lanes_*; nk: k L doubles; the lanes are folded by the caller).  dist
  * (k x ld): spherical's squared distances |x - M[c]|^2, written by gmm_wide_wlp (when
  * not NULL) and read by gmm_wide_stats; NULL for the other types. */

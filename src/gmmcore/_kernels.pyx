@@ -596,6 +596,9 @@ def e_step(
                             else 0)
     cdef Py_ssize_t n_xt = d * ldp if (small and floating is float) or feature_major else 0
     cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
+    # gmm_wide_wlp's means (tied: Q) and diag precisions, feature-major (d × k)
+    cdef Py_ssize_t n_mt = d * k if wide or (tied and not small) else 0
+    cdef Py_ssize_t n_pt = d * k if wide and cov_type == DIAG else 0
     # wide spherical statistics: each row's squared distance to each mean, k × ldp
     cdef Py_ssize_t n_dist = k * ldp if wide and want_stats and cov_type == SPHERICAL else 0
     cdef Py_ssize_t lanes = gmm_wide_lanes_f() if floating is float else gmm_wide_lanes_d()
@@ -605,7 +608,7 @@ def e_step(
     cdef Py_ssize_t n_sl = k * width * dlanes if small and want_stats else 0
     cdef Py_ssize_t n_tl = d * d * dlanes if small and tied and want_stats else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in (k * ldp, n_a, n_z, n_xt, n_tmp, n_dz, n_zb, n_dist):
+    for j in (k * ldp, n_a, n_z, n_xt, n_tmp, n_dz, n_zb, n_dist, n_mt, n_pt):
         f_total += _rounded(j)
     # the same pieces, in the same order, as taken below (each rounded on its own)
     for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
@@ -633,6 +636,8 @@ def e_step(
     cdef floating *Dz = _take(&fp, n_dz)
     cdef floating *zb = _take(&fp, n_zb)
     cdef floating *dist = _take(&fp, n_dist) if n_dist else NULL
+    cdef floating *mt = _take(&fp, n_mt)
+    cdef floating *pt = _take(&fp, n_pt)
     cdef double *hg = _take_double(&dp, n_hg)
     cdef double *sl = _take_double(&dp, n_sl)
     cdef double *tl = _take_double(&dp, n_tl)
@@ -654,6 +659,10 @@ def e_step(
     for i in range(k):
         for j in range(d):
             d64[i * d + j] = <double>means[i, j] - <double>shift[j]
+            if n_mt:
+                mt[j * k + i] = Q[i * d + j] if tied else means[i, j]
+            if n_pt:
+                pt[j * k + i] = prec[i * d + j]
 
     cdef const floating *Xb
     cdef const floating *wb = NULL
@@ -686,8 +695,8 @@ def e_step(
                                       wlp, ldp, wd, xt)
             elif wide:
                 _transpose(Xb, n_rows, d, d, NULL, xt, ldp)
-                _wide_wlp(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0], wlp,
-                          dist)
+                _wide_wlp(cov_type, xt, n_rows, d, ldp, k, mt,
+                          pt if cov_type == DIAG else &prec[0], &cst[0], wlp, dist)
             elif tied:
                 if need_a:  # the float64 statistics' design, and z from it
                     _design(Xb, n_rows, d, TIED, &shift[0], A, width)
@@ -695,7 +704,7 @@ def e_step(
                 else:
                     _transpose(Xb, n_rows, d, d, &shift[0], xt, ldp)
                 _feature_major_times_upper(<int>n_rows, <int>d, ldp, &prec[0], xt)
-                _wide_wlp(TIED, xt, n_rows, d, ldp, k, &Q[0], &prec[0], &cst[0], wlp, NULL)
+                _wide_wlp(TIED, xt, n_rows, d, ldp, k, mt, NULL, &cst[0], wlp, NULL)
             elif large_full:
                 _transpose(Xb, n_rows, d, d, NULL, xt, ldp)
                 if floating is float:
@@ -882,6 +891,7 @@ cdef inline void _transpose(const floating *X, Py_ssize_t n, Py_ssize_t d, Py_ss
 cdef inline void _wide_wlp(int cov_type, const floating *xt, Py_ssize_t n, Py_ssize_t d,
                            Py_ssize_t ld, Py_ssize_t k, const floating *M, const floating *P,
                            const double *cst, floating *wlp, floating *dist) noexcept nogil:
+    """M, and diag's P, feature-major (d × k); spherical's P: k; tied's P unused."""
     if floating is float:
         gmm_wide_wlp_f(cov_type, xt, n, d, ld, k, M, P, cst, wlp, dist)
     else:
