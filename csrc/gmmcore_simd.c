@@ -878,6 +878,7 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
     }
 
 #define GMM_WIDE_STATS_BODY(T, V, L, ADD_LANES, W)                                  \
+    if (cov != 2 && cov != 3) return -1;                                            \
     const V zero = {0};                                                             \
     const ptrdiff_t n_pad = (n + L - 1) / L * L;                                    \
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
