@@ -28,12 +28,15 @@
 #if defined(GMM_GNU)
 #define GMM_INLINE static inline __attribute__((always_inline))
 #define GMM_RESTRICT __restrict__
+#define GMM_UNROLL_8 _Pragma("GCC unroll 8")
 #elif defined(_MSC_VER)
 #define GMM_INLINE static __forceinline
 #define GMM_RESTRICT __restrict
+#define GMM_UNROLL_8
 #else
 #define GMM_INLINE static inline
 #define GMM_RESTRICT restrict
+#define GMM_UNROLL_8
 #endif
 
 /* __builtin_cpu_supports needs the compiler's runtime library: not there under
@@ -957,7 +960,7 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
                     for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];      \
                 }                                                                   \
                 /* the tile's own triangle: U[j0 + m, j0 + q] = 0 for q < m */       \
-                _Pragma("GCC unroll 8")                                             \
+                GMM_UNROLL_8                                                        \
                 for (int m = 0; m < GMM_FULL_JT; ++m) {                             \
                     const V z = zbuf[j0 + m];                                       \
                     const T *GMM_RESTRICT ul = u + (j0 + m) * d + j0;               \
