@@ -37,7 +37,7 @@ def dense_precision(covariance_type, pc, c, d):
 
 
 def e_step(X, kp, w=None, stats=None, start=0, end=None, resp=None, lpn=None, labels=None,
-           block_size=256):
+           block_size=256, tied_s2=True):
     """Call the kernel with empty arrays for what is not wanted."""
     dtype = X.dtype
     e1, e2 = E[dtype]
@@ -46,7 +46,8 @@ def e_step(X, kp, w=None, stats=None, start=0, end=None, resp=None, lpn=None, la
         X, start, X.shape[0] if end is None else end, e1 if w is None else w, kp.cov_code,
         kp.shift, kp.means, kp.delta, kp.prec, kp.Q, kp.cst,
         ed1 if stats is None else stats.row, e2 if resp is None else resp,
-        e1 if lpn is None else lpn, NO_LABELS if labels is None else labels, block_size)
+        e1 if lpn is None else lpn, NO_LABELS if labels is None else labels, block_size,
+        tied_s2)
 
 
 def random_problem(covariance_type, k, d, n, dtype, seed):
@@ -121,6 +122,70 @@ def test_e_step_statistics_match_numpy(covariance_type, dtype, k, d):
         expected = np.array([resp[:, c] @ ((X64 - s64[c]) ** 2).sum(axis=1) for c in range(k)])
         got = stats.s2
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d", [3, 9, 33])  # the tile kernel's design, and the wide paths
+@pytest.mark.parametrize("weighted", [False, True])
+def test_tied_moments_and_e_step_without_s2(dtype, d, weighted):
+    """tied_moments: Σ w, Σ w z and Σ w z zᵀ (z = x − s) to float64 precision even from
+    float32 rows far from the origin; e_step with tied_s2=False: S2 left zero and
+    everything else as with it."""
+    k, n = 5, 701
+    X, weights, pc, kp, rng = random_problem("tied", k, d, n, dtype, seed=d)
+    X += np.asarray(300, dtype)  # a float32 sum around 0 would cancel to nothing
+    w = rng.uniform(0, 2, n).astype(dtype) if weighted else None
+    w_arg = E[dtype][0] if w is None else w
+    shift = (X[:50].mean(axis=0) + 0.25).astype(dtype)
+    out = np.zeros((d + 1) ** 2)
+    _kernels.tied_moments(X, 0, 300, w_arg, shift, out, 64)  # two shards, odd blocks
+    _kernels.tied_moments(X, 300, n, w_arg, shift, out, 64)
+    w64 = np.ones(n) if w is None else w.astype(np.float64)
+    z1 = np.column_stack([np.ones(n), X.astype(np.float64) - shift.astype(np.float64)])
+    expected = np.tril((w64[:, None] * z1).T @ z1)
+    np.testing.assert_allclose(np.tril(out.reshape(d + 1, d + 1)), expected, rtol=1e-12,
+                               atol=1e-12 * np.abs(expected).max())
+
+    kp = KernelParams(weights, kp.means + 300, pc, "tied", dtype)
+    shifts = kp.statistics_shifts()
+    with_s2 = Statistics("tied", shifts, kp.shift)
+    without = Statistics("tied", shifts, kp.shift)
+    e_step(X, kp, w, with_s2)
+    e_step(X, kp, w, without, tied_s2=False)
+    assert with_s2.s2.any() and not without.s2.any()
+    np.testing.assert_array_equal(without.row[:2 + k + k * d], with_s2.row[:2 + k + k * d])
+    with pytest.raises(ValueError, match="out has shape"):
+        _kernels.tied_moments(X, 0, n, w_arg, shift, np.zeros(d * d), 256)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d", [3, 33])
+def test_tied_second_moment_is_taken_once_and_moved(dtype, d):
+    """TiedSecondMoment: every pass, under other parameters and another shift, gets
+    the first pass's moments moved to its shift, equal to Σ w (x − s)(x − s)ᵀ there."""
+    from gmmcore._em import TiedSecondMoment
+
+    k, n = 4, 900
+    X, weights, pc, kp, rng = random_problem("tied", k, d, n, dtype, seed=7)
+    w = rng.uniform(0, 2, n).astype(dtype)
+    tied = TiedSecondMoment()
+    first = tied.statistics(X, w, kp, n_threads=2)
+    later_kp = KernelParams(weights[::-1], kp.means + rng.randn(k, d), pc, "tied", dtype)
+    assert not np.array_equal(later_kp.shift, kp.shift)
+    later = tied.statistics(X, w, later_kp, n_threads=2)
+    w64 = w.astype(np.float64)
+    for stats, params in ((first, kp), (later, later_kp)):
+        diff = X.astype(np.float64) - params.shift.astype(np.float64)
+        expected = (w64[:, None] * diff).T @ diff
+        got = np.tril(stats.s2.reshape(d, d))
+        np.testing.assert_allclose(got, np.tril(expected), rtol=1e-11,
+                                   atol=1e-11 * np.abs(expected).max())
+    # and N, S1 and the log-likelihood are the later parameters' own
+    direct = Statistics("tied", later_kp.statistics_shifts(), later_kp.shift)
+    e_step(X, later_kp, w, direct)
+    np.testing.assert_allclose(later.row[:2 + k + k * d], direct.row[:2 + k + k * d],
+                               rtol=1e-12 if dtype == np.float64 else 1e-5,
+                               atol=1e-9 * np.abs(direct.s1).max())
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

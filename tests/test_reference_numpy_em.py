@@ -71,3 +71,33 @@ def test_matches_plain_numpy_em(covariance_type):
     assert max_rel(model.weights_, weights) < 1e-8
     assert max_rel(model.means_, means) < 1e-8
     assert max_rel(to_dense(covariance_type, model.covariances_, k, d), covs) < 1e-8
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_tied_far_from_the_origin_matches_plain_numpy_em(dtype, chunked):
+    """Tied with d > 8 (the triangular products and S2 taken once per fit, then moved to
+    each pass's shift), data far from the origin, clusters far apart, two threads, in
+    memory and from a chunk source: the float64 textbook EM on the same rows."""
+    k, d, n_iter, reg = 3, 12, 10, 1e-6
+    X = (make_blobs(n_samples=3000, n_features=d, n_components=k, seed=4, spread=12.0)
+         + 1000.0).astype(dtype)
+    start = initial_values(X, "tied", k, seed=2)
+    model = GaussianMixture(n_components=k, covariance_type="tied", max_iter=n_iter, tol=0.0,
+                            reg_covar=reg, n_threads=2, **start)
+    source = (lambda: (X[a:a + 700] for a in range(0, len(X), 700))) if chunked else X
+    with pytest.warns(UserWarning, match="did not converge"):
+        model.fit(source)
+    X64 = X.astype(np.float64)
+    weights, means, covs, bounds = numpy_em(
+        X64, "tied", start["weights_init"], start["means_init"],
+        dense_covariances_from_precisions("tied", start["precisions_init"], k, d), n_iter, reg)
+    # float32: log-densities in float32 (the bounds), statistics in double
+    f32 = dtype == np.float32
+    np.testing.assert_allclose(model.lower_bounds_, bounds, rtol=1e-5 if f32 else 1e-9)
+    tol = 1e-6 if f32 else 1e-9
+    assert max_rel(model.weights_, weights) < tol
+    assert max_rel(model.means_, means) < tol
+    # the within-cluster covariance (entries of a few units) of rows about 1000 from
+    # the origin: float32 sums of x xᵀ would leave nothing of it
+    assert max_rel(model.covariances_, covs[0]) < tol

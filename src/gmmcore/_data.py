@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from . import _validation as v
-from ._em import e_step_outputs, e_step_statistics
+from ._em import TiedSecondMoment, e_step_outputs, e_step_statistics
 from ._init import column_moments, column_variances
 from ._parallel import page_release
 
@@ -102,13 +102,14 @@ class ArrayRows:
         self.dtype = X.dtype
         self.total_weight = (float(self.n_rows) if sample_weight is None
                              else float(sample_weight.sum(dtype=np.float64)))
+        self._tied = TiedSecondMoment()
 
     def init_rows(self):
         """The rows the initialisation sees: all of them."""
         return self
 
     def statistics(self, kparams, n_threads):
-        return e_step_statistics(self.X, self.sample_weight, kparams, n_threads)
+        return self._tied.statistics(self.X, self.sample_weight, kparams, n_threads)
 
     def labels(self, kparams, n_threads):
         return e_step_outputs(self.X, kparams, n_threads, labels=True)[2]
@@ -137,6 +138,7 @@ class ChunkRows:
         self.n_features = None
         self.n_rows = 0
         self.total_weight = 0.0
+        self._tied = TiedSecondMoment()
         for offset, X, w in self._chunks(validate_count=False):
             self.n_rows += X.shape[0]
             self.total_weight += float(X.shape[0]) if w is None else float(
@@ -186,15 +188,21 @@ class ChunkRows:
             return ArrayRows(X, w)
 
     def statistics(self, kparams, n_threads):
+        tied = kparams.covariance_type == "tied"
+        if tied:
+            self._tied.begin()
         total = None
         for offset, X, w in self._chunks():
-            part = e_step_statistics(X, w, kparams, n_threads)
+            if tied:  # S2 from the first pass (every pass yields the same rows)
+                part = self._tied.pass_statistics(X, w, kparams, n_threads)
+            else:
+                part = e_step_statistics(X, w, kparams, n_threads)
             part.worst_rows = [offset + r for r in part.worst_rows]
             if total is None:
                 total = part
             else:
                 total += part
-        return total
+        return self._tied.complete(total) if tied else total
 
     def labels(self, kparams, n_threads):
         out = np.empty(self.n_rows, dtype=np.intp)

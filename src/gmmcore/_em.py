@@ -57,8 +57,9 @@ def work_per_row(kparams):
     return k * (per_component[kparams.covariance_type] + 30) + d * d
 
 
-def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
-    """Statistics (and log-likelihood) of X under ``kparams``."""
+def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tied_s2=True):
+    """Statistics (and log-likelihood) of X under ``kparams`` (for 'tied', S2 left
+    zero with ``tied_s2=False``: see TiedSecondMoment)."""
     if block_size is None:
         block_size = block_size_for(kparams)
     dtype = X.dtype
@@ -72,7 +73,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None):
         _, _, part.n_nonfinite, worst = _kernels.e_step(
             X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
             kparams.delta, kparams.prec, kparams.Q, kparams.cst, part.row, e2, e1, el,
-            block_size)
+            block_size, tied_s2)
         if worst >= 0:
             part.worst_rows.append(worst)
         return part
@@ -110,6 +111,81 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     if n_nonfinite[0]:
         raise NonFiniteLikelihoodError(n_nonfinite[0], dtype)
     return out_resp, out_lpn, out_labels
+
+
+class TiedSecondMoment:
+    """S2 = Σ w (x − s)(x − s)ᵀ of the rows of one fit, taken once for all its passes.
+
+    With one shared covariance, S2 is the same sum whatever the responsibilities
+    (they add up to 1 per row): it depends on the rows and on the shift s alone.
+    The first pass of a fit takes the rows' moments around its shift s₀ in double
+    (_kernels.tied_moments: Σ w, Σ w (x − s₀) and S2, from x − s₀ computed in
+    double); every pass's E-step then skips S2 (its rank update is a sixth to a
+    third of a tied pass) and gets those moved to its own shift, exactly in double:
+    with e = s₀ − s, x − s = (x − s₀) + e and
+
+        S2(s) = S2(s₀) + (Σ w (x − s₀)) eᵀ + e (Σ w (x − s₀))ᵀ + (Σ w) e eᵀ.
+    """
+
+    def __init__(self):
+        self._shift = None      # s₀
+        self._moments = None    # (d + 1) × (d + 1): [Σ w, Σ w (x − s₀)ᵀ; ·, S2(s₀)]
+        self._pending = None    # the first pass's, while its parts add up
+
+    def statistics(self, X, sample_weight, kparams, n_threads):
+        """e_step_statistics of all of X under ``kparams`` (any covariance type)."""
+        if kparams.covariance_type != "tied":
+            return e_step_statistics(X, sample_weight, kparams, n_threads)
+        self.begin()
+        return self.complete(self.pass_statistics(X, sample_weight, kparams, n_threads))
+
+    def begin(self):
+        """Start a pass (a first pass that did not complete left nothing behind)."""
+        self._pending = None
+
+    def pass_statistics(self, X, sample_weight, kparams, n_threads):
+        """Tied statistics of a part of a pass (all rows, or one chunk) without S2;
+        in the first pass, the part's moments are taken too."""
+        if self._moments is None:
+            if self._pending is None:
+                self._shift = np.array(kparams.shift, dtype=np.float64)
+                d = X.shape[1]
+                self._pending = np.zeros((d + 1) * (d + 1))
+            self._pending += tied_moments(X, sample_weight, kparams.shift, n_threads)
+        return e_step_statistics(X, sample_weight, kparams, n_threads, tied_s2=False)
+
+    def complete(self, stats):
+        """A whole pass's tied statistics (from pass_statistics), S2 filled in place."""
+        if self._moments is None:
+            d = stats.shifts.shape[1]
+            self._moments = self._pending.reshape(d + 1, d + 1)
+            self._pending = None
+        m = self._moments
+        e = self._shift - stats.tied_shift
+        cross = np.outer(m[1:, 0], e)
+        S2 = m[1:, 1:] + cross + cross.T + m[0, 0] * np.outer(e, e)
+        stats.s2[:] = np.tril(S2).reshape(-1)
+        return stats
+
+
+def tied_moments(X, sample_weight, shift, n_threads, block_size=BLOCK_SIZE):
+    """_kernels.tied_moments of all of X around ``shift``, sharded over threads."""
+    d = X.shape[1]
+    w_arg = _empty(X.dtype, 1) if sample_weight is None else sample_weight
+    shift = np.ascontiguousarray(shift, dtype=X.dtype)
+    total = np.zeros((d + 1) * (d + 1))
+
+    def task(start, end):
+        part = np.zeros_like(total)
+        _kernels.tied_moments(X, start, end, w_arg, shift, part, block_size)
+        return part
+
+    def fold(part):
+        np.add(total, part, out=total)
+
+    chunks = plan_chunks(X.shape[0], block_size, d * d + 2 * d, row_bytes=X.strides[0])
+    run_ordered(task, chunks, n_threads, fold=fold)
+    return total
 
 
 class NonFiniteLikelihoodError(ValueError):

@@ -457,6 +457,7 @@ def e_step(
     floating[::1] out_log_prob_norm,     # OUT (n_samples,) log p(x), or (0,)
     Py_ssize_t[::1] out_labels,          # OUT (n_samples,) argmax, or (0,)
     Py_ssize_t block_size=256,
+    bint tied_s2=True,                   # tied: False leaves S2 zero (see tied_moments)
 ):
     """One pass over rows [start, end): E-step, and whatever outputs are given.
 
@@ -480,7 +481,9 @@ def e_step(
     shifted by ``means`` (see ``statistics_around_means``); and float32 tied, taken
     around each row's most responsible mean and moved to ``shift`` in double.  All
     others are shifted by ``shift``.  They are written to ``stats`` as
-    [Σ w log p, Σ w, N (k), S1 (k·d), S2 (s2 size)].
+    [Σ w log p, Σ w, N (k), S1 (k·d), S2 (s2 size)].  Tied S2 does not depend on
+    the responsibilities: with ``tied_s2=False`` it is left zero, for a caller that
+    has it from ``tied_moments``.
 
     Returns ``(Σ w log p(x), Σ w, n_nonfinite, worst_row)`` over the rows, where
     ``worst_row`` is the row of positive weight with the lowest log p(x) (the
@@ -533,6 +536,7 @@ def e_step(
     # float32 tied: statistics in float32 blocks around each row's most responsible
     # mean (see _tied_single_moments), not through a float64 design
     cdef bint tied_single = tied and not small and floating is float
+    cdef bint tied_want_s2 = tied and want_stats and tied_s2
     # float32 full with outer products (d > SMALL_D): likewise (_full_single_moments)
     cdef bint full_single = cov_type == FULL and _full_single(d, k, floating is float)
     cdef Py_ssize_t w2 = d * (d + 1) // 2
@@ -592,7 +596,7 @@ def e_step(
     # full_single: [S (k × w2), H (k × k × d), G (k × k)]
     cdef Py_ssize_t n_hg = k * w2 + k * k * d + k * k if full_stats else 0
     cdef Py_ssize_t n_rd = k * ldp if want_stats and double_design and floating is float else 0
-    cdef Py_ssize_t n_zd = ((d * ldp if small else b * width) if tied and weighted and want_stats
+    cdef Py_ssize_t n_zd = ((d * ldp if small else b * width) if tied_want_s2 and weighted
                             else 0)
     cdef Py_ssize_t n_xt = d * ldp if (small and floating is float) or feature_major else 0
     cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
@@ -606,7 +610,7 @@ def e_step(
     # d ≤ SMALL_D: R [1, z, …]ᵀ (and tied's Σ w z zᵀ) summed per lane by gmm_rows_dot_d
     cdef Py_ssize_t dlanes = gmm_wide_lanes_d()
     cdef Py_ssize_t n_sl = k * width * dlanes if small and want_stats else 0
-    cdef Py_ssize_t n_tl = d * d * dlanes if small and tied and want_stats else 0
+    cdef Py_ssize_t n_tl = d * d * dlanes if small and tied_want_s2 else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
     for j in (k * ldp, n_a, n_z, n_xt, n_tmp, n_dz, n_zb, n_dist, n_mt, n_pt):
         f_total += _rounded(j)
@@ -754,7 +758,7 @@ def e_step(
                 elif tied_stats:
                     _tied_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp, wb,
                                          width, &assigned[0], lsew, Zb, ftmp, acc, tacc,
-                                         row + 2 + k + k * d)
+                                         row + 2 + k + k * d, tied_want_s2)
                 elif double_design:
                     if floating is float:
                         for c in range(k):
@@ -773,7 +777,7 @@ def e_step(
                     if large_full:
                         _design(Xb, n_rows, d, FULL, &shift[0], A, width)
                     _at_b(n_rows, k, width, wlp, ldp, A, acc)
-                if tied and not tied_single:
+                if tied_want_s2 and not tied_single:
                     if small:  # Σ (w z) zᵀ from the feature-major z rows of the design
                         if weighted:
                             for j in range(d):
@@ -794,10 +798,11 @@ def e_step(
         elif want_stats:
             if small:
                 _fold_lanes(sl, k * width, 1, dlanes, acc)
-                if tied:
+                if tied_want_s2:
                     _fold_lanes(tl, d, d, dlanes, row + 2 + k + k * d)
             if tied_stats:
-                _tied_moments_to_shift(k, d, width, d64, tacc, acc, row + 2 + k + k * d)
+                _tied_moments_to_shift(k, d, width, d64, tacc, acc, row + 2 + k + k * d,
+                                       tied_want_s2)
             _write_statistics(cov_type, k, d, width, outer_stats, acc,
                               d64, sums[0], sums[1], row)
     return sums[0], sums[1], n_nonfinite, worst_row
@@ -806,6 +811,49 @@ def e_step(
 def stats_width(int cov_type, Py_ssize_t k, Py_ssize_t d):
     """Entries of one chunk's statistics: Σ w log p, Σ w, N (k), S1 (k·d), S2."""
     return 2 + k + k * d + _s2_shape(cov_type, k, d)[0]
+
+
+def tied_moments(
+    const floating[:, ::1] X,            # IN  (n_samples, d)
+    Py_ssize_t start, Py_ssize_t end,    # IN  row range of this shard
+    const floating[::1] sample_weight,   # IN  (n_samples,) or (0,) for ones
+    const floating[::1] shift,           # IN  (d,) the shift s
+    double[::1] out,                     # INOUT ((d + 1)²,) see below
+    Py_ssize_t block_size=256,
+):
+    """out += the moments of rows [start, end) around s, in double: the lower
+    triangle of Σ w [1, z][1, z]ᵀ with z = x − s computed in double, row-major
+    (d + 1) × (d + 1).  Its first column is [Σ w, Σ w z]; the rest is tied's S2.
+
+    Tied S2 is the same sum under any parameters, so a fit takes these once
+    (see _em.TiedSecondMoment) and runs its E-steps with ``tied_s2=False``.
+    """
+    cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], width = d + 1
+    _check_rows(n_samples, start, end)
+    if block_size < 1:
+        raise ValueError("block_size must be positive")
+    _check_shape("shift", (shift.shape[0],), (d,))
+    _check_shape("out", (out.shape[0],), (width * width,))
+    cdef bint weighted = sample_weight.shape[0] != 0
+    if weighted:
+        _check_shape("sample_weight", (sample_weight.shape[0],), (n_samples,))
+    if end == start:
+        return
+    cdef Py_ssize_t b = min(block_size, end - start)
+    cdef double[::1] design = np.empty(2 * b * width)
+    cdef double *wd = &design[0]
+    cdef double *scaled = wd + b * width
+    cdef const floating *wb = NULL
+    cdef Py_ssize_t block_start, n_rows
+    with nogil:
+        block_start = start
+        while block_start < end:
+            n_rows = min(b, end - block_start)
+            if weighted:
+                wb = &sample_weight[block_start]
+            _double_design(&X[block_start, 0], n_rows, d, TIED, &shift[0], wd, width)
+            _tied_moments(wd, n_rows, width, width, wb, scaled, &out[0])
+            block_start += n_rows
 
 
 cdef void _write_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
@@ -1059,7 +1107,7 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
                                Py_ssize_t ldr, const floating *weight, Py_ssize_t width,
                                Py_ssize_t *assigned, double *work, floating *Z,
                                floating *tmp, double *acc, double *TMG,
-                               double *S) noexcept nogil:
+                               double *S, bint want_s2) noexcept nogil:
     """The statistics of a float32 tied block in float32 (one GEMM and the rank update's
     register tiles), added up in double.
 
@@ -1075,6 +1123,7 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
       M_c = Σ_{a(i)=c} w and G[c, c'] = Σ_{a(i)=c'} R_ci,
 
     from which _tied_moments_to_shift moves N, S1 and S to the global shift.
+    Without ``want_s2``, S is left alone.
     """
     cdef Py_ssize_t i, j, c
     cdef floating v
@@ -1098,6 +1147,8 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
     for c in range(k):
         for j in range(d):
             acc[c * width + 1 + j] += tmp[c * d + j]
+    if not want_s2:
+        return
     if weight != NULL:
         for i in range(n_rows):
             v = <floating>sqrt(<double>weight[i])
@@ -1199,7 +1250,7 @@ cdef void _write_full_single_statistics(Py_ssize_t k, Py_ssize_t d, const double
 
 cdef void _tied_moments_to_shift(Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
                                  const double *delta, const double *TMG, double *acc,
-                                 double *S) noexcept nogil:
+                                 double *S, bint want_s2) noexcept nogil:
     """N, S1 and S (lower triangle) of _tied_single_moments, moved from each row's
     assigned mean to the global shift s in double, with e_c = μ_c − s (``delta``):
     x − s = z + e_a(i), so
@@ -1218,7 +1269,8 @@ cdef void _tied_moments_to_shift(Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
             acc[c * width] += g
             for j in range(d):
                 acc[c * width + 1 + j] += g * delta[c2 * d + j]
-    _tied_s2_to_shift(k, d, delta, TMG, TMG + k * d, S)
+    if want_s2:
+        _tied_s2_to_shift(k, d, delta, TMG, TMG + k * d, S)
 
 
 cdef void _tied_s2_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delta, const double *T,
