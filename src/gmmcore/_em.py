@@ -7,7 +7,7 @@ and/or fills per-row outputs (responsibilities, log p(x), labels).
 import numpy as np
 
 from . import _kernels
-from ._mstep import Statistics
+from ._mstep import Statistics, moved_tied_s2
 from ._parallel import plan_chunks, run_ordered
 
 BLOCK_SIZE = 256
@@ -161,9 +161,7 @@ class TiedSecondMoment:
             self._moments = self._pending.reshape(d + 1, d + 1)
             self._pending = None
         m = self._moments
-        e = self._shift - stats.tied_shift
-        cross = np.outer(m[1:, 0], e)
-        S2 = m[1:, 1:] + cross + cross.T + m[0, 0] * np.outer(e, e)
+        S2 = moved_tied_s2(m[1:, 1:], m[1:, 0], m[0, 0], self._shift - stats.tied_shift)
         stats.s2[:] = np.tril(S2).reshape(-1)
         return stats
 

@@ -143,10 +143,7 @@ class SufficientStatistics:
         else:  # tied: one second moment of every row around tied_shift
             et = self.tied_shift - tied_shift
             s1_tied = (s1 + nk[:, None] * (self.shifts - self.tied_shift)).sum(axis=0)
-            S2 = _symmetric_from_lower(s2.reshape(d, d))
-            cross = np.outer(s1_tied, et)
-            S2 += cross + cross.T + nk.sum() * np.outer(et, et)
-            s2[:] = S2.reshape(-1)
+            s2[:] = moved_tied_s2(s2.reshape(d, d), s1_tied, nk.sum(), et).reshape(-1)
         s1 += nk[:, None] * e
         self.shifts = np.array(shifts, dtype=np.float64)
         self.tied_shift = np.array(tied_shift, dtype=np.float64)
@@ -216,6 +213,16 @@ def _pooled_shifts(a, b):
 
 def s2_size(covariance_type, k, d):
     return {"full": k * d * d, "tied": d * d, "diag": k * d, "spherical": k}[covariance_type]
+
+
+def moved_tied_s2(S2, first, weight, e):
+    """Σ w (x − s)(x − s)ᵀ (d × d, symmetric) from S2 = Σ w (x − s₀)(x − s₀)ᵀ (its lower
+    triangle), first = Σ w (x − s₀), weight = Σ w and e = s₀ − s: exact algebra,
+    x − s = (x − s₀) + e."""
+    S2 = _symmetric_from_lower(S2)
+    cross = np.outer(first, e)
+    S2 += cross + cross.T + weight * np.outer(e, e)
+    return S2
 
 
 def _symmetric_from_lower(s2):
