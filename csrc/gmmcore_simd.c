@@ -48,6 +48,21 @@
 #include <immintrin.h>
 #endif
 
+/* Requests 1/parts of the lines due in s (rounded up), parts >= 1. */
+GMM_INLINE void stream_take(gmm_stream *s, ptrdiff_t parts)
+{
+#if defined(GMM_GNU)
+    if (s == NULL || s->next >= s->due) return;
+    const ptrdiff_t lines = ((s->due - s->next + 63) / 64 + parts - 1) / parts;
+    const char *p = s->next;
+    for (ptrdiff_t q = 0; q < lines && p < s->due; ++q, p += 64) __builtin_prefetch(p, 0, 3);
+    s->next = p < s->due ? p : s->due;
+#else
+    (void)s;
+    (void)parts;
+#endif
+}
+
 #if defined(GMM_GNU)
 /* One vector type per instruction set, as wide as its registers: _64 for AVX-512,
  * _32 for AVX2, _16 for SSE2 and NEON.  Every tile below is compiled once per
@@ -307,6 +322,7 @@ GMM_INLINE int exp_f_body(float *GMM_RESTRICT x, ptrdiff_t n)
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
         T *GMM_RESTRICT row = wlp + c * ld;                                         \
         ptrdiff_t i = 0;                                                            \
+        stream_take(pf, k - c);                                                     \
         VLOOP                                                                       \
         for (; i < n; ++i) {                                                        \
             const T e = EXP1(row[i] - m[i]);                                        \
@@ -326,7 +342,8 @@ GMM_INLINE int exp_f_body(float *GMM_RESTRICT x, ptrdiff_t n)
     return 0;
 
 GMM_INLINE int lse_cols_d_body(double *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
-                               double *GMM_RESTRICT lpn, double *GMM_RESTRICT work)
+                               double *GMM_RESTRICT lpn, double *GMM_RESTRICT work,
+                               gmm_stream *pf)
 {
     GMM_LSE_BODY(double, exp1_d, )
 }
@@ -362,14 +379,15 @@ GMM_INLINE int lse_cols_d_body(double *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t 
 
 GMM_TARGET_AVX512 GMM_INLINE int lse_cols_d_body_table(
     double *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *GMM_RESTRICT lpn,
-    double *GMM_RESTRICT work)
+    double *GMM_RESTRICT work, gmm_stream *pf)
 {
     GMM_LSE_BODY(double, exp1_d, GMM_LSE_TABLE_LOOP)
 }
 #endif
 
 GMM_INLINE int lse_cols_f_body(float *GMM_RESTRICT wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
-                               double *GMM_RESTRICT lpn, double *GMM_RESTRICT work)
+                               double *GMM_RESTRICT lpn, double *GMM_RESTRICT work,
+                               gmm_stream *pf)
 {
     GMM_LSE_BODY(float, exp1_f, )
 }
@@ -478,6 +496,7 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
     const T *GMM_RESTRICT zt = sizeof(T) == sizeof(double) ? (const T *)(design + ld) : xt; \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
         V z[GMM_SMALL_D];                                                           \
+        stream_take(pf, (n - i0 + L - 1) / L);                                      \
         for (int l = 0; l < D; ++l) z[l] = *(const VU *)(zt + l * ld + i0);         \
         if (cov == 2) {                                                             \
             for (ptrdiff_t c = 0; c < k; ++c) {                                     \
@@ -537,7 +556,8 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
                         const T *GMM_RESTRICT delta, const T *GMM_RESTRICT prec,    \
                         const T *GMM_RESTRICT Q, const double *GMM_RESTRICT cst,    \
                         T *GMM_RESTRICT wlp, ptrdiff_t ld,                          \
-                        double *GMM_RESTRICT design, T *GMM_RESTRICT xt)            \
+                        double *GMM_RESTRICT design, T *GMM_RESTRICT xt,            \
+                        gmm_stream *pf)                                             \
     {                                                                               \
         GMM_SMALL_PREP(T)                                                           \
         GMM_SMALL_TILES(T, V, VU, L)                                                \
@@ -551,16 +571,17 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
 GMM_FOR_WIDTHS(GMM_SMALL_IMPLS)
 
 /* d as a compile-time constant: one inlined copy of the body per d. */
+#define GMM_SMALL_ARGS cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt, pf
 #define GMM_SMALL_SWITCH(IMPL)                                                      \
     switch (d) {                                                                    \
-    case 1: return IMPL(1, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
-    case 2: return IMPL(2, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
-    case 3: return IMPL(3, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
-    case 4: return IMPL(4, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
-    case 5: return IMPL(5, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
-    case 6: return IMPL(6, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
-    case 7: return IMPL(7, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
-    case 8: return IMPL(8, cov, X, n, k, shift, delta, prec, Q, cst, wlp, ld, design, xt); \
+    case 1: return IMPL(1, GMM_SMALL_ARGS);                                         \
+    case 2: return IMPL(2, GMM_SMALL_ARGS);                                         \
+    case 3: return IMPL(3, GMM_SMALL_ARGS);                                         \
+    case 4: return IMPL(4, GMM_SMALL_ARGS);                                         \
+    case 5: return IMPL(5, GMM_SMALL_ARGS);                                         \
+    case 6: return IMPL(6, GMM_SMALL_ARGS);                                         \
+    case 7: return IMPL(7, GMM_SMALL_ARGS);                                         \
+    case 8: return IMPL(8, GMM_SMALL_ARGS);                                         \
     default: return -1;                                                             \
     }
 
@@ -569,7 +590,7 @@ GMM_FOR_WIDTHS(GMM_SMALL_IMPLS)
     GMM_INLINE int small_block_##TS##_body_##W(                                     \
         int cov, const T *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const T *shift, \
         const T *delta, const T *prec, const T *Q, const double *cst, T *wlp,       \
-        ptrdiff_t ld, double *design, T *xt)                                        \
+        ptrdiff_t ld, double *design, T *xt, gmm_stream *pf)                        \
     {                                                                               \
         GMM_SMALL_SWITCH(small_impl_##TS##_##W)                                     \
     }
@@ -771,6 +792,7 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
 #define GMM_WIDE_WLP_BODY(T, V, L)                                                  \
     const V zero = {0};                                                             \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
+        stream_take(pf, (n - i0 + L - 1) / L);                                      \
         if (cov == 2) {                                                             \
             GMM_WIDE_TILES(T, V, 2)                                                 \
         } else {                                                                    \
@@ -784,7 +806,8 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
     GMM_INLINE int wide_wlp_##TS##_body_##W(                                        \
         int cov, const T *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,  \
         ptrdiff_t k, const T *GMM_RESTRICT Mt, const T *GMM_RESTRICT Pt,            \
-        const double *GMM_RESTRICT cst, T *GMM_RESTRICT wlp, T *GMM_RESTRICT dist)  \
+        const double *GMM_RESTRICT cst, T *GMM_RESTRICT wlp, T *GMM_RESTRICT dist,  \
+        gmm_stream *pf)                                                             \
     {                                                                               \
         GMM_WIDE_WLP_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T))        \
     }
@@ -842,6 +865,7 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
         for (int q = 0; q < CT; ++q) s2sum[q] = zero;                               \
         for (ptrdiff_t j = 0; j < d; ++j) {                                         \
             V s1[CT], s2[CT];                                                       \
+            stream_take(pf, (k - c0 + 3) / 4 * d - j);                              \
             for (int q = 0; q < CT; ++q) s1[q] = s2[q] = zero;                      \
             for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                               \
                 V x;                                                                \
@@ -913,7 +937,7 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
     GMM_INLINE int wide_stats_##TS##_body_##W(                                      \
         int cov, const T *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,  \
         ptrdiff_t k, const T *GMM_RESTRICT M, T *GMM_RESTRICT R, T *GMM_RESTRICT dist, \
-        double *GMM_RESTRICT nk, double *GMM_RESTRICT acc)                          \
+        double *GMM_RESTRICT nk, double *GMM_RESTRICT acc, gmm_stream *pf)          \
     {                                                                               \
         GMM_WIDE_STATS_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T),      \
                             GMM_ADD_LANES_##TU, W)                                  \
@@ -943,6 +967,7 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
         const T *GMM_RESTRICT u = U + c * d * d;                                    \
         const T *GMM_RESTRICT mu = M + c * d;                                       \
+        stream_take(pf, k - c);                                                     \
         for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                   \
             for (ptrdiff_t l = 0; l < d; ++l) {                                     \
                 V x;                                                                \
@@ -984,7 +1009,8 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
     GMM_INLINE int full_wlp_##TS##_body_##W(                                        \
         const T *GMM_RESTRICT xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,           \
         ptrdiff_t k, const T *GMM_RESTRICT M, const T *GMM_RESTRICT U,              \
-        const double *GMM_RESTRICT cst, T *GMM_RESTRICT wlp, T *GMM_RESTRICT zb)    \
+        const double *GMM_RESTRICT cst, T *GMM_RESTRICT wlp, T *GMM_RESTRICT zb,    \
+        gmm_stream *pf)                                                             \
     {                                                                               \
         gmm_v##TS##_##W *GMM_RESTRICT zbuf = (gmm_v##TS##_##W *)zb;                 \
         GMM_FULL_WLP_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T))        \
@@ -1473,21 +1499,23 @@ GMM_INLINE ptrdiff_t row_sums_f_body_v(const double *GMM_RESTRICT lpn,
 #endif
 
 /* ------------------------------------------------------------------------- */
-/* prefetch                                                                   */
+/* the next block's stream                                                    */
 /* ------------------------------------------------------------------------- */
 
-/* Ask for the 64-byte lines of [p, p + bytes) to be brought towards the caches
- * (L2), so that the next block's rows arrive while this block is computed. */
-void gmm_prefetch(const void *p, ptrdiff_t bytes)
+void gmm_stream_set(gmm_stream *s, const void *p, ptrdiff_t bytes)
 {
-#if defined(GMM_GNU)
-    const char *c = (const char *)p;
-    for (ptrdiff_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 2);
-#else
-    (void)p;
-    (void)bytes;
-#endif
+    s->begin = s->next = s->due = (const char *)p;
+    s->end = s->begin + (bytes > 0 ? bytes : 0);
 }
+
+void gmm_stream_open(gmm_stream *s, ptrdiff_t i, ptrdiff_t m)
+{
+    const ptrdiff_t bytes = s->end - s->begin;
+    const char *due = i >= m ? s->end : s->begin + bytes / m * i;
+    if (due > s->due) s->due = due;
+}
+
+void gmm_stream_take(gmm_stream *s, ptrdiff_t parts) { stream_take(s, parts > 0 ? parts : 1); }
 
 /* ------------------------------------------------------------------------- */
 /* One function per entry point, compiled once per instruction set           */
@@ -1532,11 +1560,13 @@ GMM_VERSIONS_ROW_SUMS(row_sums_f, float)
 GMM_VERSIONS(exp_f, (float *x, ptrdiff_t n), (x, n))
 
 GMM_VERSIONS_T(lse_cols_d,
-             (double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn, double *work),
-             (wlp, k, n, ld, lpn, work))
+             (double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn, double *work,
+              gmm_stream *pf),
+             (wlp, k, n, ld, lpn, work, pf))
 GMM_VERSIONS(lse_cols_f,
-             (float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn, double *work),
-             (wlp, k, n, ld, lpn, work))
+             (float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn, double *work,
+              gmm_stream *pf),
+             (wlp, k, n, ld, lpn, work, pf))
 GMM_VERSIONS(argmax_cols_d,
              (const double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t *labels,
               double *work),
@@ -1548,13 +1578,15 @@ GMM_VERSIONS(argmax_cols_f,
 GMM_VERSIONS_W(small_block_d,
              (int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
               const double *shift, const double *delta, const double *prec, const double *Q,
-              const double *cst, double *wlp, ptrdiff_t ld, double *design, double *xt),
-             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, xt))
+              const double *cst, double *wlp, ptrdiff_t ld, double *design, double *xt,
+              gmm_stream *pf),
+             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, xt, pf))
 GMM_VERSIONS_W(small_block_f,
              (int cov, const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
               const float *shift, const float *delta, const float *prec, const float *Q,
-              const double *cst, float *wlp, ptrdiff_t ld, double *design, float *xt),
-             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, xt))
+              const double *cst, float *wlp, ptrdiff_t ld, double *design, float *xt,
+              gmm_stream *pf),
+             (cov, X, n, d, k, shift, delta, prec, Q, cst, wlp, ld, design, xt, pf))
 
 GMM_VERSIONS(diff_rows_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, const double *mu, const double *r,
@@ -1575,20 +1607,21 @@ GMM_VERSIONS_W(transpose_f,
 GMM_VERSIONS_W(wide_wlp_d,
              (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const double *M, const double *P, const double *cst, double *wlp,
-              double *dist),
-             (cov, xt, n, d, ld, k, M, P, cst, wlp, dist))
+              double *dist, gmm_stream *pf),
+             (cov, xt, n, d, ld, k, M, P, cst, wlp, dist, pf))
 GMM_VERSIONS_W(wide_wlp_f,
              (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const float *M, const float *P, const double *cst, float *wlp, float *dist),
-             (cov, xt, n, d, ld, k, M, P, cst, wlp, dist))
+              const float *M, const float *P, const double *cst, float *wlp, float *dist,
+              gmm_stream *pf),
+             (cov, xt, n, d, ld, k, M, P, cst, wlp, dist, pf))
 GMM_VERSIONS_W(wide_stats_d,
              (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const double *M, double *R, double *dist, double *nk, double *acc),
-             (cov, xt, n, d, ld, k, M, R, dist, nk, acc))
+              const double *M, double *R, double *dist, double *nk, double *acc, gmm_stream *pf),
+             (cov, xt, n, d, ld, k, M, R, dist, nk, acc, pf))
 GMM_VERSIONS_W(wide_stats_f,
              (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const float *M, float *R, float *dist, double *nk, double *acc),
-             (cov, xt, n, d, ld, k, M, R, dist, nk, acc))
+              const float *M, float *R, float *dist, double *nk, double *acc, gmm_stream *pf),
+             (cov, xt, n, d, ld, k, M, R, dist, nk, acc, pf))
 
 GMM_VERSIONS_W(outer_design_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *means,
@@ -1618,12 +1651,14 @@ GMM_VERSIONS(design_fd,
 
 GMM_VERSIONS_W(full_wlp_d,
              (const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const double *M, const double *U, const double *cst, double *wlp, double *zb),
-             (xt, n, d, ld, k, M, U, cst, wlp, zb))
+              const double *M, const double *U, const double *cst, double *wlp, double *zb,
+              gmm_stream *pf),
+             (xt, n, d, ld, k, M, U, cst, wlp, zb, pf))
 GMM_VERSIONS_W(full_wlp_f,
              (const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const float *M, const float *U, const double *cst, float *wlp, float *zb),
-             (xt, n, d, ld, k, M, U, cst, wlp, zb))
+              const float *M, const float *U, const double *cst, float *wlp, float *zb,
+              gmm_stream *pf),
+             (xt, n, d, ld, k, M, U, cst, wlp, zb, pf))
 
 GMM_VERSIONS(assigned_rows_d,
              (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *means,

@@ -23,6 +23,22 @@ int gmm_simd_level(void);
 /* 1 if this build is the plain-C one (no vector extensions, level always 0). */
 int gmm_simd_portable(void);
 
+/* The next block's rows, requested a few cache lines at a time by the kernels that
+ * compute on the current block, so that they arrive while it is computed.  Asking
+ * for a whole block at once does not work: most of a burst of hundreds of
+ * prefetches finds no free miss buffer and is dropped.  The caller sets the range
+ * (gmm_stream_set) and opens it in shares, one per kernel that takes the stream
+ * (gmm_stream_open(s, i, m): the first i m-ths of the range are due); a kernel
+ * given a gmm_stream * (which may be NULL) spreads the lines that are due over its
+ * outer loop and has requested all of them when it returns.  gmm_stream_take(s,
+ * parts) requests 1/parts of the lines due, from the caller.  No-ops without GNU C. */
+typedef struct {
+    const char *begin, *next, *due, *end;
+} gmm_stream;
+void gmm_stream_set(gmm_stream *s, const void *p, ptrdiff_t bytes);
+void gmm_stream_open(gmm_stream *s, ptrdiff_t i, ptrdiff_t m);
+void gmm_stream_take(gmm_stream *s, ptrdiff_t parts);
+
 /* In place: x[i] <- exp(x[i]) (about 2 ulp; exp of x < -708 (float: -87) is 0). */
 int gmm_exp_d(double *x, ptrdiff_t n);
 int gmm_exp_f(float *x, ptrdiff_t n);
@@ -33,9 +49,9 @@ int gmm_exp_f(float *x, ptrdiff_t n);
  * A sample that is -inf under every component gets responsibilities 0 and lpn -inf;
  * NaN propagates.  work: 2 n doubles. */
 int gmm_lse_cols_d(double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn,
-                   double *work);
+                   double *work, gmm_stream *pf);
 int gmm_lse_cols_f(float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn,
-                   double *work);
+                   double *work, gmm_stream *pf);
 
 /* Over a block's rows with weight w[i] != 0 (w NULL: all 1): sums[0] += sum w lpn,
  * sums[1] += sum w; the lowest finite lpn, if below *worst, goes to *worst and its
@@ -62,11 +78,11 @@ int gmm_argmax_cols_f(const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
 int gmm_small_block_d(int cov, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                       const double *shift, const double *delta, const double *prec,
                       const double *Q, const double *cst, double *wlp, ptrdiff_t ld,
-                      double *design, double *xt);
+                      double *design, double *xt, gmm_stream *pf);
 int gmm_small_block_f(int cov, const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                       const float *shift, const float *delta, const float *prec,
                       const float *Q, const double *cst, float *wlp, ptrdiff_t ld,
-                      double *design, float *xt);
+                      double *design, float *xt, gmm_stream *pf);
 
 /* Z[i, :] = s_i (X[i, :] - mu), s_i = sqrt(r[i * r_stride]) or 1 when r is NULL
  * (n x d blocks, row-major). */
@@ -93,19 +109,19 @@ int gmm_transpose_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,
                     const float *shift, float *xt, ptrdiff_t ld);
 int gmm_wide_wlp_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                    ptrdiff_t k, const double *M, const double *P, const double *cst,
-                   double *wlp, double *dist);
+                   double *wlp, double *dist, gmm_stream *pf);
 int gmm_wide_wlp_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                    ptrdiff_t k, const float *M, const float *P, const double *cst, float *wlp,
-                   float *dist);
+                   float *dist, gmm_stream *pf);
 /* L: 16 / 8 with GNU C vector extensions, 1 in the plain-C build. */
 int gmm_wide_lanes_d(void);
 int gmm_wide_lanes_f(void);
 int gmm_wide_stats_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                      ptrdiff_t k, const double *M, double *R, double *dist, double *nk,
-                     double *acc);
+                     double *acc, gmm_stream *pf);
 int gmm_wide_stats_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                      ptrdiff_t k, const float *M, float *R, float *dist, double *nk,
-                     double *acc);
+                     double *acc, gmm_stream *pf);
 
 /* Full covariances with outer-product statistics, float32: for each row, around its
  * assigned component's mean (z = x - means[assigned[i]]), the packed lower triangle
@@ -143,9 +159,10 @@ int gmm_design_fd(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const floa
  * below the diagonal).  zb: scratch of d x 64 bytes, 64-byte aligned. */
 int gmm_full_wlp_d(const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
                    const double *M, const double *U, const double *cst, double *wlp,
-                   double *zb);
+                   double *zb, gmm_stream *pf);
 int gmm_full_wlp_f(const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-                   const float *M, const float *U, const double *cst, float *wlp, float *zb);
+                   const float *M, const float *U, const double *cst, float *wlp, float *zb,
+                   gmm_stream *pf);
 
 /* Tied: rows around their assigned component's mean, Z[i] = x_i - means[a(i)], with
  * T[a(i)] += w_i Z[i], M[a(i)] += w_i and G[c, a(i)] += R[c, i] in double (weight may

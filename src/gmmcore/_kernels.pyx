@@ -31,15 +31,20 @@ from libc.string cimport memcmp, memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, dtrmm, sgemm, strmm
 
 cdef extern from "gmmcore_simd.h" nogil:
+    ctypedef struct gmm_stream:
+        pass
+    void gmm_stream_set(gmm_stream *s, const void *p, Py_ssize_t nbytes)
+    void gmm_stream_open(gmm_stream *s, Py_ssize_t i, Py_ssize_t m)
+    void gmm_stream_take(gmm_stream *s, Py_ssize_t parts)
     int gmm_simd_init()
     int gmm_simd_level()
     int gmm_simd_portable()
     int gmm_exp_d(double *x, Py_ssize_t n)
     int gmm_exp_f(float *x, Py_ssize_t n)
     int gmm_lse_cols_d(double *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld, double *lpn,
-                       double *work)
+                       double *work, gmm_stream *pf)
     int gmm_lse_cols_f(float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld, double *lpn,
-                       double *work)
+                       double *work, gmm_stream *pf)
     Py_ssize_t gmm_row_sums_d(const double *lpn, const double *w, Py_ssize_t n, double *sums,
                               double *worst, Py_ssize_t *worst_row)
     Py_ssize_t gmm_row_sums_f(const double *lpn, const float *w, Py_ssize_t n, double *sums,
@@ -51,11 +56,11 @@ cdef extern from "gmmcore_simd.h" nogil:
     int gmm_small_block_d(int cov, const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                           const double *shift, const double *delta, const double *prec,
                           const double *Q, const double *cst, double *wlp, Py_ssize_t ld,
-                          double *design, double *xt)
+                          double *design, double *xt, gmm_stream *pf)
     int gmm_small_block_f(int cov, const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                           const float *shift, const float *delta, const float *prec,
                           const float *Q, const double *cst, float *wlp, Py_ssize_t ld,
-                          double *design, float *xt)
+                          double *design, float *xt, gmm_stream *pf)
     int gmm_diff_rows_d(const double *X, Py_ssize_t n, Py_ssize_t d, const double *mu,
                         const double *r, Py_ssize_t r_stride, double *Z)
     int gmm_diff_rows_f(const float *X, Py_ssize_t n, Py_ssize_t d, const float *mu,
@@ -66,18 +71,18 @@ cdef extern from "gmmcore_simd.h" nogil:
                         const float *shift, float *xt, Py_ssize_t ld)
     int gmm_wide_wlp_d(int cov, const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const double *M, const double *P, const double *cst,
-                       double *wlp, double *dist)
+                       double *wlp, double *dist, gmm_stream *pf)
     int gmm_wide_wlp_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const float *M, const float *P, const double *cst,
-                       float *wlp, float *dist)
+                       float *wlp, float *dist, gmm_stream *pf)
     int gmm_wide_lanes_d()
     int gmm_wide_lanes_f()
     int gmm_wide_stats_d(int cov, const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                          Py_ssize_t k, const double *M, double *R, double *dist, double *nk,
-                         double *acc)
+                         double *acc, gmm_stream *pf)
     int gmm_wide_stats_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                          Py_ssize_t k, const float *M, float *R, float *dist, double *nk,
-                         double *acc)
+                         double *acc, gmm_stream *pf)
     int GMM_OUTER_D_MAX
     int gmm_outer_design_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                            const double *means, const double *R, Py_ssize_t ldr,
@@ -87,7 +92,6 @@ cdef extern from "gmmcore_simd.h" nogil:
                            const Py_ssize_t *assigned, float *Dz, double *H, double *G)
     int gmm_add_to_double_d(const double *src, Py_ssize_t n, double *dst)
     int gmm_add_to_double_f(const float *src, Py_ssize_t n, double *dst)
-    void gmm_prefetch(const void *p, Py_ssize_t nbytes)
     int gmm_assigned_rows_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                             const double *means, const Py_ssize_t *assigned,
                             const double *weight, const double *R, Py_ssize_t ldr,
@@ -110,10 +114,10 @@ cdef extern from "gmmcore_simd.h" nogil:
                        Py_ssize_t n, Py_ssize_t ld, int lower, double *S)
     int gmm_full_wlp_d(const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const double *M, const double *U, const double *cst,
-                       double *wlp, double *zb)
+                       double *wlp, double *zb, gmm_stream *pf)
     int gmm_full_wlp_f(const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const float *M, const float *U, const double *cst,
-                       float *wlp, float *zb)
+                       float *wlp, float *zb, gmm_stream *pf)
 
 cnp.import_array()
 
@@ -675,6 +679,9 @@ def e_step(
     cdef Py_ssize_t n_nonfinite = 0, worst_row = -1, worst_in_block
     sums[0] = sums[1] = 0.0
     cdef Py_ssize_t block_start, n_rows, c
+    cdef gmm_stream pf
+    cdef Py_ssize_t pf_share
+    cdef Py_ssize_t pf_shares = 2 + (wide and want_stats) if small or feature_major else 1
 
     with nogil:
         block_start = start
@@ -683,24 +690,31 @@ def e_step(
             Xb = &X[block_start, 0]
             if weighted:
                 wb = &sample_weight[block_start]
-            if block_start + n_rows < end:  # the next block's rows, while this one runs
-                gmm_prefetch(Xb + n_rows * d,
-                             min(b, end - block_start - n_rows) * d * sizeof(floating))
+            # The next block's rows, requested while this one is computed: a share
+            # each by the log-densities' kernel (when it takes the stream), the
+            # log-sum-exp and the wide statistics (when there are some).
+            gmm_stream_set(&pf, Xb + n_rows * d,
+                           min(b, end - block_start - n_rows) * d * sizeof(floating))
+            pf_share = 0
 
             # -- weighted log-densities of the block ------------------------------
             if small:
+                pf_share += 1
+                gmm_stream_open(&pf, pf_share, pf_shares)
                 if floating is float:
                     gmm_small_block_f(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
                                       &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
-                                      wlp, ldp, wd, xt)
+                                      wlp, ldp, wd, xt, &pf)
                 else:
                     gmm_small_block_d(cov_type, Xb, n_rows, d, k, &shift[0], &delta[0, 0],
                                       &prec[0], &Q[0] if cov_type == TIED else NULL, &cst[0],
-                                      wlp, ldp, wd, xt)
+                                      wlp, ldp, wd, xt, &pf)
             elif wide:
                 _transpose(Xb, n_rows, d, d, NULL, xt, ldp)
+                pf_share += 1
+                gmm_stream_open(&pf, pf_share, pf_shares)
                 _wide_wlp(cov_type, xt, n_rows, d, ldp, k, mt,
-                          pt if cov_type == DIAG else &prec[0], &cst[0], wlp, dist)
+                          pt if cov_type == DIAG else &prec[0], &cst[0], wlp, dist, &pf)
             elif tied:
                 if need_a:  # the float64 statistics' design, and z from it
                     _design(Xb, n_rows, d, TIED, &shift[0], A, width)
@@ -708,15 +722,19 @@ def e_step(
                 else:
                     _transpose(Xb, n_rows, d, d, &shift[0], xt, ldp)
                 _feature_major_times_upper(<int>n_rows, <int>d, ldp, &prec[0], xt)
-                _wide_wlp(TIED, xt, n_rows, d, ldp, k, mt, NULL, &cst[0], wlp, NULL)
+                pf_share += 1
+                gmm_stream_open(&pf, pf_share, pf_shares)
+                _wide_wlp(TIED, xt, n_rows, d, ldp, k, mt, NULL, &cst[0], wlp, NULL, &pf)
             elif large_full:
                 _transpose(Xb, n_rows, d, d, NULL, xt, ldp)
+                pf_share += 1
+                gmm_stream_open(&pf, pf_share, pf_shares)
                 if floating is float:
                     gmm_full_wlp_f(xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0],
-                                   wlp, zb)
+                                   wlp, zb, &pf)
                 else:
                     gmm_full_wlp_d(xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0],
-                                   wlp, zb)
+                                   wlp, zb, &pf)
             else:
                 # float64 diag and spherical: the expanded form, one GEMM (float32
                 # takes the direct form above: the expansion would lose about
@@ -727,7 +745,9 @@ def e_step(
             # -- per-row outputs and log-likelihood --------------------------------
             if want_labels:
                 _argmax_cols(wlp, k, n_rows, ldp, &out_labels[block_start], lsew)
-            _lse_cols(wlp, k, n_rows, ldp, lpn, lsew)
+            pf_share += 1
+            gmm_stream_open(&pf, pf_share, pf_shares)
+            _lse_cols(wlp, k, n_rows, ldp, lpn, lsew, &pf)
             worst_in_block = -1
             if floating is float:
                 n_nonfinite += gmm_row_sums_f(lpn, wb, n_rows, sums, &worst, &worst_in_block)
@@ -750,8 +770,9 @@ def e_step(
                         for i in range(n_rows):
                             wlp[c * ldp + i] = wlp[c * ldp + i] * wb[i]
                 if wide:
+                    gmm_stream_open(&pf, pf_shares, pf_shares)
                     _wide_stats(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], wlp, dist, wnk,
-                                wacc)
+                                wacc, &pf)
                 elif full_stats:
                     _full_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp,
                                          &assigned[0], lsew, Dz, ftmp, hg)
@@ -938,21 +959,23 @@ cdef inline void _transpose(const floating *X, Py_ssize_t n, Py_ssize_t d, Py_ss
 
 cdef inline void _wide_wlp(int cov_type, const floating *xt, Py_ssize_t n, Py_ssize_t d,
                            Py_ssize_t ld, Py_ssize_t k, const floating *M, const floating *P,
-                           const double *cst, floating *wlp, floating *dist) noexcept nogil:
+                           const double *cst, floating *wlp, floating *dist,
+                           gmm_stream *pf) noexcept nogil:
     """M, and diag's P, feature-major (d × k); spherical's P: k; tied's P unused."""
     if floating is float:
-        gmm_wide_wlp_f(cov_type, xt, n, d, ld, k, M, P, cst, wlp, dist)
+        gmm_wide_wlp_f(cov_type, xt, n, d, ld, k, M, P, cst, wlp, dist, pf)
     else:
-        gmm_wide_wlp_d(cov_type, xt, n, d, ld, k, M, P, cst, wlp, dist)
+        gmm_wide_wlp_d(cov_type, xt, n, d, ld, k, M, P, cst, wlp, dist, pf)
 
 
 cdef inline void _wide_stats(int cov_type, const floating *xt, Py_ssize_t n, Py_ssize_t d,
                              Py_ssize_t ld, Py_ssize_t k, const floating *M, floating *R,
-                             floating *dist, double *nk, double *acc) noexcept nogil:
+                             floating *dist, double *nk, double *acc,
+                             gmm_stream *pf) noexcept nogil:
     if floating is float:
-        gmm_wide_stats_f(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc)
+        gmm_wide_stats_f(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc, pf)
     else:
-        gmm_wide_stats_d(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc)
+        gmm_wide_stats_d(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc, pf)
 
 
 cdef inline Py_ssize_t _rounded(Py_ssize_t count) noexcept nogil:
@@ -984,11 +1007,11 @@ cdef inline double *_take_double(double **cursor, Py_ssize_t count) noexcept nog
 
 
 cdef inline void _lse_cols(floating *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
-                           double *lpn, double *work) noexcept nogil:
+                           double *lpn, double *work, gmm_stream *pf) noexcept nogil:
     if floating is float:
-        gmm_lse_cols_f(wlp, k, n, ld, lpn, work)
+        gmm_lse_cols_f(wlp, k, n, ld, lpn, work, pf)
     else:
-        gmm_lse_cols_d(wlp, k, n, ld, lpn, work)
+        gmm_lse_cols_d(wlp, k, n, ld, lpn, work, pf)
 
 
 cdef inline void _argmax_cols(const floating *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
