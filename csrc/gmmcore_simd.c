@@ -858,11 +858,33 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
 #define GMM_ADD_LANES_F(p, s, W) *(p) += (double)(s);
 #endif
 
+/* Spherical's sums of r t for JT features at once: each vector of x and of r is
+ * loaded once for JT x CT multiply-adds (one feature at a time, the loads outnumber
+ * them). */
+#define GMM_WIDE_S1_TILE(V, L, CT, JT, ADD_LANES, W)                                \
+    {                                                                               \
+        V s1[JT][CT];                                                               \
+        stream_take(pf, ((k - c0 + 3) / 4 * d - j + JT - 1) / JT);                  \
+        for (int p = 0; p < JT; ++p)                                                \
+            for (int q = 0; q < CT; ++q) s1[p][q] = zero;                           \
+        for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                   \
+            V x[JT];                                                                \
+            for (int p = 0; p < JT; ++p) memcpy(&x[p], xt + (j + p) * ld + i0, sizeof(V)); \
+            for (int q = 0; q < CT; ++q) {                                          \
+                V r;                                                                \
+                memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                      \
+                for (int p = 0; p < JT; ++p)                                        \
+                    s1[p][q] += r * (x[p] - M[(c0 + q) * d + j + p]);               \
+            }                                                                       \
+        }                                                                           \
+        for (int p = 0; p < JT; ++p)                                                \
+            for (int q = 0; q < CT; ++q)                                            \
+                ADD_LANES(acc + ((c0 + q) * d + j + p) * 2 * L, s1[p][q], W)        \
+    }
+
 /* COV: cov as a constant, so that the loops carry no test of it */
 #define GMM_WIDE_STATS_TILE(T, V, L, CT, ADD_LANES, W, COV)                         \
-    {                                                                               \
-        V s2sum[CT];                                                                \
-        for (int q = 0; q < CT; ++q) s2sum[q] = zero;                               \
+    if (COV == 2) {                                                                 \
         for (ptrdiff_t j = 0; j < d; ++j) {                                         \
             V s1[CT], s2[CT];                                                       \
             stream_take(pf, (k - c0 + 3) / 4 * d - j);                              \
@@ -874,33 +896,33 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
                     V r;                                                            \
                     memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                  \
                     const V t = x - M[(c0 + q) * d + j];                            \
-                    if (COV == 2) {                                                 \
-                        const V rt = r * t;                                         \
-                        s1[q] += rt;                                                \
-                        s2[q] += rt * t;                                            \
-                    } else {                                                        \
-                        s1[q] += r * t;                                             \
-                    }                                                               \
+                    const V rt = r * t;                                             \
+                    s1[q] += rt;                                                    \
+                    s2[q] += rt * t;                                                \
                 }                                                                   \
             }                                                                       \
             for (int q = 0; q < CT; ++q) {                                          \
                 double *GMM_RESTRICT a = acc + ((c0 + q) * d + j) * 2 * L;          \
                 ADD_LANES(a, s1[q], W)                                              \
-                if (COV == 2) ADD_LANES(a + L, s2[q], W)                            \
+                ADD_LANES(a + L, s2[q], W)                                          \
             }                                                                       \
         }                                                                           \
-        if (COV == 3) {                                                             \
-            /* sum r |t|^2, |t|^2 from gmm_wide_wlp */                               \
-            for (ptrdiff_t i0 = 0; i0 < n; i0 += L)                                 \
-                for (int q = 0; q < CT; ++q) {                                      \
-                    V r, t2;                                                        \
-                    memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                  \
-                    memcpy(&t2, dist + (c0 + q) * ld + i0, sizeof(V));              \
-                    s2sum[q] += r * t2;                                             \
-                }                                                                   \
+    } else {                                                                        \
+        ptrdiff_t j = 0;                                                            \
+        for (; j + 4 <= d; j += 4) GMM_WIDE_S1_TILE(V, L, CT, 4, ADD_LANES, W)      \
+        for (; j < d; ++j) GMM_WIDE_S1_TILE(V, L, CT, 1, ADD_LANES, W)              \
+        /* sum r |t|^2, |t|^2 from gmm_wide_wlp */                                   \
+        V s2sum[CT];                                                                \
+        for (int q = 0; q < CT; ++q) s2sum[q] = zero;                               \
+        for (ptrdiff_t i0 = 0; i0 < n; i0 += L)                                     \
             for (int q = 0; q < CT; ++q) {                                          \
-                ADD_LANES(acc + (k * d * 2 + c0 + q) * L, s2sum[q], W)              \
+                V r, t2;                                                            \
+                memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                      \
+                memcpy(&t2, dist + (c0 + q) * ld + i0, sizeof(V));                  \
+                s2sum[q] += r * t2;                                                 \
             }                                                                       \
+        for (int q = 0; q < CT; ++q) {                                              \
+            ADD_LANES(acc + (k * d * 2 + c0 + q) * L, s2sum[q], W)                  \
         }                                                                           \
     }
 
