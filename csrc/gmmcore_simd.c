@@ -816,8 +816,9 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
 GMM_FOR_WIDTHS(GMM_WIDE_WLP_BODIES)
 
 /*
- * The statistics of a block around each component's mean M[c] (diag, spherical),
- * from the transposed block xt (no shift) and the weighted responsibilities R
+ * The statistics of a block around each component's mean M[c] (diag, spherical,
+ * and tied's first moments: cov 1 takes the sums of r t only), from the transposed
+ * block xt (no shift) and the weighted responsibilities R
  * (k x ld, component-major; entries n <= i < ld are set to zero here):
  *   acc[((c * d + j) * 2 + 0) * L + lane] += sum of r_ic t_ij       over the lane's rows
  *   acc[((c * d + j) * 2 + 1) * L + lane] += sum of r_ic t_ij^2     (diag)
@@ -911,23 +912,25 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
         ptrdiff_t j = 0;                                                            \
         for (; j + 4 <= d; j += 4) GMM_WIDE_S1_TILE(V, L, CT, 4, ADD_LANES, W)      \
         for (; j < d; ++j) GMM_WIDE_S1_TILE(V, L, CT, 1, ADD_LANES, W)              \
-        /* sum r |t|^2, |t|^2 from gmm_wide_wlp */                                   \
-        V s2sum[CT];                                                                \
-        for (int q = 0; q < CT; ++q) s2sum[q] = zero;                               \
-        for (ptrdiff_t i0 = 0; i0 < n; i0 += L)                                     \
+        if (COV == 3) {                                                             \
+            /* sum r |t|^2, |t|^2 from gmm_wide_wlp */                               \
+            V s2sum[CT];                                                            \
+            for (int q = 0; q < CT; ++q) s2sum[q] = zero;                           \
+            for (ptrdiff_t i0 = 0; i0 < n; i0 += L)                                 \
+                for (int q = 0; q < CT; ++q) {                                      \
+                    V r, t2;                                                        \
+                    memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                  \
+                    memcpy(&t2, dist + (c0 + q) * ld + i0, sizeof(V));              \
+                    s2sum[q] += r * t2;                                             \
+                }                                                                   \
             for (int q = 0; q < CT; ++q) {                                          \
-                V r, t2;                                                            \
-                memcpy(&r, R + (c0 + q) * ld + i0, sizeof(V));                      \
-                memcpy(&t2, dist + (c0 + q) * ld + i0, sizeof(V));                  \
-                s2sum[q] += r * t2;                                                 \
+                ADD_LANES(acc + (k * d * 2 + c0 + q) * L, s2sum[q], W)              \
             }                                                                       \
-        for (int q = 0; q < CT; ++q) {                                              \
-            ADD_LANES(acc + (k * d * 2 + c0 + q) * L, s2sum[q], W)                  \
         }                                                                           \
     }
 
 #define GMM_WIDE_STATS_BODY(T, V, L, ADD_LANES, W)                                  \
-    if (cov != 2 && cov != 3) return -1;                                            \
+    if (cov != 1 && cov != 2 && cov != 3) return -1;                                \
     const V zero = {0};                                                             \
     const ptrdiff_t n_pad = (n + L - 1) / L * L;                                    \
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
@@ -947,6 +950,9 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
     if (cov == 2) {                                                                 \
         for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, L, 4, ADD_LANES, W, 2) \
         for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, L, 1, ADD_LANES, W, 2)       \
+    } else if (cov == 1) {                                                          \
+        for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, L, 4, ADD_LANES, W, 1) \
+        for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, L, 1, ADD_LANES, W, 1)       \
     } else {                                                                        \
         for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, L, 4, ADD_LANES, W, 3) \
         for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, L, 1, ADD_LANES, W, 3)       \

@@ -98,9 +98,9 @@ int gmm_diff_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, const float *mu,
  * 3 spherical), with the means M, and diag's precisions P, feature-major (d x k,
  * M[j * k + c]; spherical's P: k values).  gmm_wide_stats: the diag and spherical
  * statistics around each component's mean M[c] (k x d), added per lane to acc
- * (2 k d L doubles for diag, (2 k d + k) L for spherical, L lanes from
- * gmm_wide_lanes_*; nk: k L doubles; the lanes are folded by the caller; -1 for a
- * cov other than 2 and 3).  dist (k x ld): spherical's squared distances
+ * (2 k d L doubles for diag and tied, (2 k d + k) L for spherical, L lanes from
+ * gmm_wide_lanes_*; nk: k L doubles; the lanes are folded by the caller; cov 1,
+ * tied, takes only the first moments; -1 for a cov other than 1, 2 and 3).  dist (k x ld): spherical's squared distances
  * |x - M[c]|^2, written by gmm_wide_wlp (when not NULL) and read by gmm_wide_stats;
  * NULL for the other types. */
 int gmm_transpose_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,

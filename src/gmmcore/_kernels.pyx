@@ -483,7 +483,8 @@ def e_step(
     second moments are rank updates per component around its own mean, and float32
     diag and spherical (gmm_wide_stats, around each mean), whose statistics are
     shifted by ``means`` (see ``statistics_around_means``); and float32 tied, taken
-    around each row's most responsible mean and moved to ``shift`` in double.  All
+    around nearby means (each row's most responsible one when S2 is taken, each
+    component's own when not) and moved to ``shift`` in double.  All
     others are shifted by ``shift``.  They are written to ``stats`` as
     [Σ w log p, Σ w, N (k), S1 (k·d), S2 (s2 size)].  Tied S2 does not depend on
     the responsibilities: with ``tied_s2=False`` it is left zero, for a caller that
@@ -537,10 +538,15 @@ def e_step(
     # x − μ_c) and of tied (as y = (x − s) U) in gmm_wide_wlp, and the triangular
     # products of full covariances in gmm_full_wlp
     cdef bint feature_major = wide or (tied and not small) or large_full
-    # float32 tied: statistics in float32 blocks around each row's most responsible
-    # mean (see _tied_single_moments), not through a float64 design
+    # float32 tied: statistics in float32 blocks around nearby means, not through a
+    # float64 design.  With S2, around each row's most responsible mean
+    # (_tied_single_moments, tied_stats); without (a fit's E-steps, see
+    # tied_moments), S1 around each component's own mean by per-lane sums along
+    # the raw feature-major block xr (gmm_wide_stats, as diag's), moved to the shift
+    # in double (tied_lanes): no argmax, no assigned rows, no GEMM.
     cdef bint tied_single = tied and not small and floating is float
     cdef bint tied_want_s2 = tied and want_stats and tied_s2
+    cdef bint tied_lanes = tied_single and want_stats and not tied_s2
     # float32 full with outer products (d > SMALL_D): likewise (_full_single_moments)
     cdef bint full_single = cov_type == FULL and _full_single(d, k, floating is float)
     cdef Py_ssize_t w2 = d * (d + 1) // 2
@@ -587,7 +593,7 @@ def e_step(
     cdef bint need_a = not small and not wide and (
         cov_type == DIAG or cov_type == SPHERICAL
         or (want_stats and not double_design and not tied_single))
-    cdef bint tied_stats = tied_single and want_stats
+    cdef bint tied_stats = tied_single and tied_want_s2
     cdef bint full_stats = full_single and want_stats
     cdef Py_ssize_t n_a = b * width if need_a else 0
     cdef Py_ssize_t n_wd = width * ldp if small or (want_stats and double_design) else 0
@@ -603,6 +609,7 @@ def e_step(
     cdef Py_ssize_t n_zd = ((d * ldp if small else b * width) if tied_want_s2 and weighted
                             else 0)
     cdef Py_ssize_t n_xt = d * ldp if (small and floating is float) or feature_major else 0
+    cdef Py_ssize_t n_xr = d * ldp if tied_lanes else 0
     cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
     # gmm_wide_wlp's means (tied: Q) and diag precisions, feature-major (d × k)
     cdef Py_ssize_t n_mt = d * k if wide or (tied and not small) else 0
@@ -610,13 +617,13 @@ def e_step(
     # wide spherical statistics: each row's squared distance to each mean, k × ldp
     cdef Py_ssize_t n_dist = k * ldp if wide and want_stats and cov_type == SPHERICAL else 0
     cdef Py_ssize_t lanes = gmm_wide_lanes_f() if floating is float else gmm_wide_lanes_d()
-    cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if wide and want_stats else 0
+    cdef Py_ssize_t n_wacc = (2 * k * d + k) * lanes if (wide or tied_lanes) and want_stats else 0
     # d ≤ SMALL_D: R [1, z, …]ᵀ (and tied's Σ w z zᵀ) summed per lane by gmm_rows_dot_d
     cdef Py_ssize_t dlanes = gmm_wide_lanes_d()
     cdef Py_ssize_t n_sl = k * width * dlanes if small and want_stats else 0
     cdef Py_ssize_t n_tl = d * d * dlanes if small and tied_want_s2 else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
-    for j in (k * ldp, n_a, n_z, n_xt, n_tmp, n_dz, n_zb, n_dist, n_mt, n_pt):
+    for j in (k * ldp, n_a, n_z, n_xt, n_xr, n_tmp, n_dz, n_zb, n_dist, n_mt, n_pt):
         f_total += _rounded(j)
     # the same pieces, in the same order, as taken below (each rounded on its own)
     for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
@@ -630,6 +637,7 @@ def e_step(
     cdef floating *A = _take(&fp, n_a)
     cdef floating *Zb = _take(&fp, n_z)
     cdef floating *xt = _take(&fp, n_xt)
+    cdef floating *xr = _take(&fp, n_xr)
     cdef double *wd = _take_double(&dp, n_wd)
     cdef double *rd_w = _take_double(&dp, n_rd)
     cdef double *zd = _take_double(&dp, n_zd)
@@ -681,7 +689,8 @@ def e_step(
     cdef Py_ssize_t block_start, n_rows, c
     cdef gmm_stream pf
     cdef Py_ssize_t pf_share
-    cdef Py_ssize_t pf_shares = 2 + (wide and want_stats) if small or feature_major else 1
+    cdef Py_ssize_t pf_shares = (2 + ((wide or tied_lanes) and want_stats)
+                                 if small or feature_major else 1)
 
     with nogil:
         block_start = start
@@ -719,6 +728,9 @@ def e_step(
                 if need_a:  # the float64 statistics' design, and z from it
                     _design(Xb, n_rows, d, TIED, &shift[0], A, width)
                     _transpose(A + 1, n_rows, d, width, NULL, xt, ldp)
+                elif tied_lanes:  # the raw block for the statistics, and x − s
+                    _transpose(Xb, n_rows, d, d, NULL, xr, ldp)
+                    _shifted_copy(xr, n_rows, d, ldp, &shift[0], xt)
                 else:
                     _transpose(Xb, n_rows, d, d, &shift[0], xt, ldp)
                 _feature_major_times_upper(<int>n_rows, <int>d, ldp, &prec[0], xt)
@@ -769,10 +781,10 @@ def e_step(
                     for c in range(k):
                         for i in range(n_rows):
                             wlp[c * ldp + i] = wlp[c * ldp + i] * wb[i]
-                if wide:
+                if wide or tied_lanes:
                     gmm_stream_open(&pf, pf_shares, pf_shares)
-                    _wide_stats(cov_type, xt, n_rows, d, ldp, k, &means[0, 0], wlp, dist, wnk,
-                                wacc, &pf)
+                    _wide_stats(cov_type, xr if tied_lanes else xt, n_rows, d, ldp, k,
+                                &means[0, 0], wlp, dist, wnk, wacc, &pf)
                 elif full_stats:
                     _full_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp,
                                          &assigned[0], lsew, Dz, ftmp, hg)
@@ -814,6 +826,9 @@ def e_step(
             block_start += n_rows
         if want_stats and wide:
             _write_wide_statistics(cov_type, k, d, lanes, wnk, wacc, sums[0], sums[1], row)
+        elif tied_lanes:
+            _write_wide_statistics(TIED, k, d, lanes, wnk, wacc, sums[0], sums[1], row)
+            _first_moments_to_shift(k, d, d64, row)
         elif full_stats:
             _write_full_single_statistics(k, d, d64, hg, sums[0], sums[1], row)
         elif want_stats:
@@ -918,7 +933,7 @@ cdef void _write_wide_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ss
                                  const double *nk, const double *acc, double loglik,
                                  double weight, double *row) noexcept nogil:
     """Write gmm_wide_stats' sums to the statistics row (around each mean), folding
-    their lanes."""
+    their lanes (tied: N and S1 only)."""
     cdef Py_ssize_t c, j, l
     cdef double *s1 = row + 2 + k
     cdef double *s2 = s1 + k * d
@@ -947,6 +962,31 @@ cdef void _write_wide_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ss
             for l in range(lanes):
                 t2 += a[l]
             s2[c] = t2
+
+
+cdef void _first_moments_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delta,
+                                 double *row) noexcept nogil:
+    """S1 of the statistics row, from around each component's mean to around the
+    shift s, in double: S1_c += N_c e_c with e_c = μ_c − s (``delta``)."""
+    cdef Py_ssize_t c, j
+    cdef double *s1 = row + 2 + k
+    for c in range(k):
+        for j in range(d):
+            s1[c * d + j] += row[2 + c] * delta[c * d + j]
+
+
+cdef void _shifted_copy(const floating *xr, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
+                        const floating *shift, floating *xt) noexcept nogil:
+    """xt = xr − s for a feature-major block (d × ld, n rows; the rest zero): the
+    same float arithmetic as gmm_transpose with the shift."""
+    cdef Py_ssize_t i, j
+    cdef floating s
+    for j in range(d):
+        s = shift[j]
+        for i in range(n):
+            xt[j * ld + i] = xr[j * ld + i] - s
+        for i in range(n, ld):
+            xt[j * ld + i] = 0
 
 
 cdef inline void _transpose(const floating *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldx,
