@@ -80,8 +80,10 @@ class SufficientStatistics:
                 f"{self.covariance_type!r} with {self.shifts.shape[0]} components and "
                 f"{self.shifts.shape[1]} features, and {other.covariance_type!r} with "
                 f"{other.shifts.shape[0]} components and {other.shifts.shape[1]} features")
-        if not (np.array_equal(self.shifts, other.shifts)
-                and np.array_equal(self.tied_shift, other.tied_shift)):
+        # the chunks of one pass share their shift arrays: no comparison needed
+        same = self.shifts is other.shifts and self.tied_shift is other.tied_shift
+        if not same and not (np.array_equal(self.shifts, other.shifts)
+                             and np.array_equal(self.tied_shift, other.tied_shift)):
             shifts, tied_shift = _pooled_shifts(self, other)
             self._recentre(shifts, tied_shift)
             other = other.copy()
