@@ -1047,6 +1047,71 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
     GMM_FULL_WLP_BODY_OF(double, d, W) GMM_FULL_WLP_BODY_OF(float, f, W)
 GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
 
+/*
+ * dst[j * ld + i] = sum_{l <= j} z_l U[l, j] with z_l = src[l * ld + i] - shift[l]
+ * (shift NULL: no shift): y = (x - s) U for a feature-major block (d x ld, n rows)
+ * and a row-major upper-triangular U (zero below the diagonal), by the tiles of
+ * gmm_full_wlp, each vector of rows' z held in zb.  dst may be src.  Rows n <= i
+ * < ld of dst are zero.  Replaces a TRMM call per block, whose packing cost as much
+ * as its products at these sizes.
+ */
+#define GMM_UPPER_ROWS_BODY(T, V, L)                                                \
+    const V zero = {0};                                                             \
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
+        for (ptrdiff_t l = 0; l < d; ++l) {                                         \
+            V x;                                                                    \
+            memcpy(&x, src + l * ld + i0, sizeof(V));                               \
+            zbuf[l] = shift != NULL ? x - shift[l] : x;                             \
+        }                                                                           \
+        if (i0 + L > n) { /* the last rows' padding lanes stay zero */              \
+            T t[L];                                                                 \
+            for (ptrdiff_t l = 0; l < d; ++l) {                                     \
+                memcpy(t, &zbuf[l], sizeof(V));                                     \
+                for (ptrdiff_t q = n - i0; q < L; ++q) t[q] = 0;                    \
+                memcpy(&zbuf[l], t, sizeof(V));                                     \
+            }                                                                       \
+        }                                                                           \
+        ptrdiff_t j0 = 0;                                                           \
+        for (; j0 + GMM_FULL_JT <= d; j0 += GMM_FULL_JT) {                          \
+            V acc[GMM_FULL_JT];                                                     \
+            for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] = zero;                    \
+            for (ptrdiff_t l = 0; l < j0; ++l) {                                    \
+                const V z = zbuf[l];                                                \
+                const T *GMM_RESTRICT ul = U + l * d + j0;                          \
+                for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];          \
+            }                                                                       \
+            GMM_UNROLL_8                                                            \
+            for (int m = 0; m < GMM_FULL_JT; ++m) {                                 \
+                const V z = zbuf[j0 + m];                                           \
+                const T *GMM_RESTRICT ul = U + (j0 + m) * d + j0;                   \
+                for (int q = m; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];          \
+            }                                                                       \
+            for (int q = 0; q < GMM_FULL_JT; ++q)                                   \
+                memcpy(dst + (j0 + q) * ld + i0, &acc[q], sizeof(V));               \
+        }                                                                           \
+        for (; j0 < d; ++j0) {                                                      \
+            V acc = zero;                                                           \
+            for (ptrdiff_t l = 0; l <= j0; ++l) acc += zbuf[l] * U[l * d + j0];     \
+            memcpy(dst + j0 * ld + i0, &acc, sizeof(V));                            \
+        }                                                                           \
+    }                                                                               \
+    for (ptrdiff_t j = 0; j < d; ++j)                                               \
+        for (ptrdiff_t i = (n + L - 1) / L * L; i < ld; ++i) dst[j * ld + i] = 0;   \
+    return 0;
+
+/* upper_rows_<TS>_body_<W> for element type T (TS: d or f) and width W */
+#define GMM_UPPER_ROWS_BODY_OF(T, TS, W)                                            \
+    GMM_INLINE int upper_rows_##TS##_body_##W(                                      \
+        const T *src, const T *GMM_RESTRICT shift, ptrdiff_t n, ptrdiff_t d,         \
+        ptrdiff_t ld, const T *GMM_RESTRICT U, T *dst, T *GMM_RESTRICT zb)          \
+    {                                                                               \
+        gmm_v##TS##_##W *GMM_RESTRICT zbuf = (gmm_v##TS##_##W *)zb;                 \
+        GMM_UPPER_ROWS_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T))      \
+    }
+#define GMM_UPPER_ROWS_BODIES(W)                                                    \
+    GMM_UPPER_ROWS_BODY_OF(double, d, W) GMM_UPPER_ROWS_BODY_OF(float, f, W)
+GMM_FOR_WIDTHS(GMM_UPPER_ROWS_BODIES)
+
 /* ------------------------------------------------------------------------- */
 /* full covariances, more features: the rank updates of the statistics        */
 /* ------------------------------------------------------------------------- */
@@ -1677,6 +1742,14 @@ GMM_VERSIONS(design_fd,
               double *W, ptrdiff_t width),
              (kind, X, n, d, shift, W, width))
 
+GMM_VERSIONS_W(upper_rows_d,
+             (const double *src, const double *shift, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
+              const double *U, double *dst, double *zb),
+             (src, shift, n, d, ld, U, dst, zb))
+GMM_VERSIONS_W(upper_rows_f,
+             (const float *src, const float *shift, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
+              const float *U, float *dst, float *zb),
+             (src, shift, n, d, ld, U, dst, zb))
 GMM_VERSIONS_W(full_wlp_d,
              (const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const double *M, const double *U, const double *cst, double *wlp, double *zb,
@@ -1790,6 +1863,8 @@ int gmm_simd_init(void)
     GMM_PICK(design_d);
     GMM_PICK(design_f);
     GMM_PICK(design_fd);
+    GMM_PICK(upper_rows_d);
+    GMM_PICK(upper_rows_f);
     GMM_PICK(full_wlp_d);
     GMM_PICK(full_wlp_f);
     GMM_PICK(assigned_rows_d);

@@ -100,7 +100,8 @@ int gmm_diff_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, const float *mu,
  * statistics around each component's mean M[c] (k x d), added per lane to acc
  * (2 k d L doubles for diag and tied, (2 k d + k) L for spherical, L lanes from
  * gmm_wide_lanes_*; nk: k L doubles; the lanes are folded by the caller; cov 1,
- * tied, takes only the first moments; -1 for a cov other than 1, 2 and 3).  dist (k x ld): spherical's squared distances
+ * tied, takes only the first moments; -1 for a cov other than 1, 2 and 3).
+ * dist (k x ld): spherical's squared distances
  * |x - M[c]|^2, written by gmm_wide_wlp (when not NULL) and read by gmm_wide_stats;
  * NULL for the other types. */
 int gmm_transpose_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldx,
@@ -163,6 +164,15 @@ int gmm_full_wlp_d(const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptr
 int gmm_full_wlp_f(const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
                    const float *M, const float *U, const double *cst, float *wlp, float *zb,
                    gmm_stream *pf);
+
+/* Tied: y = (x - shift) U for a feature-major block, dst[j * ld + i] = sum_{l <= j}
+ * (src[l * ld + i] - shift[l]) U[l, j] (shift may be NULL; dst may be src; rows
+ * n <= i < ld of dst are set to zero), U row-major upper-triangular (d x d, zero
+ * below the diagonal).  zb: scratch of d x 64 bytes, 64-byte aligned. */
+int gmm_upper_rows_d(const double *src, const double *shift, ptrdiff_t n, ptrdiff_t d,
+                     ptrdiff_t ld, const double *U, double *dst, double *zb);
+int gmm_upper_rows_f(const float *src, const float *shift, ptrdiff_t n, ptrdiff_t d,
+                     ptrdiff_t ld, const float *U, float *dst, float *zb);
 
 /* Tied: rows around their assigned component's mean, Z[i] = x_i - means[a(i)], with
  * T[a(i)] += w_i Z[i], M[a(i)] += w_i and G[c, a(i)] += R[c, i] in double (weight may

@@ -28,7 +28,7 @@ cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, exp, log, sqrt, isfinite
 from libc.string cimport memcmp, memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm, dtrmm, sgemm, strmm
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "gmmcore_simd.h" nogil:
     ctypedef struct gmm_stream:
@@ -112,6 +112,10 @@ cdef extern from "gmmcore_simd.h" nogil:
                          double *C)
     int gmm_rows_dot_d(const double *P, Py_ssize_t p, const double *Q, Py_ssize_t q,
                        Py_ssize_t n, Py_ssize_t ld, int lower, double *S)
+    int gmm_upper_rows_d(const double *src, const double *shift, Py_ssize_t n, Py_ssize_t d,
+                         Py_ssize_t ld, const double *U, double *dst, double *zb)
+    int gmm_upper_rows_f(const float *src, const float *shift, Py_ssize_t n, Py_ssize_t d,
+                         Py_ssize_t ld, const float *U, float *dst, float *zb)
     int gmm_full_wlp_d(const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                        Py_ssize_t k, const double *M, const double *U, const double *cst,
                        double *wlp, double *zb, gmm_stream *pf)
@@ -184,20 +188,15 @@ if OUTER_D_MAX > GMM_OUTER_D_MAX:
 # pointers are non-const, so const inputs are cast at the call.
 # ---------------------------------------------------------------------------
 
-cdef inline void _feature_major_times_upper(int n_rows, int d, Py_ssize_t ldt,
-                                            const floating *U, floating *T) noexcept nogil:
-    """T <- (Tᵀ U)ᵀ, for a feature-major block T (d × n_rows, leading dimension ldt)
-    and row-major upper-triangular U: the rows y = z U of a block stored by feature.
-
-    Column-major, T's memory is the n_rows × d matrix Z, and U's memory is Uᵀ
-    (lower-triangular): Z U = Z (Uᵀ)ᵀ, trmm(side=R, uplo=L, trans=T).
-    """
-    cdef floating one = 1.0
-    cdef int ld = <int>ldt
+cdef inline void _upper_rows(const floating *src, const floating *shift, Py_ssize_t n,
+                             Py_ssize_t d, Py_ssize_t ld, const floating *U, floating *dst,
+                             floating *zb) noexcept nogil:
+    """dst = y = (src − shift) U for a feature-major block (d × ld, n rows; shift may
+    be NULL, dst may be src) and row-major upper-triangular U (gmm_upper_rows)."""
     if floating is float:
-        strmm(b"R", b"L", b"T", b"N", &n_rows, &d, &one, <float *>U, &d, T, &ld)
+        gmm_upper_rows_f(src, shift, n, d, ld, U, dst, zb)
     else:
-        dtrmm(b"R", b"L", b"T", b"N", &n_rows, &d, &one, <double *>U, &d, T, &ld)
+        gmm_upper_rows_d(src, shift, n, d, ld, U, dst, zb)
 
 
 cdef inline void _rows_times_rows_t(int n_rows, int m, int d, floating alpha,
@@ -471,7 +470,7 @@ def e_step(
       which also write the block's statistics design;
     - full: the block transposed, then (x − μ_c) U_c by register tiles of rows
       and of U's columns (gmm_full_wlp: no BLAS call, no packing per component);
-    - tied: the block transposed, y = (x − s) U by one triangular product, then
+    - tied: the block transposed, y = (x − s) U by register tiles (gmm_upper_rows), then
       ‖y − m_c‖² directly (no expansion) by register tiles of rows (gmm_wide_wlp);
     - diag, spherical, float64: [x − s, (x − s)²] · Q, or [x − s, ‖x − s‖²] · Q, by
       one GEMM;  float32: the direct form on the transposed block, like tied (the
@@ -610,7 +609,8 @@ def e_step(
                             else 0)
     cdef Py_ssize_t n_xt = d * ldp if (small and floating is float) or feature_major else 0
     cdef Py_ssize_t n_xr = d * ldp if tied_lanes else 0
-    cdef Py_ssize_t n_zb = d * (64 // sizeof(floating)) if large_full else 0
+    cdef Py_ssize_t n_zb = (d * (64 // sizeof(floating)) if large_full or (tied and not small)
+                            else 0)
     # gmm_wide_wlp's means (tied: Q) and diag precisions, feature-major (d × k)
     cdef Py_ssize_t n_mt = d * k if wide or (tied and not small) else 0
     cdef Py_ssize_t n_pt = d * k if wide and cov_type == DIAG else 0
@@ -728,12 +728,13 @@ def e_step(
                 if need_a:  # the float64 statistics' design, and z from it
                     _design(Xb, n_rows, d, TIED, &shift[0], A, width)
                     _transpose(A + 1, n_rows, d, width, NULL, xt, ldp)
-                elif tied_lanes:  # the raw block for the statistics, and x − s
+                    _upper_rows(xt, NULL, n_rows, d, ldp, &prec[0], xt, zb)
+                elif tied_lanes:  # the raw block for the statistics, y from it
                     _transpose(Xb, n_rows, d, d, NULL, xr, ldp)
-                    _shifted_copy(xr, n_rows, d, ldp, &shift[0], xt)
+                    _upper_rows(xr, &shift[0], n_rows, d, ldp, &prec[0], xt, zb)
                 else:
                     _transpose(Xb, n_rows, d, d, &shift[0], xt, ldp)
-                _feature_major_times_upper(<int>n_rows, <int>d, ldp, &prec[0], xt)
+                    _upper_rows(xt, NULL, n_rows, d, ldp, &prec[0], xt, zb)
                 pf_share += 1
                 gmm_stream_open(&pf, pf_share, pf_shares)
                 _wide_wlp(TIED, xt, n_rows, d, ldp, k, mt, NULL, &cst[0], wlp, NULL, &pf)
@@ -973,20 +974,6 @@ cdef void _first_moments_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delt
     for c in range(k):
         for j in range(d):
             s1[c * d + j] += row[2 + c] * delta[c * d + j]
-
-
-cdef void _shifted_copy(const floating *xr, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
-                        const floating *shift, floating *xt) noexcept nogil:
-    """xt = xr − s for a feature-major block (d × ld, n rows; the rest zero): the
-    same float arithmetic as gmm_transpose with the shift."""
-    cdef Py_ssize_t i, j
-    cdef floating s
-    for j in range(d):
-        s = shift[j]
-        for i in range(n):
-            xt[j * ld + i] = xr[j * ld + i] - s
-        for i in range(n, ld):
-            xt[j * ld + i] = 0
 
 
 cdef inline void _transpose(const floating *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldx,
