@@ -15,8 +15,9 @@ process's VmHWM after resetting it through /proc/self/clear_refs).
 The lower bound per iteration comes from rates measured here, on one core:
   full:      2·n·k·d² flops (the E-step's triangular products and the M-step's rank
              updates, half a d × d product each)
-  tied:      2·n·d² + 4·n·k·d (per row a triangular product and its share of Σ x xᵀ;
-             per row and component the cross term x·m_c and the sum r·x)
+  tied:      n·d² + 4·n·k·d (per row a triangular product; per row and component the
+             cross term x·m_c and the sum r·x; Σ x xᵀ does not depend on the
+             parameters, so a fit needs it once, not once per iteration)
   diag:      8·n·k·d (per row and component x²·p_c and x·(p_c μ_c) in the E-step,
              r·x and r·x² in the M-step: four multiply-adds per feature)
   spherical: 4·n·k·d (x·μ_c, and r·x)
@@ -234,7 +235,7 @@ class MachineRates:
     def bound(self, n, d, k, covariance_type, itemsize):
         flops = {
             "full": 2 * n * k * d * d,
-            "tied": 2 * n * d * d + 4 * n * k * d,
+            "tied": n * d * d + 4 * n * k * d,
             "diag": 8 * n * k * d,
             "spherical": 4 * n * k * d,
         }[covariance_type]
