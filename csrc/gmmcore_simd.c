@@ -1608,7 +1608,6 @@ void gmm_stream_open(gmm_stream *s, ptrdiff_t i, ptrdiff_t m)
     if (due > s->due) s->due = due;
 }
 
-void gmm_stream_take(gmm_stream *s, ptrdiff_t parts) { stream_take(s, parts > 0 ? parts : 1); }
 
 /* ------------------------------------------------------------------------- */
 /* One function per entry point, compiled once per instruction set           */

@@ -25,19 +25,18 @@ int gmm_simd_portable(void);
 
 /* The next block's rows, requested a few cache lines at a time by the kernels that
  * compute on the current block, so that they arrive while it is computed.  Asking
- * for a whole block at once does not work: most of a burst of hundreds of
- * prefetches finds no free miss buffer and is dropped.  The caller sets the range
- * (gmm_stream_set) and opens it in shares, one per kernel that takes the stream
- * (gmm_stream_open(s, i, m): the first i m-ths of the range are due); a kernel
- * given a gmm_stream * (which may be NULL) spreads the lines that are due over its
- * outer loop and has requested all of them when it returns.  gmm_stream_take(s,
- * parts) requests 1/parts of the lines due, from the caller.  No-ops without GNU C. */
+ * for a whole block at once worked about half as well (measured): the core keeps a
+ * few dozen misses in flight, not the hundreds of such a burst.  The caller sets
+ * the range (gmm_stream_set) and opens it in shares, one per kernel that takes the
+ * stream (gmm_stream_open(s, i, m): the first i m-ths of the range are due); a
+ * kernel given a gmm_stream * (which may be NULL) spreads the lines that are due
+ * over its outer loop and has requested all of them when it returns.  No-ops
+ * without GNU C. */
 typedef struct {
     const char *begin, *next, *due, *end;
 } gmm_stream;
 void gmm_stream_set(gmm_stream *s, const void *p, ptrdiff_t bytes);
 void gmm_stream_open(gmm_stream *s, ptrdiff_t i, ptrdiff_t m);
-void gmm_stream_take(gmm_stream *s, ptrdiff_t parts);
 
 /* In place: x[i] <- exp(x[i]) (about 2 ulp; exp of x < -708 (float: -87) is 0). */
 int gmm_exp_d(double *x, ptrdiff_t n);

@@ -35,7 +35,6 @@ cdef extern from "gmmcore_simd.h" nogil:
         pass
     void gmm_stream_set(gmm_stream *s, const void *p, Py_ssize_t nbytes)
     void gmm_stream_open(gmm_stream *s, Py_ssize_t i, Py_ssize_t m)
-    void gmm_stream_take(gmm_stream *s, Py_ssize_t parts)
     int gmm_simd_init()
     int gmm_simd_level()
     int gmm_simd_portable()
