@@ -990,6 +990,39 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
  */
 #define GMM_FULL_JT 8
 
+/* y_j = sum_{l <= j} zbuf[l] u[l * d + j] for one vector of rows, GMM_FULL_JT columns
+ * at a time in registers: each z_l loaded once per tile and multiplied by broadcast
+ * entries of u, the tiles on the diagonal skipping the zeros below it.  EMIT(j, y)
+ * takes each output (a macro: full squares them, tied stores them). */
+#define GMM_UPPER_PRODUCT(T, V, u, EMIT)                                            \
+    {                                                                               \
+        ptrdiff_t j0 = 0;                                                           \
+        for (; j0 + GMM_FULL_JT <= d; j0 += GMM_FULL_JT) {                          \
+            V acc[GMM_FULL_JT];                                                     \
+            for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] = zero;                    \
+            for (ptrdiff_t l = 0; l < j0; ++l) {                                    \
+                const V z = zbuf[l];                                                \
+                const T *GMM_RESTRICT ul = (u) + l * d + j0;                        \
+                for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];          \
+            }                                                                       \
+            /* the tile's own triangle: U[j0 + m, j0 + q] = 0 for q < m */           \
+            GMM_UNROLL_8                                                            \
+            for (int m = 0; m < GMM_FULL_JT; ++m) {                                 \
+                const V z = zbuf[j0 + m];                                           \
+                const T *GMM_RESTRICT ul = (u) + (j0 + m) * d + j0;                 \
+                for (int q = m; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];          \
+            }                                                                       \
+            for (int q = 0; q < GMM_FULL_JT; ++q) EMIT(j0 + q, acc[q])              \
+        }                                                                           \
+        for (; j0 < d; ++j0) {                                                      \
+            V acc = zero;                                                           \
+            for (ptrdiff_t l = 0; l <= j0; ++l) acc += zbuf[l] * (u)[l * d + j0];   \
+            EMIT(j0, acc)                                                           \
+        }                                                                           \
+    }
+#define GMM_EMIT_SQUARE(j, y) sq += (y) * (y);
+#define GMM_EMIT_STORE(j, y) memcpy(dst + (j) * ld + i0, &(y), sizeof(y));
+
 #define GMM_FULL_WLP_BODY(T, V, L)                                                  \
     const V zero = {0};                                                             \
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
@@ -1003,29 +1036,7 @@ GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
                 zbuf[l] = x - mu[l];                                                \
             }                                                                       \
             V sq = zero;                                                            \
-            ptrdiff_t j0 = 0;                                                       \
-            for (; j0 + GMM_FULL_JT <= d; j0 += GMM_FULL_JT) {                      \
-                V acc[GMM_FULL_JT];                                                 \
-                for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] = zero;                \
-                for (ptrdiff_t l = 0; l < j0; ++l) {                                \
-                    const V z = zbuf[l];                                            \
-                    const T *GMM_RESTRICT ul = u + l * d + j0;                      \
-                    for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];      \
-                }                                                                   \
-                /* the tile's own triangle: U[j0 + m, j0 + q] = 0 for q < m */       \
-                GMM_UNROLL_8                                                        \
-                for (int m = 0; m < GMM_FULL_JT; ++m) {                             \
-                    const V z = zbuf[j0 + m];                                       \
-                    const T *GMM_RESTRICT ul = u + (j0 + m) * d + j0;               \
-                    for (int q = m; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];      \
-                }                                                                   \
-                for (int q = 0; q < GMM_FULL_JT; ++q) sq += acc[q] * acc[q];        \
-            }                                                                       \
-            for (; j0 < d; ++j0) {                                                  \
-                V acc = zero;                                                       \
-                for (ptrdiff_t l = 0; l <= j0; ++l) acc += zbuf[l] * u[l * d + j0]; \
-                sq += acc * acc;                                                    \
-            }                                                                       \
+            GMM_UPPER_PRODUCT(T, V, u, GMM_EMIT_SQUARE)                             \
             const V out = (T)cst[c] - (T)0.5 * sq;                                  \
             memcpy(wlp + c * ld + i0, &out, sizeof(V));                             \
         }                                                                           \
@@ -1051,7 +1062,7 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
  * dst[j * ld + i] = sum_{l <= j} z_l U[l, j] with z_l = src[l * ld + i] - shift[l]
  * (shift NULL: no shift): y = (x - s) U for a feature-major block (d x ld, n rows)
  * and a row-major upper-triangular U (zero below the diagonal), by the tiles of
- * gmm_full_wlp, each vector of rows' z held in zb.  dst may be src.  Rows n <= i
+ * gmm_full_wlp (GMM_UPPER_PRODUCT), each vector of rows' z held in zb.  dst may be src.  Rows n <= i
  * < ld of dst are zero.  Replaces a TRMM call per block, whose packing cost as much
  * as its products at these sizes.
  */
@@ -1071,29 +1082,7 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
                 memcpy(&zbuf[l], t, sizeof(V));                                     \
             }                                                                       \
         }                                                                           \
-        ptrdiff_t j0 = 0;                                                           \
-        for (; j0 + GMM_FULL_JT <= d; j0 += GMM_FULL_JT) {                          \
-            V acc[GMM_FULL_JT];                                                     \
-            for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] = zero;                    \
-            for (ptrdiff_t l = 0; l < j0; ++l) {                                    \
-                const V z = zbuf[l];                                                \
-                const T *GMM_RESTRICT ul = U + l * d + j0;                          \
-                for (int q = 0; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];          \
-            }                                                                       \
-            GMM_UNROLL_8                                                            \
-            for (int m = 0; m < GMM_FULL_JT; ++m) {                                 \
-                const V z = zbuf[j0 + m];                                           \
-                const T *GMM_RESTRICT ul = U + (j0 + m) * d + j0;                   \
-                for (int q = m; q < GMM_FULL_JT; ++q) acc[q] += z * ul[q];          \
-            }                                                                       \
-            for (int q = 0; q < GMM_FULL_JT; ++q)                                   \
-                memcpy(dst + (j0 + q) * ld + i0, &acc[q], sizeof(V));               \
-        }                                                                           \
-        for (; j0 < d; ++j0) {                                                      \
-            V acc = zero;                                                           \
-            for (ptrdiff_t l = 0; l <= j0; ++l) acc += zbuf[l] * U[l * d + j0];     \
-            memcpy(dst + j0 * ld + i0, &acc, sizeof(V));                            \
-        }                                                                           \
+        GMM_UPPER_PRODUCT(T, V, U, GMM_EMIT_STORE)                                  \
     }                                                                               \
     for (ptrdiff_t j = 0; j < d; ++j)                                               \
         for (ptrdiff_t i = (n + L - 1) / L * L; i < ld; ++i) dst[j * ld + i] = 0;   \
