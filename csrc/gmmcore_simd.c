@@ -1062,9 +1062,9 @@ GMM_FOR_WIDTHS(GMM_FULL_WLP_BODIES)
  * dst[j * ld + i] = sum_{l <= j} z_l U[l, j] with z_l = src[l * ld + i] - shift[l]
  * (shift NULL: no shift): y = (x - s) U for a feature-major block (d x ld, n rows)
  * and a row-major upper-triangular U (zero below the diagonal), by the tiles of
- * gmm_full_wlp (GMM_UPPER_PRODUCT), each vector of rows' z held in zb.  dst may be src.  Rows n <= i
- * < ld of dst are zero.  Replaces a TRMM call per block, whose packing cost as much
- * as its products at these sizes.
+ * gmm_full_wlp (GMM_UPPER_PRODUCT), each vector of rows' z held in zb.  dst may be
+ * src.  Rows n <= i < ld of dst are zero.  Replaces a TRMM call per block, whose
+ * packing cost as much as its products at these sizes.
  */
 #define GMM_UPPER_ROWS_BODY(T, V, L)                                                \
     const V zero = {0};                                                             \

@@ -791,7 +791,7 @@ def e_step(
                 elif tied_stats:
                     _tied_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp, wb,
                                          width, &assigned[0], lsew, Zb, ftmp, acc, tacc,
-                                         row + 2 + k + k * d, tied_want_s2)
+                                         row + 2 + k + k * d)
                 elif double_design:
                     if floating is float:
                         for c in range(k):
@@ -837,8 +837,7 @@ def e_step(
                 if tied_want_s2:
                     _fold_lanes(tl, d, d, dlanes, row + 2 + k + k * d)
             if tied_stats:
-                _tied_moments_to_shift(k, d, width, d64, tacc, acc, row + 2 + k + k * d,
-                                       tied_want_s2)
+                _tied_moments_to_shift(k, d, width, d64, tacc, acc, row + 2 + k + k * d)
             _write_statistics(cov_type, k, d, width, outer_stats, acc,
                               d64, sums[0], sums[1], row)
     return sums[0], sums[1], n_nonfinite, worst_row
@@ -1156,7 +1155,7 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
                                Py_ssize_t ldr, const floating *weight, Py_ssize_t width,
                                Py_ssize_t *assigned, double *work, floating *Z,
                                floating *tmp, double *acc, double *TMG,
-                               double *S, bint want_s2) noexcept nogil:
+                               double *S) noexcept nogil:
     """The statistics of a float32 tied block in float32 (one GEMM and the rank update's
     register tiles), added up in double.
 
@@ -1171,8 +1170,8 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
     - TMG = [T (k × d), M (k), G (k × k)] += T_c = Σ_{a(i)=c} w z,
       M_c = Σ_{a(i)=c} w and G[c, c'] = Σ_{a(i)=c'} R_ci,
 
-    from which _tied_moments_to_shift moves N, S1 and S to the global shift.
-    Without ``want_s2``, S is left alone.
+    from which _tied_moments_to_shift moves N, S1 and S to the global shift.  (E-steps
+    without S2 take their statistics by lanes instead: see tied_lanes in e_step.)
     """
     cdef Py_ssize_t i, j, c
     cdef floating v
@@ -1196,8 +1195,6 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
     for c in range(k):
         for j in range(d):
             acc[c * width + 1 + j] += tmp[c * d + j]
-    if not want_s2:
-        return
     if weight != NULL:
         for i in range(n_rows):
             v = <floating>sqrt(<double>weight[i])
@@ -1299,7 +1296,7 @@ cdef void _write_full_single_statistics(Py_ssize_t k, Py_ssize_t d, const double
 
 cdef void _tied_moments_to_shift(Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
                                  const double *delta, const double *TMG, double *acc,
-                                 double *S, bint want_s2) noexcept nogil:
+                                 double *S) noexcept nogil:
     """N, S1 and S (lower triangle) of _tied_single_moments, moved from each row's
     assigned mean to the global shift s in double, with e_c = μ_c − s (``delta``):
     x − s = z + e_a(i), so
@@ -1318,8 +1315,7 @@ cdef void _tied_moments_to_shift(Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
             acc[c * width] += g
             for j in range(d):
                 acc[c * width + 1 + j] += g * delta[c2 * d + j]
-    if want_s2:
-        _tied_s2_to_shift(k, d, delta, TMG, TMG + k * d, S)
+    _tied_s2_to_shift(k, d, delta, TMG, TMG + k * d, S)
 
 
 cdef void _tied_s2_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delta, const double *T,
