@@ -1389,6 +1389,28 @@ GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
         TO *GMM_RESTRICT z = w + 1;                                                 \
         const_in_t *GMM_RESTRICT x = X + i * d;                                     \
         w[0] = 1;                                                                   \
+        if (kind == 3) {                                                            \
+            /* z and |z|^2 in one sweep, the squares summed in 32 lanes: several  \
+             * vectors, so that the additions do not wait on one another */         \
+            TO acc[32] = {0};                                                       \
+            TO s = 0;                                                               \
+            ptrdiff_t j = 0;                                                        \
+            for (; j + 32 <= d; j += 32)                                            \
+                for (int v = 0; v < 32; ++v) {                                      \
+                    const TO t = (TO)x[j + v] - (TO)shift[j + v];                   \
+                    z[j + v] = t;                                                   \
+                    acc[v] += t * t;                                                \
+                }                                                                   \
+            for (; j < d; ++j) {                                                    \
+                const TO t = (TO)x[j] - (TO)shift[j];                               \
+                z[j] = t;                                                           \
+                s += t * t;                                                         \
+            }                                                                       \
+            for (int h = 16; h >= 1; h /= 2)                                        \
+                for (int v = 0; v < h; ++v) acc[v] += acc[v + h];                   \
+            z[d] = acc[0] + s;                                                      \
+            continue;                                                               \
+        }                                                                           \
         for (ptrdiff_t j = 0; j < d; ++j) z[j] = (TO)x[j] - (TO)shift[j];           \
         if (kind == 0) {                                                            \
             TO *GMM_RESTRICT o = w + 1 + d;                                         \
