@@ -2,6 +2,7 @@
 
 import os
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 import gmmcore._em as em
 from gmmcore import GaussianMixture, _kernels
-from gmmcore._parallel import effective_n_threads, plan_chunks, usable_cpu_count
+from gmmcore._parallel import effective_n_threads, plan_chunks, run_ordered, usable_cpu_count
 from conftest import COVARIANCE_TYPES, make_blobs
 
 ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_cholesky_")
@@ -89,8 +90,95 @@ def test_float32_and_every_init_identical_across_thread_counts(init_params):
         np.testing.assert_array_equal(getattr(c, name), getattr(a, name))
 
 
+def _sleepy_task(log, lock, fail_at=None):
+    """A task that sleeps a pseudo-random while (releasing the GIL, like a kernel)
+    and records when it started relative to the folds."""
+    def task(start, end):
+        with lock:
+            log.append(("start", start, threading.current_thread().name))
+        time.sleep(((start * 7919) % 5) * 1e-3)
+        if start == fail_at:
+            raise RuntimeError(f"chunk {start} failed")
+        return start
+    return task
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 8])
+def test_run_ordered_folds_in_chunk_order_within_its_window(n_threads):
+    chunks = [(i, i + 1) for i in range(40)]
+    log, lock, folded = [], threading.Lock(), []
+
+    def fold(part):
+        with lock:
+            log.append(("fold", part, threading.current_thread().name))
+        folded.append(part)
+
+    run_ordered(_sleepy_task(log, lock), chunks, n_threads, fold)
+    assert folded == list(range(40))
+    # no chunk started 2 × n_threads or more chunks ahead of the fold
+    n_folded = 0
+    for event, i, _ in log:
+        if event == "fold":
+            n_folded += 1
+        else:
+            assert i - n_folded < 2 * n_threads
+    assert len({name for event, _, name in log if event == "start"}) > 1
+
+
+@pytest.mark.parametrize("fail_at", [0, 13, 39])
+def test_run_ordered_stops_at_a_failing_chunk(fail_at):
+    chunks = [(i, i + 1) for i in range(40)]
+    log, lock, folded = [], threading.Lock(), []
+    with pytest.raises(RuntimeError, match=f"chunk {fail_at} failed"):
+        run_ordered(_sleepy_task(log, lock, fail_at), chunks, 3, folded.append)
+    n_started = len(log)
+    time.sleep(0.05)
+    assert len(log) == n_started  # nothing runs once the error has propagated
+    assert folded == list(range(len(folded))) and fail_at not in folded
+    assert n_started < fail_at + 2 * 3 + 1
+
+
+def test_run_ordered_propagates_a_failing_fold():
+    chunks = [(i, i + 1) for i in range(30)]
+    log, lock = [], threading.Lock()
+
+    def fold(part):
+        if part == 5:
+            raise ValueError("fold 5 failed")
+
+    with pytest.raises(ValueError, match="fold 5 failed"):
+        run_ordered(_sleepy_task(log, lock), chunks, 2, fold)
+    n_started = len(log)
+    time.sleep(0.05)
+    assert len(log) == n_started
+
+
+def test_run_ordered_from_many_threads_and_nested_calls():
+    # callers share the pool; a task may itself call run_ordered: neither waits on
+    # a helper that never comes
+    def inner(start, end):
+        out = []
+        run_ordered(lambda s, e: s, [(i, i + 1) for i in range(start, end)], 2, out.append)
+        return out
+
+    results = [None] * 6
+
+    def caller(j):
+        got = []
+        run_ordered(inner, [(10 * i, 10 * i + 10) for i in range(8)], 2, got.extend)
+        results[j] = got
+
+    threads = [threading.Thread(target=caller, args=(j,)) for j in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert results == [list(range(80))] * 6
+
+
 @pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
-def test_shards_run_on_worker_threads_with_blas_limited_to_one(monkeypatch):
+def test_shards_run_on_the_caller_and_a_helper_with_blas_limited_to_one(monkeypatch):
     from threadpoolctl import threadpool_info
 
     seen = []
@@ -113,8 +201,11 @@ def test_shards_run_on_worker_threads_with_blas_limited_to_one(monkeypatch):
     monkeypatch.setattr(em._kernels, "e_step", spy)
     X = make_blobs(n_samples=40_000, n_features=3, n_components=2, seed=1)
     GaussianMixture(2, random_state=0, n_threads=2, max_iter=2).fit(X)
+    # the calling thread computes shards too, beside the 2-thread pool's helper
     names = {name for name, _ in seen}
-    assert len(names) == 2 and all(name.startswith("gmmcore-2") for name in names)
+    caller = threading.current_thread().name
+    assert caller in names
+    assert all(name == caller or name.startswith("gmmcore-2_") for name in names)
     assert active[1] <= 2
     assert all(all(n == 1 for n in blas) for _, blas in seen)
 
@@ -202,7 +293,9 @@ def test_threadpoolctl_sees_and_limits_gmmcore_threads(monkeypatch):
 @pytest.mark.skipif(effective_n_threads(None) < 2, reason="needs two CPUs")
 def test_default_fit_uses_all_usable_cpus(monkeypatch):
     used = _threads_used_by_fit(monkeypatch)
-    # the shards ran on the pool of as many threads as usable CPUs (which of its
-    # threads took them depends on the machine's load)
-    assert used and all(name.startswith(f"gmmcore-{effective_n_threads(None)}_")
-                        for name in used)
+    # the shards ran on the calling thread and the helpers of the pool for as many
+    # threads as usable CPUs (which thread took which depends on the machine's load)
+    caller = threading.current_thread().name
+    assert caller in used
+    assert all(name == caller or name.startswith(f"gmmcore-{effective_n_threads(None)}_")
+               for name in used)

@@ -7,10 +7,7 @@ chunk order, so a result depends neither on which thread finished first nor on
 how many threads there were.
 """
 
-import collections
-import concurrent.futures
 import contextvars
-import itertools
 import numbers
 import os
 import threading
@@ -166,26 +163,149 @@ def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=None, row_
     return [(bounds[i], bounds[i + 1]) for i in range(n_chunks)]
 
 
-def _get_pool(n_workers):
-    """The process's pool of exactly n_workers threads (created on first use)."""
+def _get_pool(n_threads):
+    """The process's pool of the n_threads − 1 threads that help the calling thread
+    in a run on n_threads threads (created on first use)."""
     with _pool_lock:
-        pool = _pools.get(n_workers)
+        pool = _pools.get(n_threads)
         if pool is None:
-            pool = ThreadPoolExecutor(max_workers=n_workers,
-                                      thread_name_prefix=f"gmmcore-{n_workers}")
-            _pools[n_workers] = pool
+            pool = ThreadPoolExecutor(max_workers=n_threads - 1,
+                                      thread_name_prefix=f"gmmcore-{n_threads}")
+            _pools[n_threads] = pool
         return pool
 
 
-def run_ordered(task, chunks, n_threads, fold=None):
-    """Run ``task(start, end)`` for every chunk on n_threads threads.
+class _OrderedRun:
+    """The shared state of one run_ordered.  Chunks are taken in order by the
+    calling thread and its helpers; a result waits in ``done`` until it is the next
+    to fold, and the thread that finishes the next chunk in order folds it and every
+    finished one after it (one thread folds at a time, so folds never overlap and
+    come in chunk order).  No chunk is taken ``window`` or more chunks ahead of the
+    fold."""
 
-    Results are handed to ``fold`` in chunk order, so partial sums are added in
-    the same order whatever the number of threads; at most 2 × n_threads chunks
-    are submitted ahead of the fold.  If a task raises or the caller is
-    interrupted (Ctrl-C), chunks not yet started are cancelled and the running
-    ones (each a small part of a pass) finish before the exception propagates:
-    no kernel outlives the call.
+    def __init__(self, task, chunks, window, fold, release, cancel):
+        self.task = task
+        self.chunks = chunks
+        self.window = window
+        self.fold = fold
+        self.release = release
+        self.cancel = cancel
+        self.cond = threading.Condition(threading.Lock())
+        self.taken = 0          # chunks handed out so far
+        self.folded = 0         # chunks folded so far
+        self.running = 0        # chunks being computed now
+        self.folding = False    # a thread is folding
+        self.done = {}          # index -> result, not yet folded
+        self.error = None       # the first exception raised (or the interrupt)
+
+    def _fail(self, exc):
+        """Record exc (under the lock): no chunk is taken after it."""
+        if self.error is None:
+            self.error = exc
+        self.cond.notify_all()
+
+    def _take(self):
+        """The index of the next chunk, or None when none is left or all must stop."""
+        with self.cond:
+            while (self.error is None and self.taken < len(self.chunks)
+                   and self.taken - self.folded >= self.window):
+                self.cond.wait()
+            if self.error is None and self.cancel is not None and self.cancel.is_set():
+                self._fail(KeyboardInterrupt())
+            if self.error is not None or self.taken == len(self.chunks):
+                return None
+            self.taken += 1
+            self.running += 1
+            return self.taken - 1
+
+    def _finish(self, i, result):
+        """Chunk i's result; folds it and the finished chunks after it if it is the
+        next in order and no other thread is folding."""
+        with self.cond:
+            self.running -= 1
+            self.done[i] = result
+            self.cond.notify_all()
+            if self.folding or self.folded not in self.done or self.error is not None:
+                return
+            self.folding = True
+        try:
+            while True:
+                with self.cond:
+                    ready = []
+                    while self.folded + len(ready) in self.done:
+                        ready.append(self.done.pop(self.folded + len(ready)))
+                    if not ready or self.error is not None:
+                        self.folding = False
+                        self.cond.notify_all()
+                        return
+                for j, part in enumerate(ready, self.folded):
+                    if self.fold is not None:
+                        self.fold(part)
+                    if self.release is not None:
+                        self.release(*self.chunks[j])
+                with self.cond:
+                    self.folded += len(ready)
+                    self.cond.notify_all()
+        except BaseException as exc:
+            with self.cond:
+                self.folding = False
+                self._fail(exc)
+            raise
+
+    def work(self):
+        """Compute (and fold) chunks until none is left or one failed; raises what
+        this thread's own task or fold raised."""
+        while True:
+            i = self._take()
+            if i is None:
+                return
+            try:
+                result = self.task(*self.chunks[i])
+            except BaseException as exc:
+                with self.cond:
+                    self.running -= 1
+                    self._fail(exc)
+                raise
+            self._finish(i, result)
+
+    def help(self):
+        """A helper thread's loop: its exceptions reach the caller through error."""
+        try:
+            self.work()
+        except BaseException:
+            pass
+
+    def lead(self):
+        """The calling thread's loop: work, then wait for the last folds."""
+        _check_cancelled(self.cancel)
+        self.work()
+        with self.cond:
+            while self.error is None and self.folded < len(self.chunks):
+                self.cond.wait()
+            if self.error is not None:
+                raise self.error
+
+    def abandon(self):
+        """Take no more chunks, and wait for those being computed or folded."""
+        with self.cond:
+            self._fail(KeyboardInterrupt())
+            while self.running or self.folding:
+                self.cond.wait()
+
+
+def run_ordered(task, chunks, n_threads, fold=None):
+    """Run ``task(start, end)`` for every chunk on n_threads threads: the calling
+    thread and up to n_threads − 1 helpers from the process's pool.
+
+    Results are handed to ``fold`` in chunk order, one at a time, so partial sums
+    are added in the same order whatever the number of threads; a result is folded
+    by the thread that finishes the chunk before it is next in order (or by the one
+    that finishes it last), and no chunk is started 2 × n_threads or more chunks
+    ahead of the fold.  The calling thread computes chunks too: waiting for
+    helpers, it would take a core from them each time it woke to fold or hand out
+    a chunk.  If a task raises or the caller is interrupted (Ctrl-C), no further
+    chunk is started and the running ones (each a small part of a pass) finish
+    before the exception propagates: no kernel outlives the call.
     """
     release = page_release.get()
     cancel = cancel_event.get()
@@ -198,28 +318,16 @@ def run_ordered(task, chunks, n_threads, fold=None):
             if release is not None:
                 release(*chunk)
         return
+    n_used = min(n_threads, len(chunks))
+    run = _OrderedRun(task, chunks, 2 * n_used, fold, release, cancel)
     pool = _get_pool(n_threads)
-    todo = iter(chunks)
-    pending = collections.deque()  # (chunk, future), in chunk order
+    helpers = [pool.submit(run.help) for _ in range(n_used - 1)]
     try:
-        for chunk in itertools.islice(todo, 2 * n_threads):
-            pending.append((chunk, pool.submit(task, *chunk)))
-        while pending:
-            done, future = pending[0]
-            result = future.result()
-            pending.popleft()
-            _check_cancelled(cancel)
-            chunk = next(todo, None)
-            if chunk is not None:
-                pending.append((chunk, pool.submit(task, *chunk)))
-            if fold is not None:
-                fold(result)
-            if release is not None:
-                release(*done)
+        run.lead()
     except BaseException:
-        for _, future in pending:
+        for future in helpers:
             future.cancel()
-        concurrent.futures.wait([future for _, future in pending])
+        run.abandon()
         raise
 
 
