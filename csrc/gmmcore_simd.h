@@ -140,9 +140,6 @@ int gmm_outer_design_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
 int gmm_add_to_double_d(const double *src, ptrdiff_t n, double *dst);
 int gmm_add_to_double_f(const float *src, ptrdiff_t n, double *dst);
 
-/* A hint: fetch the lines of [p, p + bytes) towards the caches (no-op without GNU C). */
-void gmm_prefetch(const void *p, ptrdiff_t bytes);
-
 /* Rows of a row-major design W (n x width) with z = x - shift computed in the output
  * type: kind 0 [1, z, z_j z_l for l <= j], 1 [1, z], 2 [1, z, z^2], 3 [1, z, |z|^2].
  * design_fd: float rows, double design. */
