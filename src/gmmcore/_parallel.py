@@ -10,8 +10,8 @@ how many threads there were.
 import contextvars
 import numbers
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import threadpoolctl
 
@@ -163,16 +163,37 @@ def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=None, row_
     return [(bounds[i], bounds[i + 1]) for i in range(n_chunks)]
 
 
+class _Helpers:
+    """Threads that run the callables put on their queue.  The hand-off is a
+    SimpleQueue, C code throughout: a Ctrl-C in the thread that submits cannot
+    leave a lock of the pool held (as it can ThreadPoolExecutor's, whose submit
+    takes Python-level semaphores and conditions)."""
+
+    def __init__(self, n_threads, name):
+        self.jobs = queue.SimpleQueue()
+        for i in range(n_threads):
+            threading.Thread(target=self._serve, name=f"{name}_{i}", daemon=True).start()
+
+    def _serve(self):
+        while True:
+            self.jobs.get()()
+
+    def submit(self, job):
+        self.jobs.put(job)
+
+
 def _get_pool(n_threads):
-    """The process's pool of the n_threads − 1 threads that help the calling thread
-    in a run on n_threads threads (created on first use)."""
+    """The process's n_threads − 1 threads that help the calling thread in a run on
+    n_threads threads (started on first use)."""
     with _pool_lock:
         pool = _pools.get(n_threads)
         if pool is None:
-            pool = ThreadPoolExecutor(max_workers=n_threads - 1,
-                                      thread_name_prefix=f"gmmcore-{n_threads}")
+            pool = _Helpers(n_threads - 1, f"gmmcore-{n_threads}")
             _pools[n_threads] = pool
         return pool
+
+
+_WAIT = -1  # _take: the window is full (the calling thread waits outside the lock)
 
 
 class _OrderedRun:
@@ -181,7 +202,14 @@ class _OrderedRun:
     to fold, and the thread that finishes the next chunk in order folds it and every
     finished one after it (one thread folds at a time, so folds never overlap and
     come in chunk order).  No chunk is taken ``window`` or more chunks ahead of the
-    fold."""
+    fold.
+
+    Ctrl-C reaches the calling thread (when it is the main thread) between any two
+    of its Python instructions, so that thread only ever holds the C lock in a
+    ``with`` statement, and waits on a SimpleQueue, never in Condition.wait (whose
+    Python code can be interrupted between acquiring the lock and handing it back),
+    and ``busy``, which abandon waits on, counts the helpers' chunks only.
+    """
 
     def __init__(self, task, chunks, window, fold, release, cancel):
         self.task = task
@@ -190,107 +218,122 @@ class _OrderedRun:
         self.fold = fold
         self.release = release
         self.cancel = cancel
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)  # the helpers wait on it
+        self.wakeup = queue.SimpleQueue()            # the calling thread waits on it
         self.taken = 0          # chunks handed out so far
         self.folded = 0         # chunks folded so far
-        self.running = 0        # chunks being computed now
+        self.busy = 0           # helpers computing or folding a chunk now
         self.folding = False    # a thread is folding
         self.done = {}          # index -> result, not yet folded
         self.error = None       # the first exception raised (or the interrupt)
+
+    def _changed(self):
+        """Wake every waiting thread (under the lock)."""
+        self.cond.notify_all()
+        self.wakeup.put(None)
 
     def _fail(self, exc):
         """Record exc (under the lock): no chunk is taken after it."""
         if self.error is None:
             self.error = exc
-        self.cond.notify_all()
+        self._changed()
 
-    def _take(self):
-        """The index of the next chunk, or None when none is left or all must stop."""
-        with self.cond:
+    def _take(self, helper):
+        """The index of the next chunk; None when none is left or all must stop;
+        _WAIT for the calling thread when the window is full."""
+        with self.lock:
             while (self.error is None and self.taken < len(self.chunks)
                    and self.taken - self.folded >= self.window):
+                if not helper:
+                    return _WAIT
                 self.cond.wait()
             if self.error is None and self.cancel is not None and self.cancel.is_set():
                 self._fail(KeyboardInterrupt())
             if self.error is not None or self.taken == len(self.chunks):
                 return None
             self.taken += 1
-            self.running += 1
+            self.busy += helper
             return self.taken - 1
 
     def _finish(self, i, result):
         """Chunk i's result; folds it and the finished chunks after it if it is the
         next in order and no other thread is folding."""
-        with self.cond:
-            self.running -= 1
+        with self.lock:
             self.done[i] = result
-            self.cond.notify_all()
             if self.folding or self.folded not in self.done or self.error is not None:
+                self._changed()
                 return
             self.folding = True
-        try:
-            while True:
-                with self.cond:
-                    ready = []
-                    while self.folded + len(ready) in self.done:
-                        ready.append(self.done.pop(self.folded + len(ready)))
-                    if not ready or self.error is not None:
-                        self.folding = False
-                        self.cond.notify_all()
-                        return
-                for j, part in enumerate(ready, self.folded):
-                    if self.fold is not None:
-                        self.fold(part)
-                    if self.release is not None:
-                        self.release(*self.chunks[j])
-                with self.cond:
-                    self.folded += len(ready)
-                    self.cond.notify_all()
-        except BaseException as exc:
-            with self.cond:
-                self.folding = False
-                self._fail(exc)
-            raise
+        while True:
+            with self.lock:
+                ready = []
+                while self.folded + len(ready) in self.done:
+                    ready.append(self.done.pop(self.folded + len(ready)))
+                if not ready or self.error is not None:
+                    self.folding = False
+                    self._changed()
+                    return
+            for j, part in enumerate(ready, self.folded):
+                if self.fold is not None:
+                    self.fold(part)
+                if self.release is not None:
+                    self.release(*self.chunks[j])
+            with self.lock:
+                self.folded += len(ready)
+                self._changed()
 
-    def work(self):
+    def _wait(self, ready):
+        """The calling thread: wait until ready() (checked under the lock) holds."""
+        while True:
+            with self.lock:
+                if ready():
+                    return
+            self.wakeup.get()
+
+    def work(self, helper):
         """Compute (and fold) chunks until none is left or one failed; raises what
         this thread's own task or fold raised."""
         while True:
-            i = self._take()
+            i = self._take(helper)
             if i is None:
                 return
+            if i == _WAIT:
+                self._wait(lambda: (self.error is not None
+                                    or self.taken - self.folded < self.window))
+                continue
             try:
-                result = self.task(*self.chunks[i])
+                self._finish(i, self.task(*self.chunks[i]))
             except BaseException as exc:
-                with self.cond:
-                    self.running -= 1
+                with self.lock:
                     self._fail(exc)
                 raise
-            self._finish(i, result)
+            finally:
+                if helper:
+                    with self.lock:
+                        self.busy -= 1
+                        self._changed()
 
     def help(self):
         """A helper thread's loop: its exceptions reach the caller through error."""
         try:
-            self.work()
+            self.work(helper=True)
         except BaseException:
             pass
 
     def lead(self):
         """The calling thread's loop: work, then wait for the last folds."""
         _check_cancelled(self.cancel)
-        self.work()
-        with self.cond:
-            while self.error is None and self.folded < len(self.chunks):
-                self.cond.wait()
-            if self.error is not None:
-                raise self.error
+        self.work(helper=False)
+        self._wait(lambda: self.error is not None or self.folded == len(self.chunks))
+        if self.error is not None:
+            raise self.error
 
     def abandon(self):
-        """Take no more chunks, and wait for those being computed or folded."""
-        with self.cond:
+        """Take no more chunks, and wait for the helpers' running ones."""
+        with self.lock:
             self._fail(KeyboardInterrupt())
-            while self.running or self.folding:
-                self.cond.wait()
+        self._wait(lambda: self.busy == 0)
 
 
 def run_ordered(task, chunks, n_threads, fold=None):
@@ -321,12 +364,11 @@ def run_ordered(task, chunks, n_threads, fold=None):
     n_used = min(n_threads, len(chunks))
     run = _OrderedRun(task, chunks, 2 * n_used, fold, release, cancel)
     pool = _get_pool(n_threads)
-    helpers = [pool.submit(run.help) for _ in range(n_used - 1)]
     try:
+        for _ in range(n_used - 1):
+            pool.submit(run.help)  # a helper that starts late finds nothing left
         run.lead()
     except BaseException:
-        for future in helpers:
-            future.cancel()
         run.abandon()
         raise
 
