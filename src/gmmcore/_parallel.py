@@ -40,9 +40,10 @@ LOOP_BYTES = 4 << 20
 # drops the pages of rows that a pass is done with.  None for arrays in memory.
 page_release = contextvars.ContextVar("gmmcore_page_release", default=None)
 
-# A threading.Event; once it is set, run_ordered raises KeyboardInterrupt before
-# its next chunk.  How a caller stops fits running on threads of its own
-# (Ctrl-C reaches the main thread only; see _select).
+# An object with is_set() (a threading.Event, or _select's stopper); once it is
+# set, run_ordered raises KeyboardInterrupt before its next chunk.  How a caller
+# stops fits running on threads of its own (Ctrl-C reaches the main thread only;
+# see _select).
 cancel_event = contextvars.ContextVar("gmmcore_cancel_event", default=None)
 
 

@@ -17,9 +17,9 @@ replaces that one function.
 import heapq
 import inspect
 import math
+import queue
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from time import perf_counter
 
 import numpy as np
@@ -512,45 +512,76 @@ def _run(models, order, X, n_workers, on_done):
         for i in order:
             on_done(i, _fit_one(models[i], X))
         return
-    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="gmmcore-select")
+    # A pool of this call only, whose hand-offs are SimpleQueues (C code): a Ctrl-C
+    # in this thread cannot leave one of its locks held (ThreadPoolExecutor's
+    # submit and as_completed run Python code that takes and releases locks).
+    jobs, finished = queue.SimpleQueue(), queue.SimpleQueue()
     stopper = _Stopper()
+
+    def work():
+        while True:
+            i = jobs.get()
+            if i is None:
+                return
+            try:
+                outcome = stopper.call(_fit_one, models[i], X)
+            except BaseException as exc:  # stopped: the caller is unwinding
+                outcome = exc
+            finished.put((i, outcome))
+
+    for i in order:  # first in, first out: submission order is start order
+        jobs.put(i)
+    threads = [threading.Thread(target=work, name=f"gmmcore-select_{j}", daemon=True)
+               for j in range(n_workers)]
     try:
-        # the pool's queue is first in, first out: submission order is start order
-        futures = {pool.submit(stopper.call, _fit_one, models[i], X): i for i in order}
-        for future in as_completed(futures):
-            on_done(futures[future], future.result())
+        for thread in threads:
+            jobs.put(None)
+            thread.start()
+        for _ in order:
+            i, outcome = finished.get()
+            if isinstance(outcome, BaseException):  # not a failed fit: _fit_one keeps those
+                raise outcome
+            on_done(i, outcome)
     except BaseException:  # Ctrl-C: nothing keeps computing once select has raised
         stopper.stop()
-        pool.shutdown(wait=True, cancel_futures=True)
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join()
         raise
-    pool.shutdown(wait=True)
+    for thread in threads:
+        thread.join()
 
 
 class _Stopper:
     """Stops the fits running on worker threads when the caller is interrupted.
 
     Python delivers Ctrl-C to the main thread only.  Each fit started through
-    ``call`` runs with this stopper's event as its cancel event
-    (``_parallel.cancel_event``), and ``run_ordered`` checks that event before
-    every chunk of rows: once ``stop`` sets it, each running fit raises
+    ``call`` runs with this stopper as its cancel event
+    (``_parallel.cancel_event``), and ``run_ordered`` checks it before every
+    chunk of rows: once ``stop`` sets it, each running fit raises
     KeyboardInterrupt at its next chunk (at most about 0.1 s later), unwinding
     as a fit in the main thread does on Ctrl-C.
     """
 
     def __init__(self):
-        self._event = threading.Event()
+        self._stopped = False
+
+    def is_set(self):
+        """Whether stop was called (the cancel event's interface)."""
+        return self._stopped
 
     def call(self, function, *args):
-        if self._event.is_set():
+        if self._stopped:
             raise KeyboardInterrupt
-        token = cancel_event.set(self._event)
+        token = cancel_event.set(self)
         try:
             return function(*args)
         finally:
             cancel_event.reset(token)
 
     def stop(self):
-        self._event.set()
+        # a plain assignment: no lock for a second Ctrl-C to interrupt
+        self._stopped = True
 
 
 class _Outcome:
