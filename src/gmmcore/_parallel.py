@@ -222,6 +222,7 @@ class _OrderedRun:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)  # the helpers wait on it
         self.wakeup = queue.SimpleQueue()            # the calling thread waits on it
+        self.waiting = False    # the calling thread waits (or is about to) on wakeup
         self.taken = 0          # chunks handed out so far
         self.folded = 0         # chunks folded so far
         self.busy = 0           # helpers computing or folding a chunk now
@@ -232,7 +233,9 @@ class _OrderedRun:
     def _changed(self):
         """Wake every waiting thread (under the lock)."""
         self.cond.notify_all()
-        self.wakeup.put(None)
+        if self.waiting:
+            self.waiting = False
+            self.wakeup.put(None)
 
     def _fail(self, exc):
         """Record exc (under the lock): no chunk is taken after it."""
@@ -290,6 +293,7 @@ class _OrderedRun:
             with self.lock:
                 if ready():
                     return
+                self.waiting = True
             self.wakeup.get()
 
     def work(self, helper):
