@@ -1421,15 +1421,6 @@ GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
             }                                                                       \
         } else if (kind == 2) {                                                     \
             for (ptrdiff_t j = 0; j < d; ++j) z[d + j] = z[j] * z[j];               \
-        } else if (kind == 3) {                                                     \
-            TO acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
-            TO s = 0;                                                               \
-            ptrdiff_t j = 0;                                                        \
-            for (; j + 8 <= d; j += 8)                                              \
-                for (int v = 0; v < 8; ++v) acc[v] += z[j + v] * z[j + v];          \
-            for (; j < d; ++j) s += z[j] * z[j];                                    \
-            z[d] = s + (((acc[0] + acc[4]) + (acc[1] + acc[5]))                     \
-                        + ((acc[2] + acc[6]) + (acc[3] + acc[7])));                 \
         }                                                                           \
     }                                                                               \
     return 0;
