@@ -327,8 +327,8 @@ class _OrderedRun:
             pass
 
     def lead(self):
-        """The calling thread's loop: work, then wait for the last folds."""
-        _check_cancelled(self.cancel)
+        """The calling thread's loop: work, then wait for the last folds (a set
+        cancel event ends the run through _take, as KeyboardInterrupt)."""
         self.work(helper=False)
         self._wait(lambda: self.error is not None or self.folded == len(self.chunks))
         if self.error is not None:
