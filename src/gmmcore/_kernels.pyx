@@ -105,6 +105,10 @@ cdef extern from "gmmcore_simd.h" nogil:
                      const float *shift, float *W, Py_ssize_t width)
     int gmm_design_fd(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
                       const float *shift, double *W, Py_ssize_t width)
+    int gmm_spherical_design_wlp_d(const double *X, Py_ssize_t n, Py_ssize_t d,
+                                   Py_ssize_t k, const double *shift, const double *Qc,
+                                   Py_ssize_t kq, double *wlp, Py_ssize_t ld, double *W,
+                                   Py_ssize_t width, gmm_stream *pf)
     int gmm_gram_lower_d(const double *Z, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldz,
                          double *C)
     int gmm_gram_lower_f(const float *Z, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldz,
@@ -471,9 +475,11 @@ def e_step(
       and of U's columns (gmm_full_wlp: no BLAS call, no packing per component);
     - tied: the block transposed, y = (x − s) U by register tiles (gmm_upper_rows), then
       ‖y − m_c‖² directly (no expansion) by register tiles of rows (gmm_wide_wlp);
-    - diag, spherical, float64: [x − s, (x − s)²] · Q, or [x − s, ‖x − s‖²] · Q, by
-      one GEMM;  float32: the direct form on the transposed block, like tied (the
-      expansion would cancel too much in single precision).
+    - diag, spherical, float64: [x − s, (x − s)²] · Q by one GEMM (diag), or
+      [x − s, ‖x − s‖²] · Q by register tiles that write the design row and take
+      its products in the same sweep (spherical, gmm_spherical_design_wlp);
+      float32: the direct form on the transposed block, like tied (the expansion
+      would cancel too much in single precision).
 
     Statistics (when ``stats`` is not empty) come from one GEMM per block,
     Rᵀ [1, x − s, …] (for d ≤ SMALL_D, per-lane sums of the same products by
@@ -621,12 +627,19 @@ def e_step(
     cdef Py_ssize_t dlanes = gmm_wide_lanes_d()
     cdef Py_ssize_t n_sl = k * width * dlanes if small and want_stats else 0
     cdef Py_ssize_t n_tl = d * d * dlanes if small and tied_want_s2 else 0
+    # float64 spherical, more features: the expanded form's coefficients and then
+    # the constants, (d + 2) × kq, kq = k up to a multiple of the lanes
+    # (gmm_spherical_design_wlp_d)
+    cdef bint sph_fused = (cov_type == SPHERICAL and floating is double and not small
+                           and not wide)
+    cdef Py_ssize_t kq = (k + dlanes - 1) // dlanes * dlanes
+    cdef Py_ssize_t n_qt = (d + 2) * kq if sph_fused else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
     for j in (k * ldp, n_a, n_z, n_xt, n_xr, n_tmp, n_dz, n_zb, n_dist, n_mt, n_pt):
         f_total += _rounded(j)
     # the same pieces, in the same order, as taken below (each rounded on its own)
     for j in (n_wd, n_rd, n_zd, k * width, k * d, ldp, 2 * ldp, n_wacc, k * lanes,
-              (k * d + k + k * k) if tied_stats else 0, n_hg, n_sl, n_tl):
+              (k * d + k + k * k) if tied_stats else 0, n_hg, n_sl, n_tl, n_qt):
         d_total += _rounded(j)
     cdef floating[::1] f_scratch = np.empty(f_total + 16, dtype=dtype)
     cdef double[::1] d_scratch = np.empty(d_total + 16)
@@ -656,6 +669,7 @@ def e_step(
     cdef double *hg = _take_double(&dp, n_hg)
     cdef double *sl = _take_double(&dp, n_sl)
     cdef double *tl = _take_double(&dp, n_tl)
+    cdef double *qt = _take_double(&dp, n_qt)
     cdef Py_ssize_t[::1] assigned = np.empty(b if tied_stats or full_stats else 0,
                                              dtype=np.intp)
     if (fp > &f_scratch[0] + f_scratch.shape[0]
@@ -671,6 +685,13 @@ def e_step(
     memset(hg, 0, n_hg * sizeof(double))
     memset(sl, 0, n_sl * sizeof(double))
     memset(tl, 0, n_tl * sizeof(double))
+    memset(qt, 0, n_qt * sizeof(double))
+    if sph_fused:
+        for j in range(d + 1):
+            for i in range(k):
+                qt[j * kq + i] = Q[j * k + i]
+        for i in range(k):
+            qt[(d + 1) * kq + i] = cst[i]
     for i in range(k):
         for j in range(d):
             d64[i * d + j] = <double>means[i, j] - <double>shift[j]
@@ -747,8 +768,16 @@ def e_step(
                 else:
                     gmm_full_wlp_d(xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0],
                                    wlp, zb, &pf)
+            elif sph_fused:
+                # the design and the expanded form's products in one sweep, which
+                # requests the whole of the next block (pf_shares is 1)
+                pf_share += 1
+                gmm_stream_open(&pf, pf_share, pf_shares)
+                gmm_spherical_design_wlp_d(<const double *>Xb, n_rows, d, k,
+                                           <const double *>&shift[0], qt, kq,
+                                           <double *>wlp, ldp, <double *>A, width, &pf)
             else:
-                # float64 diag and spherical: the expanded form, one GEMM (float32
+                # float64 diag: the expanded form, one GEMM (float32
                 # takes the direct form above: the expansion would lose about
                 # eps · ‖x − s‖² p to cancellation, too much in single precision)
                 _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
