@@ -1476,32 +1476,33 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
     GMM_DESIGN_BODY(double)
 }
 
-/* Spherical, float64, more features: the rows of the design [1, z, |z|^2] that
- * kind 3 above writes, and from them the weighted log-densities of the expanded
- * form that a GEMM of the design would give,
- *     wlp[c * ld + i] = Qc[(d + 1) * kq + c] + sum_{j <= d} a_ij Qc[j * kq + c],
- * a_i = [z_i, |z_i|^2] (Qc: the coefficients, a row per entry of a_i and then the
- * constants, kq >= k columns, those past k zero, kq a multiple of L).  A tile is L
- * rows (L the lanes: 8 doubles in 64 bytes): their design rows first (z, and |z|^2
- * summed per lane), then for groups of 2 L components, each entry of a_i broadcast
- * against a vector of coefficients, 2 L accumulators in registers (no sums across
- * lanes); the L x L blocks of accumulators are transposed in registers (plain lane
- * copies without __builtin_shufflevector) into columns of wlp.  The block is read
+/* Diag and spherical, float64, more features: the rows of the design that kind 2,
+ * [1, z, z^2], or kind 3, [1, z, |z|^2], above writes, and from them the weighted
+ * log-densities of the expanded form that a GEMM of the design would give,
+ *     wlp[c * ld + i] = Qc[q * kq + c] + sum_{j < q} a_ij Qc[j * kq + c],
+ * a_i the design row past its 1, of q entries (2 d or d + 1) (Qc: the
+ * coefficients, a row per entry of a_i and then the constants, kq >= k columns,
+ * those past k zero, kq a multiple of L).  A tile is L rows (L the lanes: 8 doubles
+ * in 64 bytes): their design rows first (z, and z^2 or |z|^2 summed per lane),
+ * then for groups of 2 L components, each entry of a_i broadcast against a vector
+ * of coefficients, 2 L accumulators in registers (no sums across lanes); the L x L
+ * blocks of accumulators are transposed in registers (plain lane copies without
+ * __builtin_shufflevector) into columns of wlp.  The block is read
  * from memory once, and the next block's lines are requested one per entry of a_i
  * (stream_line), into L2: requested in bursts, or into L1, they arrived late or
  * pushed the tile's own lines out (W3's spherical pass took 7.7 and 6.8 ms against
  * 6.2 ms, one thread, measured). */
-#define GMM_SPH_CG 2
+#define GMM_DWLP_CG 2
 
 /* Rows past the block's end (a last partial tile) repeat its last row. */
-#define GMM_SPH_GROUP(V, L, CG, TILE, TILE_FN)                                      \
+#define GMM_DWLP_GROUP(V, L, CG, TILE, TILE_FN)                                     \
     {                                                                               \
         V acc[CG][L];                                                               \
         for (int v = 0; v < CG; ++v) {                                              \
-            const V c = *(const VU *)(Qc + (d + 1) * kq + (g + v) * L);             \
+            const V c = *(const VU *)(Qc + q_rows * kq + (g + v) * L);               \
             for (int r = 0; r < L; ++r) acc[v][r] = c;                              \
         }                                                                           \
-        for (ptrdiff_t j = 0; j <= d; ++j) {                                        \
+        for (ptrdiff_t j = 0; j < q_rows; ++j) {                                    \
             if (quota > 0) {                                                        \
                 stream_line(pf);                                                    \
                 --quota;                                                            \
@@ -1528,10 +1529,11 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
         }                                                                           \
     }
 
-#define GMM_SPH_BODY(V, VU_, L, TILE, TILE_FN)                                      \
+#define GMM_DWLP_BODY(V, VU_, L, TILE, TILE_FN)                                     \
     typedef VU_ VU;                                                                 \
     const V zero = {0};                                                             \
     const ptrdiff_t dv = d / L * L, kv = (k + L - 1) / L;                           \
+    const ptrdiff_t q_rows = kind == 2 ? 2 * d : d + 1;                             \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
         const ptrdiff_t rt = n - i0 < L ? n - i0 : L;                               \
         ptrdiff_t quota = stream_quota(pf, (n - i0 + L - 1) / L);                   \
@@ -1542,42 +1544,56 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
             double *GMM_RESTRICT o = W + row * width;                               \
             V sq = zero;                                                            \
             ptrdiff_t j = 0;                                                        \
-            for (; j < dv; j += L) {                                                \
-                const V z = *(const VU *)(x + j) - *(const VU *)(shift + j);        \
-                memcpy(o + 1 + j, &z, sizeof(V));                                   \
-                sq += z * z;                                                        \
-            }                                                                       \
-            double t = 0;                                                           \
-            for (int l = 0; l < L; ++l) t += ((const double *)&sq)[l];              \
-            for (; j < d; ++j) {                                                    \
-                const double z = x[j] - shift[j];                                   \
-                o[1 + j] = z;                                                       \
-                t += z * z;                                                         \
-            }                                                                       \
             o[0] = 1;                                                               \
-            o[1 + d] = t;                                                           \
+            if (kind == 2) {                                                        \
+                for (; j < dv; j += L) {                                            \
+                    const V z = *(const VU *)(x + j) - *(const VU *)(shift + j);    \
+                    const V z2 = z * z;                                             \
+                    memcpy(o + 1 + j, &z, sizeof(V));                               \
+                    memcpy(o + 1 + d + j, &z2, sizeof(V));                          \
+                }                                                                   \
+                for (; j < d; ++j) {                                                \
+                    const double z = x[j] - shift[j];                               \
+                    o[1 + j] = z;                                                   \
+                    o[1 + d + j] = z * z;                                           \
+                }                                                                   \
+            } else {                                                                \
+                for (; j < dv; j += L) {                                            \
+                    const V z = *(const VU *)(x + j) - *(const VU *)(shift + j);    \
+                    memcpy(o + 1 + j, &z, sizeof(V));                               \
+                    sq += z * z;                                                    \
+                }                                                                   \
+                double t = 0;                                                       \
+                for (int l = 0; l < L; ++l) t += ((const double *)&sq)[l];          \
+                for (; j < d; ++j) {                                                \
+                    const double z = x[j] - shift[j];                               \
+                    o[1 + j] = z;                                                   \
+                    t += z * z;                                                     \
+                }                                                                   \
+                o[1 + d] = t;                                                       \
+            }                                                                       \
             w[r] = o;                                                               \
         }                                                                           \
         ptrdiff_t g = 0;                                                            \
-        for (; g + GMM_SPH_CG <= kv; g += GMM_SPH_CG)                               \
-            GMM_SPH_GROUP(V, L, GMM_SPH_CG, TILE, TILE_FN)                          \
-        for (; g < kv; ++g) GMM_SPH_GROUP(V, L, 1, TILE, TILE_FN)                   \
+        for (; g + GMM_DWLP_CG <= kv; g += GMM_DWLP_CG)                             \
+            GMM_DWLP_GROUP(V, L, GMM_DWLP_CG, TILE, TILE_FN)                        \
+        for (; g < kv; ++g) GMM_DWLP_GROUP(V, L, 1, TILE, TILE_FN)                  \
         for (; quota > 0; --quota) stream_line(pf);                                 \
     }                                                                               \
     return 0;
 
-/* spherical_design_wlp_d_body_<VW> for width VW */
-#define GMM_SPH_BODY_OF(VW)                                                         \
-    GMM_INLINE int spherical_design_wlp_d_body_##VW(                                \
-        const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,        \
-        const double *GMM_RESTRICT shift, const double *GMM_RESTRICT Qc,            \
+/* design_wlp_d_body_<VW> for width VW */
+#define GMM_DWLP_BODY_OF(VW)                                                        \
+    GMM_INLINE int design_wlp_d_body_##VW(                                          \
+        int kind, const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,           \
+        ptrdiff_t k, const double *GMM_RESTRICT shift, const double *GMM_RESTRICT Qc, \
         ptrdiff_t kq, double *GMM_RESTRICT wlp, ptrdiff_t ld,                       \
         double *GMM_RESTRICT W, ptrdiff_t width, gmm_stream *pf)                    \
     {                                                                               \
-        GMM_SPH_BODY(gmm_vd_##VW, gmm_vdu_##VW, GMM_LANES(gmm_vd_##VW, double),     \
+        GMM_DWLP_BODY(gmm_vd_##VW, gmm_vdu_##VW, GMM_LANES(gmm_vd_##VW, double),    \
                      GMM_TILE_ON, transpose_tile_d_##VW)                            \
     }
-GMM_FOR_WIDTHS(GMM_SPH_BODY_OF)
+GMM_FOR_WIDTHS(GMM_DWLP_BODY_OF)
 
 /* ------------------------------------------------------------------------- */
 /* per-row log-likelihood sums of a block                                     */
@@ -1873,11 +1889,11 @@ GMM_VERSIONS(design_fd,
               double *W, ptrdiff_t width),
              (kind, X, n, d, shift, W, width))
 
-GMM_VERSIONS_W(spherical_design_wlp_d,
-               (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *shift,
-                const double *Qc, ptrdiff_t kq, double *wlp, ptrdiff_t ld, double *W,
-                ptrdiff_t width, gmm_stream *pf),
-               (X, n, d, k, shift, Qc, kq, wlp, ld, W, width, pf))
+GMM_VERSIONS_W(design_wlp_d,
+               (int kind, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
+                const double *shift, const double *Qc, ptrdiff_t kq, double *wlp, ptrdiff_t ld,
+                double *W, ptrdiff_t width, gmm_stream *pf),
+               (kind, X, n, d, k, shift, Qc, kq, wlp, ld, W, width, pf))
 
 GMM_VERSIONS_W(upper_rows_d,
              (const double *src, const double *shift, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
@@ -1983,7 +1999,7 @@ int gmm_simd_init(void)
     GMM_PICK(lse_cols_f);
     GMM_PICK(argmax_cols_d);
     GMM_PICK(argmax_cols_f);
-    GMM_PICK(spherical_design_wlp_d);
+    GMM_PICK(design_wlp_d);
     GMM_PICK(small_block_d);
     GMM_PICK(small_block_f);
     GMM_PICK(diff_rows_d);

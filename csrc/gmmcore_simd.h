@@ -150,16 +150,15 @@ int gmm_design_f(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float
 int gmm_design_fd(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
                   double *W, ptrdiff_t width);
 
-/* Spherical, float64, more features: the design rows [1, z, |z|^2] of kind 3 into
- * W (n x width, width >= d + 2), and from them wlp[c * ld + i] = Qc[(d + 1) kq + c] +
- * sum_{j <= d} a_ij Qc[j kq + c] with a_i = [z_i, |z_i|^2]: the expanded form's
- * weighted log-densities.  Qc ((d + 2) x kq): the coefficients of z and |z|^2, then
- * the constants; kq a multiple of gmm_wide_lanes_d(), the columns past k zero.  ld
- * at least n. */
-int gmm_spherical_design_wlp_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
-                               const double *shift, const double *Qc, ptrdiff_t kq,
-                               double *wlp, ptrdiff_t ld, double *W, ptrdiff_t width,
-                               gmm_stream *pf);
+/* Diag (kind 2) and spherical (kind 3), float64, more features: the design rows of
+ * gmm_design_d's kind into W (n x width, width >= 1 + q), and from them
+ * wlp[c * ld + i] = Qc[q kq + c] + sum_{j < q} a_ij Qc[j kq + c], a_i the row past its 1
+ * (q = 2 d entries, [z, z^2], or d + 1, [z, |z|^2]): the expanded form's weighted
+ * log-densities.  Qc ((q + 1) x kq): the coefficients, then the constants; kq a
+ * multiple of gmm_wide_lanes_d(), the columns past k zero.  ld at least n. */
+int gmm_design_wlp_d(int kind, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
+                     const double *shift, const double *Qc, ptrdiff_t kq, double *wlp,
+                     ptrdiff_t ld, double *W, ptrdiff_t width, gmm_stream *pf);
 
 /* Full covariances, more features: wlp[c * ld + i] = cst[c] - 1/2 |(x_i - M[c]) U_c|^2
  * from the feature-major block xt (d x ld, gmm_transpose without shift; ld a

@@ -105,10 +105,10 @@ cdef extern from "gmmcore_simd.h" nogil:
                      const float *shift, float *W, Py_ssize_t width)
     int gmm_design_fd(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
                       const float *shift, double *W, Py_ssize_t width)
-    int gmm_spherical_design_wlp_d(const double *X, Py_ssize_t n, Py_ssize_t d,
-                                   Py_ssize_t k, const double *shift, const double *Qc,
-                                   Py_ssize_t kq, double *wlp, Py_ssize_t ld, double *W,
-                                   Py_ssize_t width, gmm_stream *pf)
+    int gmm_design_wlp_d(int kind, const double *X, Py_ssize_t n, Py_ssize_t d,
+                         Py_ssize_t k, const double *shift, const double *Qc, Py_ssize_t kq,
+                         double *wlp, Py_ssize_t ld, double *W, Py_ssize_t width,
+                         gmm_stream *pf)
     int gmm_gram_lower_d(const double *Z, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldz,
                          double *C)
     int gmm_gram_lower_f(const float *Z, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ldz,
@@ -627,13 +627,13 @@ def e_step(
     cdef Py_ssize_t dlanes = gmm_wide_lanes_d()
     cdef Py_ssize_t n_sl = k * width * dlanes if small and want_stats else 0
     cdef Py_ssize_t n_tl = d * d * dlanes if small and tied_want_s2 else 0
-    # float64 spherical, more features: the expanded form's coefficients and then
-    # the constants, (d + 2) × kq, kq = k up to a multiple of the lanes
-    # (gmm_spherical_design_wlp_d)
-    cdef bint sph_fused = (cov_type == SPHERICAL and floating is double and not small
-                           and not wide)
+    # float64 diag and spherical, more features: the expanded form's coefficients and
+    # then the constants, (q_rows + 1) × kq, kq = k up to a multiple of the lanes
+    # (gmm_design_wlp_d, which writes the design and takes its products in one sweep)
+    cdef bint expanded = ((cov_type == SPHERICAL or cov_type == DIAG) and floating is double
+                          and not small and not wide)
     cdef Py_ssize_t kq = (k + dlanes - 1) // dlanes * dlanes
-    cdef Py_ssize_t n_qt = (d + 2) * kq if sph_fused else 0
+    cdef Py_ssize_t n_qt = (q_rows + 1) * kq if expanded else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
     for j in (k * ldp, n_a, n_z, n_xt, n_xr, n_tmp, n_dz, n_zb, n_dist, n_mt, n_pt):
         f_total += _rounded(j)
@@ -686,12 +686,12 @@ def e_step(
     memset(sl, 0, n_sl * sizeof(double))
     memset(tl, 0, n_tl * sizeof(double))
     memset(qt, 0, n_qt * sizeof(double))
-    if sph_fused:
-        for j in range(d + 1):
+    if expanded:
+        for j in range(q_rows):
             for i in range(k):
                 qt[j * kq + i] = Q[j * k + i]
         for i in range(k):
-            qt[(d + 1) * kq + i] = cst[i]
+            qt[q_rows * kq + i] = cst[i]
     for i in range(k):
         for j in range(d):
             d64[i * d + j] = <double>means[i, j] - <double>shift[j]
@@ -768,20 +768,17 @@ def e_step(
                 else:
                     gmm_full_wlp_d(xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0],
                                    wlp, zb, &pf)
-            elif sph_fused:
-                # the design and the expanded form's products in one sweep, which
-                # requests the whole of the next block (pf_shares is 1)
+            else:
+                # float64 diag and spherical: the design, and the expanded form's
+                # products in the same sweep, which requests the whole of the next
+                # block (pf_shares is 1).  (float32 takes the direct form above: the
+                # expansion would lose about eps · ‖x − s‖² p to cancellation, too
+                # much in single precision.)
                 pf_share += 1
                 gmm_stream_open(&pf, pf_share, pf_shares)
-                gmm_spherical_design_wlp_d(<const double *>Xb, n_rows, d, k,
-                                           <const double *>&shift[0], qt, kq,
-                                           <double *>wlp, ldp, <double *>A, width, &pf)
-            else:
-                # float64 diag: the expanded form, one GEMM (float32
-                # takes the direct form above: the expansion would lose about
-                # eps · ‖x − s‖² p to cancellation, too much in single precision)
-                _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
-                _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
+                gmm_design_wlp_d(cov_type, <const double *>Xb, n_rows, d, k,
+                                 <const double *>&shift[0], qt, kq, <double *>wlp, ldp,
+                                 <double *>A, width, &pf)
 
             # -- per-row outputs and log-likelihood --------------------------------
             if want_labels:
@@ -1094,30 +1091,6 @@ cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_ty
         gmm_design_f(kind, X, n_rows, d, shift, A, width)
     else:
         gmm_design_d(kind, X, n_rows, d, shift, A, width)
-
-
-cdef void _affine(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t q_rows,
-                  Py_ssize_t k, const floating *Q, const double *cst, floating *wlp,
-                  Py_ssize_t ld) noexcept nogil:
-    """wlp (k × n_rows, leading dimension ld) = cst + Qᵀ Aᵀ, for row-major
-    A (n_rows × q_rows, leading dimension lda) and Q (q_rows × k).
-
-    Column-major, wlp's memory is the n_rows × k matrix A Q (leading dimension ld);
-    A's memory is Aᵀ and Q's is Qᵀ, so gemm(T, T).
-    """
-    cdef Py_ssize_t i, c
-    cdef int m = <int>n_rows, n = <int>k, kk = <int>q_rows, ldq = <int>k
-    cdef int ld_a = <int>lda, ldc = <int>ld
-    cdef floating one = 1.0
-    for c in range(k):
-        for i in range(n_rows):
-            wlp[c * ld + i] = <floating>cst[c]
-    if floating is float:
-        sgemm(b"T", b"T", &m, &n, &kk, &one, <float *>A, &ld_a, <float *>Q, &ldq, &one,
-              wlp, &ldc)
-    else:
-        dgemm(b"T", b"T", &m, &n, &kk, &one, <double *>A, &ld_a, <double *>Q, &ldq, &one,
-              wlp, &ldc)
 
 
 cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const double *R,
