@@ -1408,13 +1408,36 @@ GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
 /* ------------------------------------------------------------------------- */
 
 /* Rows of the row-major design W (n x width), z = x - shift computed in TO:
- *   kind 0: [1, z, z_j z_l for l <= j]   kind 1: [1, z] */
+ *   kind 0: [1, z, z_j z_l for l <= j]   kind 1: [1, z]
+ *   kind 2: [1, z, z^2]                  kind 3: [1, z, |z|^2] */
 #define GMM_DESIGN_BODY(TO)                                                         \
     for (ptrdiff_t i = 0; i < n; ++i) {                                             \
         TO *GMM_RESTRICT w = W + i * width;                                         \
         TO *GMM_RESTRICT z = w + 1;                                                 \
         const_in_t *GMM_RESTRICT x = X + i * d;                                     \
         w[0] = 1;                                                                   \
+        if (kind == 3) {                                                            \
+            /* z and |z|^2 in one sweep, the squares summed in 32 lanes: several  \
+             * vectors, so that the additions do not wait on one another */         \
+            TO acc[32] = {0};                                                       \
+            TO s = 0;                                                               \
+            ptrdiff_t j = 0;                                                        \
+            for (; j + 32 <= d; j += 32)                                            \
+                for (int v = 0; v < 32; ++v) {                                      \
+                    const TO t = (TO)x[j + v] - (TO)shift[j + v];                   \
+                    z[j + v] = t;                                                   \
+                    acc[v] += t * t;                                                \
+                }                                                                   \
+            for (; j < d; ++j) {                                                    \
+                const TO t = (TO)x[j] - (TO)shift[j];                               \
+                z[j] = t;                                                           \
+                s += t * t;                                                         \
+            }                                                                       \
+            for (int h = 16; h >= 1; h /= 2)                                        \
+                for (int v = 0; v < h; ++v) acc[v] += acc[v + h];                   \
+            z[d] = acc[0] + s;                                                      \
+            continue;                                                               \
+        }                                                                           \
         for (ptrdiff_t j = 0; j < d; ++j) z[j] = (TO)x[j] - (TO)shift[j];           \
         if (kind == 0) {                                                            \
             TO *GMM_RESTRICT o = w + 1 + d;                                         \
@@ -1423,6 +1446,8 @@ GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
                 for (ptrdiff_t l = 0; l <= j; ++l) o[l] = zj * z[l];                \
                 o += j + 1;                                                         \
             }                                                                       \
+        } else if (kind == 2) {                                                     \
+            for (ptrdiff_t j = 0; j < d; ++j) z[d + j] = z[j] * z[j];               \
         }                                                                           \
     }                                                                               \
     return 0;
@@ -1451,9 +1476,9 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
     GMM_DESIGN_BODY(double)
 }
 
-/* Diag (kind 2) and spherical (kind 3), float64, more features: the rows of the
- * design, [1, z, z^2] or [1, z, |z|^2] with z = x - shift, and from them the
- * weighted log-densities of the expanded form that a GEMM of the design would give,
+/* Diag and spherical, float64, more features: the rows of the design that kind 2,
+ * [1, z, z^2], or kind 3, [1, z, |z|^2], above writes, and from them the weighted
+ * log-densities of the expanded form that a GEMM of the design would give,
  *     wlp[c * ld + i] = Qc[q * kq + c] + sum_{j < q} a_ij Qc[j * kq + c],
  * a_i the design row past its 1, of q entries (2 d or d + 1) (Qc: the
  * coefficients, a row per entry of a_i and then the constants, kq >= k columns,

@@ -141,8 +141,8 @@ int gmm_add_to_double_d(const double *src, ptrdiff_t n, double *dst);
 int gmm_add_to_double_f(const float *src, ptrdiff_t n, double *dst);
 
 /* Rows of a row-major design W (n x width) with z = x - shift computed in the output
- * type: kind 0 [1, z, z_j z_l for l <= j], 1 [1, z] (for diag and spherical, see
- * gmm_design_wlp_d).  design_fd: float rows, double design. */
+ * type: kind 0 [1, z, z_j z_l for l <= j], 1 [1, z], 2 [1, z, z^2], 3 [1, z, |z|^2].
+ * design_fd: float rows, double design. */
 int gmm_design_d(int kind, const double *X, ptrdiff_t n, ptrdiff_t d, const double *shift,
                  double *W, ptrdiff_t width);
 int gmm_design_f(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
@@ -150,9 +150,8 @@ int gmm_design_f(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float
 int gmm_design_fd(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
                   double *W, ptrdiff_t width);
 
-/* Diag (kind 2) and spherical (kind 3), float64, more features: the design rows
- * [1, z, z^2] or [1, z, |z|^2], z = x - shift, into W (n x width, width >= 1 + q), and
- * from them
+/* Diag (kind 2) and spherical (kind 3), float64, more features: the design rows of
+ * gmm_design_d's kind into W (n x width, width >= 1 + q), and from them
  * wlp[c * ld + i] = Qc[q kq + c] + sum_{j < q} a_ij Qc[j kq + c], a_i the row past its 1
  * (q = 2 d entries, [z, z^2], or d + 1, [z, |z|^2]): the expanded form's weighted
  * log-densities.  Qc ((q + 1) x kq): the coefficients, then the constants; kq a

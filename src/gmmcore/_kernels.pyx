@@ -746,7 +746,7 @@ def e_step(
                           pt if cov_type == DIAG else &prec[0], &cst[0], wlp, dist, &pf)
             elif tied:
                 if need_a:  # the float64 statistics' design, and z from it
-                    _design(Xb, n_rows, d, &shift[0], A, width)
+                    _design(Xb, n_rows, d, TIED, &shift[0], A, width)
                     _transpose(A + 1, n_rows, d, width, NULL, xt, ldp)
                     _upper_rows(xt, NULL, n_rows, d, ldp, &prec[0], xt, zb)
                 elif tied_lanes:  # the raw block for the statistics, y from it
@@ -829,11 +829,12 @@ def e_step(
                     if small:
                         gmm_rows_dot_d(rd, k, wd, width, n_rows, ldp, 0, sl)
                     else:
-                        _double_design(Xb, n_rows, d, outer_stats, &shift[0], wd, width)
+                        _double_design(Xb, n_rows, d, cov_type if outer_stats or not large_full
+                                       else TIED, &shift[0], wd, width)
                         _at_b(n_rows, k, width, rd, ldp, wd, acc)
                 elif floating is double:
                     if large_full:
-                        _design(Xb, n_rows, d, &shift[0], A, width)
+                        _design(Xb, n_rows, d, FULL, &shift[0], A, width)
                     _at_b(n_rows, k, width, wlp, ldp, A, acc)
                 if tied_want_s2 and not tied_single:
                     if small:  # Σ (w z) zᵀ from the feature-major z rows of the design
@@ -911,7 +912,7 @@ def tied_moments(
             n_rows = min(b, end - block_start)
             if weighted:
                 wb = &sample_weight[block_start]
-            _double_design(&X[block_start, 0], n_rows, d, False, &shift[0], wd, width)
+            _double_design(&X[block_start, 0], n_rows, d, TIED, &shift[0], wd, width)
             _tied_moments(wd, n_rows, width, width, wb, scaled, &out[0])
             block_start += n_rows
 
@@ -1081,13 +1082,15 @@ cdef inline void _diff_rows(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
         gmm_diff_rows_d(X, n_rows, d, mu, r, r_stride, Z)
 
 
-cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
+cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_type,
                   const floating *shift, floating *A, Py_ssize_t width) noexcept nogil:
-    """Rows of A: [1, x − s] (gmm_design's kind 1)."""
+    """Rows of A: [1, x − s] and then (x − s)² (diag) or ‖x − s‖² (spherical)."""
+    # gmm_design's kinds: 1 [1, z], 2 [1, z, z²], 3 [1, z, ‖z‖²]
+    cdef int kind = cov_type if cov_type == DIAG or cov_type == SPHERICAL else 1
     if floating is float:
-        gmm_design_f(1, X, n_rows, d, shift, A, width)
+        gmm_design_f(kind, X, n_rows, d, shift, A, width)
     else:
-        gmm_design_d(1, X, n_rows, d, shift, A, width)
+        gmm_design_d(kind, X, n_rows, d, shift, A, width)
 
 
 cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const double *R,
@@ -1104,15 +1107,17 @@ cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const 
           C, &lda)
 
 
-cdef void _double_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, bint outer,
+cdef void _double_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int kind,
                          const floating *shift, double *W, Py_ssize_t width) noexcept nogil:
     """Rows of the float64 statistics design W (n_rows × width), z = x − s in double:
-    [1, z] and then, when ``outer``, z_j z_l for l ≤ j (gmm_design's kinds 0 and 1)."""
-    cdef int kind = 0 if outer else 1
+    [1, z] and then z_j z_l for l ≤ j (FULL), z² (DIAG), ‖z‖² (SPHERICAL) or nothing
+    (TIED)."""
+    # gmm_design's kinds: 0 outer products, 1 [1, z], 2 squares, 3 ‖z‖²
+    cdef int c_kind = 0 if kind == FULL else 1 if kind == TIED else kind
     if floating is float:
-        gmm_design_fd(kind, X, n_rows, d, shift, W, width)
+        gmm_design_fd(c_kind, X, n_rows, d, shift, W, width)
     else:
-        gmm_design_d(kind, X, n_rows, d, shift, W, width)
+        gmm_design_d(c_kind, X, n_rows, d, shift, W, width)
 
 
 cdef void _tied_moments(const double *Z, Py_ssize_t n_rows, Py_ssize_t d, Py_ssize_t ld,
