@@ -155,7 +155,9 @@ int gmm_design_fd(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const floa
  * wlp[c * ld + i] = Qc[q kq + c] + sum_{j < q} a_ij Qc[j kq + c], a_i the row past its 1
  * (q = 2 d entries, [z, z^2], or d + 1, [z, |z|^2]): the expanded form's weighted
  * log-densities.  Qc ((q + 1) x kq): the coefficients, then the constants; kq a
- * multiple of gmm_wide_lanes_d(), the columns past k zero.  ld at least n. */
+ * multiple of gmm_wide_lanes_d(), the columns past k zero.  ld at least n.  (e_step
+ * calls it with vectors of 4 doubles or more; with fewer, its tiles are too small
+ * to beat a GEMM of the design.) */
 int gmm_design_wlp_d(int kind, const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                      const double *shift, const double *Qc, ptrdiff_t kq, double *wlp,
                      ptrdiff_t ld, double *W, ptrdiff_t width, gmm_stream *pf);

@@ -475,9 +475,9 @@ def e_step(
       and of U's columns (gmm_full_wlp: no BLAS call, no packing per component);
     - tied: the block transposed, y = (x − s) U by register tiles (gmm_upper_rows), then
       ‖y − m_c‖² directly (no expansion) by register tiles of rows (gmm_wide_wlp);
-    - diag, spherical, float64: [x − s, (x − s)²] · Q by one GEMM (diag), or
-      [x − s, ‖x − s‖²] · Q by register tiles that write the design row and take
-      its products in the same sweep (spherical, gmm_spherical_design_wlp);
+    - diag, spherical, float64: [x − s, (x − s)²] · Q or [x − s, ‖x − s‖²] · Q, the
+      design rows written and their products taken in one sweep of register tiles
+      (gmm_design_wlp; a GEMM of the design with vectors of fewer than 4 doubles);
       float32: the direct form on the transposed block, like tied (the expansion
       would cancel too much in single precision).
 
@@ -627,11 +627,14 @@ def e_step(
     cdef Py_ssize_t dlanes = gmm_wide_lanes_d()
     cdef Py_ssize_t n_sl = k * width * dlanes if small and want_stats else 0
     cdef Py_ssize_t n_tl = d * d * dlanes if small and tied_want_s2 else 0
-    # float64 diag and spherical, more features: the expanded form's coefficients and
-    # then the constants, (q_rows + 1) × kq, kq = k up to a multiple of the lanes
-    # (gmm_design_wlp_d, which writes the design and takes its products in one sweep)
+    # float64 diag and spherical, more features, with vectors of 4 doubles or more
+    # (AVX2, AVX-512): the expanded form's coefficients and then the constants,
+    # (q_rows + 1) × kq, kq = k up to a multiple of the lanes, for gmm_design_wlp_d,
+    # which writes the design and takes its products in one sweep.  With 2 lanes
+    # (SSE2, NEON) or none (plain C) its tiles are too small, and a GEMM of the
+    # design is faster (W2 diag, one thread: 35 against 54 ms per iteration).
     cdef bint expanded = ((cov_type == SPHERICAL or cov_type == DIAG) and floating is double
-                          and not small and not wide)
+                          and not small and not wide and dlanes >= 4)
     cdef Py_ssize_t kq = (k + dlanes - 1) // dlanes * dlanes
     cdef Py_ssize_t n_qt = (q_rows + 1) * kq if expanded else 0
     cdef Py_ssize_t f_total = 0, d_total = 0, i, j
@@ -768,7 +771,7 @@ def e_step(
                 else:
                     gmm_full_wlp_d(xt, n_rows, d, ldp, k, &means[0, 0], &prec[0], &cst[0],
                                    wlp, zb, &pf)
-            else:
+            elif expanded:
                 # float64 diag and spherical: the design, and the expanded form's
                 # products in the same sweep, which requests the whole of the next
                 # block (pf_shares is 1).  (float32 takes the direct form above: the
@@ -779,6 +782,10 @@ def e_step(
                 gmm_design_wlp_d(cov_type, <const double *>Xb, n_rows, d, k,
                                  <const double *>&shift[0], qt, kq, <double *>wlp, ldp,
                                  <double *>A, width, &pf)
+            else:
+                # the same with 2 lanes or none: the design, then one GEMM
+                _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
+                _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
 
             # -- per-row outputs and log-likelihood --------------------------------
             if want_labels:
@@ -1091,6 +1098,30 @@ cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_ty
         gmm_design_f(kind, X, n_rows, d, shift, A, width)
     else:
         gmm_design_d(kind, X, n_rows, d, shift, A, width)
+
+
+cdef void _affine(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t q_rows,
+                  Py_ssize_t k, const floating *Q, const double *cst, floating *wlp,
+                  Py_ssize_t ld) noexcept nogil:
+    """wlp (k × n_rows, leading dimension ld) = cst + Qᵀ Aᵀ, for row-major
+    A (n_rows × q_rows, leading dimension lda) and Q (q_rows × k).
+
+    Column-major, wlp's memory is the n_rows × k matrix A Q (leading dimension ld);
+    A's memory is Aᵀ and Q's is Qᵀ, so gemm(T, T).
+    """
+    cdef Py_ssize_t i, c
+    cdef int m = <int>n_rows, n = <int>k, kk = <int>q_rows, ldq = <int>k
+    cdef int ld_a = <int>lda, ldc = <int>ld
+    cdef floating one = 1.0
+    for c in range(k):
+        for i in range(n_rows):
+            wlp[c * ld + i] = <floating>cst[c]
+    if floating is float:
+        sgemm(b"T", b"T", &m, &n, &kk, &one, <float *>A, &ld_a, <float *>Q, &ldq, &one,
+              wlp, &ldc)
+    else:
+        dgemm(b"T", b"T", &m, &n, &kk, &one, <double *>A, &ld_a, <double *>Q, &ldq, &one,
+              wlp, &ldc)
 
 
 cdef inline void _at_b(Py_ssize_t n_rows, Py_ssize_t k, Py_ssize_t width, const double *R,
