@@ -1489,9 +1489,9 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
  * blocks of accumulators are transposed in registers (plain lane copies without
  * __builtin_shufflevector) into columns of wlp.  The block is read
  * from memory once, and the next block's lines are requested one per entry of a_i
- * (stream_line), into L2: requested in bursts, or into L1, they arrived late or
- * pushed the tile's own lines out (W3's spherical pass took 7.7 and 6.8 ms against
- * 6.2 ms, one thread, measured). */
+ * (stream_line), into L2: into L1 they pushed the tile's own lines out (W3's
+ * spherical pass took 7.7 ms, and 6.8 ms with half of the lines left to the
+ * log-sum-exp, against 6.2 ms, one thread, measured). */
 #define GMM_DWLP_CG 2
 
 /* Rows past the block's end (a last partial tile) repeat its last row. */
