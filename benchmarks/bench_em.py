@@ -27,7 +27,10 @@ The lower bound per iteration comes from rates measured here, on one core:
              tiles are not held to BLAS's lower rate at small inner sizes, so that rate
              would not bound them), + n·k exponentials at numpy's vectorised exp rate,
   and never less than reading X once at the measured memory bandwidth.
-With T threads the bound is divided by T.  scikit-learn needs scikit-learn installed.
+With T threads the bound is divided by T.  The rates are measured before the timings
+and again after them, and the higher of each pair is used: a lower bound must not
+rise because the machine was busy while one of them was measured (so the table is
+printed at the end; a line per row on stderr shows progress).  scikit-learn needs scikit-learn installed.
 """
 
 import argparse
@@ -185,6 +188,18 @@ class MachineRates:
             self.exp_rate = 20 * e.size / _best_time(exps, repeat=7)
             self.peak = self.gemm_rate(256)
 
+    def take_best(self, other):
+        """Keep the higher of each rate of self and other (both measured here)."""
+        self.bandwidth = max(self.bandwidth, other.bandwidth)
+        self.exp_rate = max(self.exp_rate, other.exp_rate)
+        self.peak = max(self.peak, other.peak)
+        for d, rate in other._gemm.items():
+            self._gemm[d] = max(self._gemm.get(d, 0.0), rate)
+
+    def describe(self):
+        return (f"memory {self.bandwidth / 1e9:.1f} GB/s, exp {self.exp_rate / 1e6:.0f} M/s, "
+                f"GEMM peak {self.peak / 1e9:.1f} GFLOP/s")
+
     def gemm_rate(self, d):
         """flop/s of (256 × d)·(d × d) products, the shape of the E-step blocks."""
         from threadpoolctl import threadpool_limits
@@ -291,11 +306,8 @@ def main():
     print(describe_machine())
     print(f"gmmcore threads: 1 and {n_all}\n")
     rates = {np.float64: MachineRates(np.float64), np.float32: MachineRates(np.float32)}
-    r64 = rates[np.float64]
-    print(f"measured on one core: memory {r64.bandwidth / 1e9:.1f} GB/s, exp "
-          f"{r64.exp_rate / 1e6:.0f} M/s (float64), {rates[np.float32].exp_rate / 1e6:.0f} M/s "
-          f"(float32), DGEMM peak {r64.peak / 1e9:.1f} GFLOP/s, SGEMM peak "
-          f"{rates[np.float32].peak / 1e9:.1f} GFLOP/s")
+    for dtype, r in rates.items():
+        print(f"measured on one core before the timings, {np.dtype(dtype).name}: {r.describe()}")
     if n_all > 1:
         print(f"{n_all} threads of independent single-threaded DGEMMs (128 x 128, in cache) "
               f"run {MachineRates.thread_scaling(n_all):.2f}x the rate of one: the machine's "
@@ -311,14 +323,7 @@ def main():
         if name == "W2":
             cases.append((name, w, np.float32))
 
-    header = (f"{'work':4} {'dtype':7} {'cov':9} {'sklearn':>9} {'gmm 1t':>9} {'gmm ' + str(n_all) + 't':>9}"
-              f" {'speedup':>8} {'1t/' + str(n_all) + 't':>6} {'bound':>9} {'x bound':>7}"
-              f" {'mem sk':>7} {'mem gmm':>7}")
-    print("time per EM iteration (seconds, medians); speedup = sklearn / gmmcore at "
-          f"{n_all} threads; x bound = gmmcore at {n_all} threads / lower bound; "
-          "mem = peak extra RSS during fit / X's size")
-    print(header)
-    print("-" * len(header))
+    rows = []
     for name, w, dtype in cases:
         n, d, k = w["n"], w["d"], w["k"]
         X = make_data(n, d, k, dtype)
@@ -329,16 +334,34 @@ def main():
             t_1 = per_iteration("gmmcore", X, k, cov, start, 2, 10, args.repeat, n_threads=1)
             t_all = per_iteration("gmmcore", X, k, cov, start, 2, 10, args.repeat,
                                   n_threads=n_all)
-            bound = rates[dtype].bound(n, d, k, cov, np.dtype(dtype).itemsize) / n_all
             if args.no_memory:
                 mem_sk = mem_gmm = np.nan
             else:
                 mem_sk = np.nan if args.no_sklearn else peak_memory("sklearn", n, d, k, dtype, cov)
                 mem_gmm = peak_memory("gmmcore", n, d, k, dtype, cov)
-            print(f"{name:4} {np.dtype(dtype).name:7} {cov:9} {t_sk:9.4f} {t_1:9.4f} {t_all:9.4f}"
-                  f" {t_sk / t_all:7.1f}x {t_1 / t_all:6.2f} {bound:9.4f} {t_all / bound:7.2f}"
-                  f" {mem_sk:6.2f}x {mem_gmm:6.3f}x", flush=True)
+            rows.append((name, w, dtype, cov, t_sk, t_1, t_all, mem_sk, mem_gmm))
+            print(f"  {name} {np.dtype(dtype).name} {cov}: sklearn {t_sk:.4f} s, gmmcore "
+                  f"{t_1:.4f} s (1 thread), {t_all:.4f} s ({n_all})", file=sys.stderr, flush=True)
         del X
+
+    for dtype, r in rates.items():
+        r.take_best(MachineRates(dtype))
+        print(f"best of before and after the timings, {np.dtype(dtype).name}: {r.describe()}")
+    print()
+    header = (f"{'work':4} {'dtype':7} {'cov':9} {'sklearn':>9} {'gmm 1t':>9} {'gmm ' + str(n_all) + 't':>9}"
+              f" {'speedup':>8} {'1t/' + str(n_all) + 't':>6} {'bound':>9} {'x bound':>7}"
+              f" {'mem sk':>7} {'mem gmm':>7}")
+    print("time per EM iteration (seconds, medians); speedup = sklearn / gmmcore at "
+          f"{n_all} threads; x bound = gmmcore at {n_all} threads / lower bound; "
+          "mem = peak extra RSS during fit / X's size")
+    print(header)
+    print("-" * len(header))
+    for name, w, dtype, cov, t_sk, t_1, t_all, mem_sk, mem_gmm in rows:
+        n, d, k = w["n"], w["d"], w["k"]
+        bound = rates[dtype].bound(n, d, k, cov, np.dtype(dtype).itemsize) / n_all
+        print(f"{name:4} {np.dtype(dtype).name:7} {cov:9} {t_sk:9.4f} {t_1:9.4f} {t_all:9.4f}"
+              f" {t_sk / t_all:7.1f}x {t_1 / t_all:6.2f} {bound:9.4f} {t_all / bound:7.2f}"
+              f" {mem_sk:6.2f}x {mem_gmm:6.3f}x", flush=True)
 
     latency_and_init(args)
 
