@@ -1492,19 +1492,19 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
  * then for groups of 2 L components, each entry of a_i broadcast against a vector
  * of coefficients, 2 L accumulators in registers (no sums across lanes); the L x L
  * blocks of accumulators are transposed in registers (plain lane copies without
- * __builtin_shufflevector) into columns of wlp.  The block is read
- * from memory once, and the next block's lines are requested one per entry of a_i
- * (stream_line), into L2: into L1 they pushed the tile's own lines out (W3's
- * spherical pass took 7.7 ms, and 6.8 ms with half of the lines left to the
- * log-sum-exp, against 6.2 ms, one thread, measured). */
+ * __builtin_shufflevector) into columns of wlp.  Rows past the block's end (a last
+ * partial tile) repeat its last row.  The block is read from memory once, and the
+ * next block's lines are requested one per entry of a_i (stream_line), into L2:
+ * into L1 they pushed the tile's own lines out (W3's spherical pass took 7.7 ms, and
+ * 6.8 ms with half of the lines left to the log-sum-exp, against 6.2 ms, one
+ * thread, measured). */
 #define GMM_DWLP_CG 2
 
-/* Rows past the block's end (a last partial tile) repeat its last row. */
 #define GMM_DWLP_GROUP(V, L, CG, TILE, TILE_FN)                                     \
     {                                                                               \
         V acc[CG][L];                                                               \
         for (int v = 0; v < CG; ++v) {                                              \
-            const V c = *(const VU *)(Qc + q_rows * kq + (g + v) * L);               \
+            const V c = *(const VU *)(Qc + q_rows * kq + (g + v) * L);              \
             for (int r = 0; r < L; ++r) acc[v][r] = c;                              \
         }                                                                           \
         for (ptrdiff_t j = 0; j < q_rows; ++j) {                                    \
@@ -1513,9 +1513,10 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
                 --quota;                                                            \
             }                                                                       \
             V q[CG];                                                                \
-            for (int v = 0; v < CG; ++v) q[v] = *(const VU *)(Qc + j * kq + (g + v) * L); \
+            for (int v = 0; v < CG; ++v)                                            \
+                q[v] = *(const VU *)(Qc + j * kq + (g + v) * L);                    \
             for (int r = 0; r < L; ++r) {                                           \
-                const V a = w[r][1 + j] - zero; /* a broadcast: x - 0 is x */  \
+                const V a = w[r][1 + j] - zero; /* a broadcast: x - 0 is x */       \
                 for (int v = 0; v < CG; ++v) acc[v][r] += a * q[v];                 \
             }                                                                       \
         }                                                                           \
