@@ -44,7 +44,7 @@ def e_step(X, kp, w=None, stats=None, start=0, end=None, resp=None, lpn=None, la
     ed1, ed2 = E[np.float64]
     return _kernels.e_step(
         X, start, X.shape[0] if end is None else end, e1 if w is None else w, kp.cov_code,
-        kp.shift, kp.means, kp.delta, kp.prec, kp.Q, kp.cst,
+        kp.shift, kp.means, kp.delta, kp.prec, kp.Q, kp.cst, kp.direct,
         ed1 if stats is None else stats.row, e2 if resp is None else resp,
         e1 if lpn is None else lpn, NO_LABELS if labels is None else labels, block_size,
         tied_s2)

@@ -72,7 +72,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
         part = Statistics(kparams.covariance_type, shifts, kparams.shift, n_rows=end - start)
         _, _, part.n_nonfinite, worst = _kernels.e_step(
             X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
-            kparams.delta, kparams.prec, kparams.Q, kparams.cst, part.row, e2, e1, el,
+            kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, part.row, e2, e1, el,
             block_size, tied_s2)
         if worst >= 0:
             part.worst_rows.append(worst)
@@ -99,6 +99,7 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     def task(start, end):
         return _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.shift,
                                kparams.means, kparams.delta, kparams.prec, kparams.Q, kparams.cst,
+                               kparams.direct,
                                ed1, out_resp, out_lpn, out_labels, block_size)[2]
 
     n_nonfinite = [0]

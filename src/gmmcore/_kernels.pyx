@@ -458,6 +458,8 @@ def e_step(
                                          #     diag (k·d) / spherical (k) precisions
     const floating[::1] Q,               # IN  diag (2d·k), spherical and tied ((d+1)·k)
     const double[::1] cst,               # IN  (k,) constant part of each log-density
+    const Py_ssize_t[::1] direct,        # IN  components taken in the direct form (see
+                                         #     KernelParams.direct), or (0,)
     double[::1] stats,                   # OUT (stats_width(...),) zeros on entry, or (0,)
     floating[:, ::1] out_resp,           # OUT (n_samples, k) responsibilities, or (0, 0)
     floating[::1] out_log_prob_norm,     # OUT (n_samples,) log p(x), or (0,)
@@ -509,6 +511,11 @@ def e_step(
     _check_shape("delta", (delta.shape[0], delta.shape[1]), (k, d))
     _check_shape("cst", (cst.shape[0],), (k,))
     _check_shape("prec", (prec.shape[0],), _prec_shape(cov_type, k, d))
+    cdef Py_ssize_t n_direct = direct.shape[0]
+    if n_direct and not (cov_type == DIAG or cov_type == SPHERICAL):
+        raise ValueError("direct components are for diag and spherical covariances")
+    if n_direct and not all(0 <= c < k for c in direct):
+        raise ValueError(f"direct components {list(direct)} are outside of [0, {k})")
     # diag: (2d × k) and spherical ((d + 1) × k) coefficients of the expanded form;
     # tied: the centres m_c = (μ_c − s) U, k × d
     cdef Py_ssize_t q_rows = 2 * d if cov_type == DIAG else d + 1
@@ -786,6 +793,9 @@ def e_step(
                 # the same with 2 lanes or none: the design, then one GEMM
                 _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
                 _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
+            if n_direct:
+                _direct_log_densities(cov_type, Xb, n_rows, d, &means[0, 0], &prec[0],
+                                      &cst[0], &direct[0], n_direct, wlp, ldp)
 
             # -- per-row outputs and log-likelihood --------------------------------
             if want_labels:
@@ -1098,6 +1108,46 @@ cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_ty
         gmm_design_f(kind, X, n_rows, d, shift, A, width)
     else:
         gmm_design_d(kind, X, n_rows, d, shift, A, width)
+
+
+cdef void _direct_log_densities(
+        int cov_type,                  # IN  DIAG or SPHERICAL
+        const floating *X,             # IN  n_rows × d, row-major
+        Py_ssize_t n_rows, Py_ssize_t d,
+        const floating *means,         # IN  k × d
+        const floating *prec,          # IN  diag k × d, spherical (k,) precisions
+        const double *cst,             # IN  (k,) constants of the direct form
+        const Py_ssize_t *components,  # IN  the components to write
+        Py_ssize_t n_components,
+        floating *wlp,                 # OUT rows of those components (k × ld)
+        Py_ssize_t ld) noexcept nogil:
+    """wlp[c] = cst[c] − ½ Σ_j p_cj (x_j − μ_cj)² for the listed components.
+
+    The expanded form (x − s)² p − 2 (x − s) p δ + p δ² loses about
+    eps · Σ p δ² to cancellation near a component whose mean lies far from the
+    shift against its spread; such components (rare: a tight cluster far from
+    the rest) are written here in the direct form instead.
+    """
+    cdef Py_ssize_t t, c, i, j
+    cdef double acc, z
+    cdef const floating *x
+    cdef const floating *m
+    for t in range(n_components):
+        c = components[t]
+        m = means + c * d
+        for i in range(n_rows):
+            x = X + i * d
+            acc = 0.0
+            if cov_type == DIAG:
+                for j in range(d):
+                    z = <double>x[j] - <double>m[j]
+                    acc += <double>prec[c * d + j] * z * z
+            else:
+                for j in range(d):
+                    z = <double>x[j] - <double>m[j]
+                    acc += z * z
+                acc *= <double>prec[c]
+            wlp[c * ld + i] = <floating>(cst[c] - 0.5 * acc)
 
 
 cdef void _affine(const floating *A, Py_ssize_t lda, Py_ssize_t n_rows, Py_ssize_t q_rows,

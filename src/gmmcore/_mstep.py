@@ -458,6 +458,14 @@ def n_parameters(covariance_type, n_components, n_features):
     return int(cov_params + d * k + k - 1)
 
 
+# Components with Σ p δ² above this take the direct form in the float64 diag and
+# spherical E-steps (see KernelParams): the expansion's rounding, a few eps ·
+# (2d + 2) · reach at worst, stays below 1e-9 of a log-density of size d.  The
+# benchmarks' clusters (centres 4 standard deviations apart per feature) reach
+# 16 d, far below it.
+DIRECT_REACH = 2.0**15
+
+
 class KernelParams:
     """The parameters in the form the E-step kernel reads, in the data's dtype.
 
@@ -468,7 +476,8 @@ class KernelParams:
     multiply the kernel's per-row design (see ``_kernels.e_step``).
     """
 
-    __slots__ = ("covariance_type", "cov_code", "shift", "means", "delta", "prec", "Q", "cst")
+    __slots__ = ("covariance_type", "cov_code", "shift", "means", "delta", "prec", "Q", "cst",
+                 "direct")
 
     def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype):
         means = np.asarray(means, dtype=np.float64)
@@ -485,27 +494,38 @@ class KernelParams:
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
         cst = log_weights + log_det_cholesky(pc, covariance_type, d) - 0.5 * d * math.log(2 * math.pi)
-        # With more than SMALL_D features the float64 diag and spherical E-steps are
-        # one GEMM each, of the expanded quadratic form: its constant terms go into
-        # cst.  Everywhere else (float32, up to SMALL_D, tied) the kernel computes
-        # the plain form.
-        expanded = d > SMALL_D and np.dtype(dtype) == np.float64
+        direct = np.empty(0, dtype=np.intp)
         if covariance_type == "diag":
             prec = pc**2
             Q = np.vstack([(prec * delta).T, -0.5 * prec.T])
-            if expanded:
-                cst = cst - 0.5 * np.einsum("kd,kd->k", prec, delta**2)
+            reach = np.einsum("kd,kd->k", prec, delta**2)
         elif covariance_type == "spherical":
             prec = pc**2
             Q = np.vstack([(prec[:, None] * delta).T, -0.5 * prec[None, :]])
-            if expanded:
-                cst = cst - 0.5 * prec * np.einsum("kd,kd->k", delta, delta)
+            reach = prec * np.einsum("kd,kd->k", delta, delta)
         elif covariance_type == "tied":
             # the centres in whitened space, m_c = (μ_c − s) U; the kernel computes
             # ‖(x − s) U − m_c‖² directly
             Q = delta @ pc
         else:
             Q = np.empty(0)
+        # The float64 diag and spherical E-steps work on z = x − s.  With more
+        # than SMALL_D features they take the expanded quadratic form (one sweep
+        # or GEMM of the design [z, z²]), whose constant terms −½ p δ² go into
+        # cst; with fewer, register tiles take (z − δ)² p.  Near a component whose
+        # mean is far from s against its spread (reach = Σ p δ²) both lose digits:
+        # the expansion about eps · reach, the tiles eps · √reach per feature, to
+        # the rounding of z and δ.  Such components are taken in the direct form
+        # (x − μ)² p (the kernel's `direct` list) with their plain constants.
+        # float32 works in the direct form or around the means everywhere but
+        # d ≤ SMALL_D, whose data carry no more digits than the tiles keep.
+        if covariance_type in ("diag", "spherical") and np.dtype(dtype) == np.float64:
+            direct = np.flatnonzero(~(reach <= DIRECT_REACH)).astype(np.intp)
+            if d > SMALL_D:
+                expanded = np.ones(k, dtype=bool)
+                expanded[direct] = False
+                cst = np.where(expanded, cst - 0.5 * reach, cst)
+                Q[:, direct] = 0.0
         self.shift = np.ascontiguousarray(shift, dtype=dtype)
         self.means = np.ascontiguousarray(means, dtype=dtype)
         self.delta = np.ascontiguousarray(delta, dtype=dtype)
@@ -514,6 +534,7 @@ class KernelParams:
                                          dtype=dtype).reshape(-1)
         self.Q = np.ascontiguousarray(Q, dtype=dtype).reshape(-1)
         self.cst = np.ascontiguousarray(cst, dtype=np.float64)
+        self.direct = direct
 
     def statistics_shifts(self):
         """The shifts of the statistics the E-step kernel returns (see e_step)."""
