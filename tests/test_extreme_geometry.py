@@ -110,3 +110,89 @@ def test_log_densities_match_the_direct_form_whatever_the_offset(covariance_type
         got = model.score_samples(X.astype(np.float32))
         expected32 = direct_log_density(model, X.astype(np.float32).astype(np.float64))
         np.testing.assert_allclose(got, expected32, rtol=1e-4, atol=1e-3)
+
+
+def test_far_sentinel_cluster_fits_like_scikit_learn():
+    """A tight cluster of 50 identical rows at 99999: scikit-learn fits it (covariance
+    reg_covar · I); the one-pass sums around one shift used to cancel below zero."""
+    sklearn = pytest.importorskip("sklearn.mixture")
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(1000, 3)), np.full((50, 3), 99999.0)])
+    for covariance_type in COVARIANCE_TYPES_ALL:
+        ours = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+        theirs = sklearn.GaussianMixture(2, covariance_type=covariance_type,
+                                         random_state=0).fit(X)
+        assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-9)
+        far = int(np.argmax(ours.means_[:, 0])) if ours.means_.ndim == 2 else 0
+        if covariance_type != "tied":
+            their_far = int(np.argmax(theirs.means_[:, 0]))
+            np.testing.assert_allclose(ours.covariances_[far], theirs.covariances_[their_far],
+                                       rtol=1e-6, atol=1e-12)
+
+
+COVARIANCE_TYPES_ALL = ("full", "tied", "diag", "spherical")
+
+
+@pytest.mark.parametrize("covariance_type", PER_COMPONENT)
+@pytest.mark.parametrize("d", [2, 3, 9, 20])
+@pytest.mark.parametrize("ratio", [1e2, 1e4, 1e6, 1e8])
+def test_far_clusters_match_a_centred_two_pass_em(covariance_type, d, ratio):
+    """Clusters `ratio` spreads apart: covariances, means and bounds of five EM
+    iterations against the textbook two-pass EM from the same start, to 1e-9."""
+    X, far = far_clusters(d, ratio, seed=int(np.log10(ratio)) + d)
+    start = start_for(covariance_type, d, far)
+    model = fit_fixed_iterations(X, covariance_type, start, 5)
+    weights, means, covs, bounds = reference_fit(X, covariance_type, start, 5)
+    dense = to_dense(covariance_type, model.covariances_, 2, d)
+    for c in range(2):
+        scale = np.abs(covs[c]).max()
+        assert np.abs(dense[c] - covs[c]).max() <= 1e-9 * scale
+    np.testing.assert_allclose(model.weights_, weights, rtol=1e-9)
+    # a mean carries the rounding of the rows' coordinates (eps |x|) as well
+    for c, spread in enumerate((1.0, 1e-2)):
+        error = np.abs(model.means_[c] - means[c]).max()
+        assert error <= 1e-9 * spread + 8 * np.finfo(float).eps * np.abs(X).max()
+    np.testing.assert_allclose(model.lower_bounds_, bounds, rtol=1e-9)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(d=st.integers(1, 40), log_ratio=st.floats(1.0, 8.0),
+       covariance_type=st.sampled_from(PER_COMPONENT), seed=st.integers(0, 2**16),
+       dtype_is_32=st.booleans())
+def test_far_cluster_property(d, log_ratio, covariance_type, seed, dtype_is_32):
+    """The differential fuzz over far-apart clusters: any d, any ratio up to 1e8,
+    either dtype of data (the statistics are float64 whatever the data)."""
+    X, far = far_clusters(d, 10.0**log_ratio, seed, n_near=120, n_far=40)
+    if dtype_is_32:
+        # float32 rows, compared with the float64 EM on the same (rounded) rows
+        X = X.astype(np.float32)
+        if far > 1e3:  # the far cluster's spread below float32 resolution there
+            return
+    start = start_for(covariance_type, d, far)
+    model = fit_fixed_iterations(X, covariance_type, start, 3)
+    _, means, covs, _ = reference_fit(X.astype(np.float64), covariance_type, start, 3)
+    dense = to_dense(covariance_type, np.asarray(model.covariances_, np.float64), 2, d)
+    tol = 2e-4 if dtype_is_32 else 1e-9
+    for c in range(2):
+        scale = np.abs(covs[c]).max()
+        assert np.abs(dense[c] - covs[c]).max() <= tol * scale
+
+
+def test_reg_covar_zero_and_a_component_at_rounding_level_variance():
+    """scikit-learn's test_gaussian_mixture_setting_best_params: spherical,
+    reg_covar=0, a component holding about one point.  Its variance is a few
+    1e-16, positive when summed around the component's own mean."""
+    sklearn = pytest.importorskip("sklearn.mixture")
+    rnd = np.random.RandomState(0)
+    X = rnd.uniform(size=(30, 3))
+    params = dict(n_components=2, covariance_type="spherical", reg_covar=0,
+                  weights_init=[0.6, 0.4], means_init=[[0, 0, 0], [1, 1, 1]],
+                  precisions_init=[2, 5], n_init=5, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = GaussianMixture(random_state=np.random.RandomState(0), **params).fit(X)
+        theirs = sklearn.GaussianMixture(random_state=np.random.RandomState(0),
+                                         **params).fit(X)
+    assert np.all(ours.covariances_ > 0)
+    np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-6)
+    np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-9, atol=1e-12)

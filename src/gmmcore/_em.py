@@ -7,7 +7,7 @@ and/or fills per-row outputs (responsibilities, log p(x), labels).
 import numpy as np
 
 from . import _kernels
-from ._mstep import Statistics, moved_tied_s2
+from ._mstep import Statistics, centred_statistics, imprecise_components, moved_tied_s2
 from ._parallel import plan_chunks, run_ordered
 
 BLOCK_SIZE = 256
@@ -80,7 +80,21 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
 
     chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams), row_bytes=X.strides[0])
     run_ordered(task, chunks, n_threads, fold=total.__iadd__)
+    imprecise = imprecise_components(total)
+    if imprecise and not total.n_nonfinite:
+        total = centred_statistics(
+            total, imprecise, _resp_blocks(X, sample_weight, kparams, n_threads, block_size))
     return total
+
+
+def _resp_blocks(X, sample_weight, kparams, n_threads, block_size):
+    """(rows, weights, responsibilities) over X in slices of a few MB."""
+    step = max(block_size, (4 << 20) // (8 * (X.shape[1] + kparams.means.shape[0])))
+    for start in range(0, X.shape[0], step):
+        rows = X[start:start + step]
+        weights = None if sample_weight is None else sample_weight[start:start + step]
+        resp = e_step_outputs(rows, kparams, n_threads, resp=True, block_size=block_size)[0]
+        yield rows, weights, resp
 
 
 def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, labels=False,

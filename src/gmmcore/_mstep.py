@@ -213,6 +213,82 @@ def _pooled_shifts(a, b):
     return shifts.astype(np.float64), np.asarray(tied_shift, np.float64)
 
 
+# A component's one-pass scatter, S2 around a shift c less N (μ − c)², keeps
+# about −log10(eps · raw / var) digits, where raw is the second moment around c
+# and var the variance it leaves.  Below this ratio (its digits: 16 − 5) the
+# statistics stand; above it (a tight cluster far from the shift, or a variance
+# within rounding of zero) the component is taken again around its new mean.
+CENTRING_RATIO = 1e5
+
+
+def imprecise_components(stats):
+    """Components whose second moments cancel: for some feature the variance is
+    below 1 / CENTRING_RATIO of the second moment around the shift.  Tied
+    statistics (one S2 for all components) are never listed."""
+    if stats.covariance_type == "tied":
+        return []
+    k, d = stats.shifts.shape
+    nk = stats.nk
+    s2 = stats.s2
+    if stats.covariance_type == "full":
+        raw = s2.reshape(k, d, d)[:, np.arange(d), np.arange(d)]
+        first = stats.s1**2
+    elif stats.covariance_type == "diag":
+        raw = s2.reshape(k, d)
+        first = stats.s1**2
+    else:
+        raw = s2.reshape(k, 1)
+        first = np.einsum("kd,kd->k", stats.s1, stats.s1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centred = raw - first / nk[:, None]
+        cancelled = (nk > 0)[:, None] & (raw > 0) & ~(centred * CENTRING_RATIO > raw)
+    return [int(c) for c in np.flatnonzero(cancelled.any(axis=1))]
+
+
+def centred_statistics(stats, components, resp_blocks):
+    """``stats`` with the listed components' N, S1 and S2 summed again around
+    their means (the means ``stats`` gives them), from ``resp_blocks``: an
+    iterable of (X block, weights block or None, responsibilities block) over the
+    same rows and responsibilities as ``stats``.  A two-pass sum, exact where the
+    one-pass statistics cancel (see imprecise_components)."""
+    k, d = stats.shifts.shape
+    comps = np.asarray(components, dtype=np.intp)
+    centres = stats.means[comps]
+    nk = np.zeros(len(comps))
+    s1 = np.zeros((len(comps), d))
+    kind = stats.covariance_type
+    s2 = np.zeros((len(comps), d, d) if kind == "full" else
+                  (len(comps), d) if kind == "diag" else len(comps))
+    for X, w, resp in resp_blocks:
+        X = np.asarray(X, dtype=np.float64)
+        r = np.asarray(resp[:, comps], dtype=np.float64)
+        if w is not None:
+            r *= np.asarray(w, dtype=np.float64)[:, None]
+        nk += r.sum(axis=0)
+        for t in range(len(comps)):
+            z = X - centres[t]
+            rz = r[:, t] @ z
+            s1[t] += rz
+            if kind == "full":
+                s2[t] += (z * r[:, t, None]).T @ z
+            elif kind == "diag":
+                s2[t] += r[:, t] @ (z * z)
+            else:
+                s2[t] += r[:, t] @ np.einsum("nd,nd->n", z, z)
+    out = stats.copy()
+    out.shifts = np.array(out.shifts, dtype=np.float64)
+    out.shifts[comps] = centres
+    out.nk[comps] = nk
+    out.s1[comps] = s1
+    if kind == "full":
+        out.s2.reshape(k, d, d)[comps] = s2
+    elif kind == "diag":
+        out.s2.reshape(k, d)[comps] = s2
+    else:
+        out.s2[comps] = s2
+    return out
+
+
 def s2_size(covariance_type, k, d):
     return {"full": k * d * d, "tied": d * d, "diag": k * d, "spherical": k}[covariance_type]
 
