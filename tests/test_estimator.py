@@ -20,7 +20,8 @@ def test_parameters_mirror_sklearn_names_and_defaults():
     for name in SKLEARN_PARAMS:
         assert name in ours, name
         assert ours[name] == ref[name], name
-    assert set(ours) - set(ref) == {"n_threads", "on_degenerate"}
+    assert set(ours) - set(ref) == {"n_threads", "on_degenerate", "partial_fit_mode",
+                                    "learning_decay"}
     assert ours["on_degenerate"] == "raise"  # scikit-learn's behaviour by default
 
 

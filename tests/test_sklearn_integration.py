@@ -40,7 +40,7 @@ def test_clone_get_params_set_params():
     copy = clone(gmm)
     assert copy is not gmm and copy.get_params() == gmm.get_params()
     assert set(gmm.get_params()) == set(SklearnGaussianMixture().get_params()) | {
-        "n_threads", "on_degenerate"}
+        "n_threads", "on_degenerate", "partial_fit_mode", "learning_decay"}
     assert copy.set_params(n_components=5, tol=1e-4) is copy
     assert (copy.n_components, copy.tol, gmm.n_components) == (5, 1e-4, 3)
     with pytest.raises(ValueError, match="Invalid parameter 'n_clusters'"):
@@ -141,3 +141,14 @@ def test_conversion_of_unfitted_or_foreign_models_is_an_error():
         GaussianMixture.from_sklearn(StandardScaler())
     with pytest.raises(ValueError, match="not fitted"):
         GaussianMixture(2).to_sklearn()
+
+
+def test_grid_search_sees_the_streaming_parameters():
+    """learning_decay and partial_fit_mode are constructor parameters, so clone and
+    GridSearchCV see them (they were partial_fit options before)."""
+    X = make_blobs(n_samples=300, n_features=2, n_components=2, seed=1)
+    search = GridSearchCV(GaussianMixture(2, random_state=0),
+                          {"learning_decay": [0.6, 0.9], "partial_fit_mode": ["exact"]},
+                          cv=2).fit(X)
+    assert set(search.best_params_) == {"learning_decay", "partial_fit_mode"}
+    assert search.best_estimator_.partial_fit_mode == "exact"

@@ -96,8 +96,9 @@ def test_exact_partial_fit_epoch_then_update_is_one_fit_iteration(covariance_typ
     params = dict(covariance_type=covariance_type, random_state=0, tol=0.0)
     start = GaussianMixture(3, max_iter=3, **params).fit(X)
     reference = GaussianMixture(3, max_iter=4, **params).fit(X)
+    start.set_params(partial_fit_mode="exact")
     for batch in np.array_split(X, 9):
-        start.partial_fit(batch, exact=True)
+        start.partial_fit(batch)
     assert start.statistics_.n_rows == len(X)
     start.update()
     assert start.statistics_ is None
@@ -121,14 +122,16 @@ def test_stepwise_partial_fit_converges_to_the_batch_solution(covariance_type):
 
 def test_stepwise_partial_fit_tracks_a_drifting_stream():
     rng = np.random.RandomState(0)
-    fast = GaussianMixture(2, covariance_type="spherical", random_state=0)
-    average = GaussianMixture(2, covariance_type="spherical", random_state=0)
+    fast = GaussianMixture(2, covariance_type="spherical", random_state=0, learning_decay=0.51)
+    # η = 1/(t+1): the plain running mean
+    average = GaussianMixture(2, covariance_type="spherical", random_state=0,
+                              learning_decay=1.0)
     centres = None
     for t in range(150):
         centres = np.array([[0.0, 0.0], [10.0, 0.0]]) + [0.1 * t, 0.05 * t]
         batch = np.vstack([rng.randn(200, 2) + c for c in centres])
-        fast.partial_fit(batch, learning_decay=0.51)
-        average.partial_fit(batch, learning_decay=1.0)  # η = 1/(t+1): the plain running mean
+        fast.partial_fit(batch)
+        average.partial_fit(batch)
     # The centres moved 15 units.  A learning rate decaying like t^-0.51 keeps about the
     # last 1/η ≈ 13 batches in view, so it lags by ~1.3 units; the running mean of the
     # whole stream (learning_decay=1) stays far behind.
@@ -141,11 +144,68 @@ def test_stepwise_partial_fit_tracks_a_drifting_stream():
 
 def test_partial_fit_validation():
     X = make_blobs(n_samples=300, n_features=2, n_components=2, seed=0)
-    gmm = GaussianMixture(2, random_state=0)
     with pytest.raises(ValueError, match="learning_decay"):
-        gmm.partial_fit(X, learning_decay=0.4)
+        GaussianMixture(2, learning_decay=0.4).partial_fit(X)
+    with pytest.raises(ValueError, match="partial_fit_mode"):
+        GaussianMixture(2, partial_fit_mode="online").partial_fit(X)
+    gmm = GaussianMixture(2, random_state=0)
     gmm.partial_fit(X)
     with pytest.raises(ValueError, match="features"):
         gmm.partial_fit(X[:, :1])
     with pytest.raises(ValueError, match="non-negative"):
         gmm.partial_fit(X, sample_weight=-np.ones(len(X)))
+
+
+def two_clusters(seed, n=400):
+    rng = np.random.RandomState(seed)
+    return np.vstack([rng.randn(n // 2, 2) * 0.5, rng.randn(n // 2, 2) * 0.5 + 6.0])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_partial_fit_after_fit_continues_from_the_fitted_model(covariance_type):
+    """Clusters at 0 and 6, then one batch of 20 rows near 6: the model moves a little
+    (the batch weighs 20 against the 400 rows fitted), it is not re-initialised."""
+    X = two_clusters(0)
+    model = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+    before = np.sort(model.means_[:, 0])
+    assert model.n_samples_seen_ == len(X)
+    batch = np.random.RandomState(1).randn(20, 2) * 0.5 + 6.0
+    model.partial_fit(batch)
+    after = np.sort(model.means_[:, 0])
+    assert abs(after[0] - before[0]) < 0.05
+    assert abs(after[1] - before[1]) < 0.05
+    # the near-6 component gained weight, by about η = (400/20 + 1) ** -0.6 of the way
+    eta = (len(X) / 20 + 1) ** -0.6
+    far = int(np.argmax(model.means_[:, 0]))
+    assert model.weights_[far] == pytest.approx(0.5 * (1 - eta) + eta, abs=0.01)
+    assert model.n_samples_seen_ == len(X) + 20
+    assert model.n_batches_seen_ == 1
+
+
+def test_stepwise_stream_from_a_fit_equals_the_running_mean_with_decay_one():
+    """learning_decay=1: a fitted model's implied statistics and the batches after it
+    average by sample count, so the means are the pooled means of all the rows."""
+    X = two_clusters(2, n=600)
+    batches = [two_clusters(3 + i, n=100) for i in range(3)]
+    model = GaussianMixture(2, covariance_type="full", random_state=0, learning_decay=1.0,
+                            tol=1e-10, max_iter=500).fit(X)
+    labels_of = lambda rows: (rows[:, 0] > 3).astype(int)  # noqa: E731
+    for batch in batches:
+        model.partial_fit(batch)
+    every = np.vstack([X] + batches)
+    far = int(np.argmax(model.means_[:, 0]))
+    expected = every[labels_of(every) == 1].mean(axis=0)
+    np.testing.assert_allclose(model.means_[far], expected, atol=2e-3)
+
+
+def test_n_init_applies_to_the_start_of_a_stream():
+    """The first batch initialises the mixture with n_init starts and keeps the one
+    under which the batch is most likely; the first start is the n_init=1 start."""
+    X = make_blobs(n_samples=600, n_features=2, n_components=4, seed=3)
+    scores = []
+    for n_init in (1, 8):
+        model = GaussianMixture(4, init_params="random_from_data", n_init=n_init,
+                                random_state=0, max_iter=1, partial_fit_mode="exact")
+        model.partial_fit(X)
+        scores.append(model.lower_bound_)  # the batch under the kept start
+    assert scores[1] > scores[0]

@@ -17,6 +17,7 @@ from ._init import initial_statistics
 from ._mstep import (
     KernelParams,
     SufficientStatistics,
+    implied_statistics,
     covariances_from_cholesky,
     estimate_parameters,
     n_parameters,
@@ -31,6 +32,7 @@ from ._parallel import MIN_ROWS_PER_CHUNK, blas_single_threaded, effective_n_thr
 _COVARIANCE_TYPES = {"full", "tied", "diag", "spherical"}
 _INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
 _ON_DEGENERATE = {"raise", "reseed", "regularize"}
+_PARTIAL_FIT_MODES = {"stepwise", "exact"}
 
 # Fitted parameters in the kernels' form, per estimator.  Kept outside the
 # instances so that predicting never changes an estimator's __dict__ (nor its
@@ -113,6 +115,21 @@ class GaussianMixture:
         pooled covariance (when no component is healthy, it regularizes instead).  'regularize' adds a growing multiple of the mean
         variance to a collapsed covariance's diagonal until it is definite.
         Each action is recorded in ``degenerate_events_``.
+    partial_fit_mode : {'stepwise', 'exact'}, default='stepwise'
+        How :meth:`partial_fit` uses a batch.  'stepwise' (stepwise EM): the
+        batch's statistics, per unit weight, are blended into running ones as
+        ``s ← (1 − η) s + η s_batch`` and the parameters are re-estimated from
+        ``s``.  'exact': the batch's statistics under the current parameters are
+        added to ``statistics_`` and the parameters change only when
+        :meth:`update` is called, so that a pass over every batch followed by
+        ``update()`` is exactly one EM iteration of ``fit`` on all the rows.
+    learning_decay : float, default=0.6
+        Stepwise EM's step for a batch is ``η = (t + 1) ** -learning_decay``,
+        where ``t = n_samples_seen_ / Σ w_batch`` counts the batches of its
+        weight that came before it (1.0: the running mean of every row seen).  In
+        (0.5, 1]: the usual
+        condition for convergence on a stationary stream; smaller values forget
+        faster and follow a drifting stream.
 
     Attributes
     ----------
@@ -145,6 +162,17 @@ class GaussianMixture:
         definite'), 'action' ('reseeded' or 'regularized') and, for
         'regularized', 'added' (the value added to the diagonal).  Empty when
         nothing degenerated.
+    n_samples_seen_ : float
+        The total sample weight (the number of rows, without weights) that the
+        current parameters were estimated from: ``fit``'s rows, then each
+        stepwise batch added.  A later stepwise :meth:`partial_fit` weighs its
+        batch against it.
+    n_batches_seen_ : int
+        Batches given to :meth:`partial_fit` since the last ``fit``.
+    statistics_ : SufficientStatistics or None
+        :meth:`partial_fit`'s running statistics: per unit weight for
+        'stepwise', the pending sums for 'exact' (None after ``fit`` and after
+        :meth:`update`).
 
     Examples
     --------
@@ -178,6 +206,8 @@ class GaussianMixture:
         verbose_interval=10,
         n_threads=None,
         on_degenerate="raise",
+        partial_fit_mode="stepwise",
+        learning_decay=0.6,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -195,6 +225,8 @@ class GaussianMixture:
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
         self.on_degenerate = on_degenerate
+        self.partial_fit_mode = partial_fit_mode
+        self.learning_decay = learning_decay
 
     # ------------------------------------------------------------------
     # Estimator protocol (scikit-learn's, without importing scikit-learn)
@@ -280,6 +312,12 @@ class GaussianMixture:
             v.check_int("verbose", self.verbose, 0)
         v.check_int("verbose_interval", self.verbose_interval, 1)
         v.check_option("on_degenerate", self.on_degenerate, _ON_DEGENERATE)
+        v.check_option("partial_fit_mode", self.partial_fit_mode, _PARTIAL_FIT_MODES)
+        v.check_real("learning_decay", self.learning_decay, 0.0)
+        if not 0.5 < self.learning_decay <= 1.0:
+            raise v.InvalidParameterError(
+                "The 'learning_decay' parameter of GaussianMixture must be a float in the "
+                f"range (0.5, 1.0]. Got {self.learning_decay!r} instead.")
         try:
             return effective_n_threads(self.n_threads)
         except (TypeError, ValueError) as exc:
@@ -378,7 +416,7 @@ class GaussianMixture:
             raise ValueError(
                 f"X has {n_features} features, but the warm-started {type(self).__name__} "
                 f"was fitted with {self.n_features_in_} features")
-        n_init = self.n_init if do_init and not initialise_only else 1
+        n_init = self.n_init if do_init else 1
         max_iter = 0 if initialise_only else self.max_iter
         random_state = v.check_random_state(self.random_state)
 
@@ -386,15 +424,20 @@ class GaussianMixture:
         self._random_state = random_state
         try:
             return self._fit_inits(data, init, do_init, n_init, max_iter, n_threads,
-                                   feature_names, want_labels)
+                                   feature_names, want_labels, initialise_only)
         finally:
             # scratch of this fit only; what is kept is degenerate_events_
             del self._events, self._random_state
             self.__dict__.pop("_init_index", None)
 
     def _fit_inits(self, data, init, do_init, n_init, max_iter, n_threads, feature_names,
-                   want_labels):
-        """The n_init EM runs, the choice of the best and the fitted attributes."""
+                   want_labels, initialise_only=False):
+        """The n_init EM runs, the choice of the best and the fitted attributes.
+
+        ``initialise_only`` (the start of a stream, from its first batch): no EM
+        iteration; of several starts, the one under which the rows are most
+        likely is kept.
+        """
         n_features = data.n_features
         random_state = self._random_state
         best = None
@@ -411,6 +454,9 @@ class GaussianMixture:
                     lower_bound = self.lower_bound_
                 params, lower_bound, lower_bounds, n_iter, converged = self._run_em(
                     data, params, lower_bound, max_iter, n_threads)
+                if initialise_only and n_init > 1:
+                    lower_bound = data.statistics(self._params_for_kernels(params, data.dtype),
+                                                  n_threads).mean_loglik
                 if best is None or lower_bound > best[1] or best[1] == -np.inf:
                     best = (params, lower_bound, lower_bounds, n_iter, converged)
 
@@ -427,6 +473,10 @@ class GaussianMixture:
             self.lower_bounds_ = lower_bounds
             self.degenerate_events_ = self._events
             self.n_features_in_ = n_features
+            # a new start of the stream: partial_fit continues from these parameters
+            self.n_samples_seen_ = 0.0 if initialise_only else data.total_weight
+            self.n_batches_seen_ = 0
+            self.statistics_ = None
             if feature_names is not None:
                 self.feature_names_in_ = feature_names
             elif hasattr(self, "feature_names_in_"):
@@ -482,8 +532,7 @@ class GaussianMixture:
         n_iter = 0
         for n_iter in range(1, max_iter + 1):
             previous = lower_bound
-            kparams = KernelParams(params.weights, params.means, params.precisions_cholesky,
-                                   self.covariance_type, data.dtype)
+            kparams = self._params_for_kernels(params, data.dtype)
             # One pass: the lower bound under θ_t and the statistics for θ_{t+1}.
             stats = data.statistics(kparams, n_threads)
             if stats.n_nonfinite:
@@ -501,6 +550,10 @@ class GaussianMixture:
         else:
             self._print_verbose_init_end(lower_bound, converged)
         return params, lower_bound, lower_bounds, n_iter, converged
+
+    def _params_for_kernels(self, params, dtype):
+        return KernelParams(params.weights, params.means, params.precisions_cholesky,
+                            self.covariance_type, dtype)
 
     def _m_step(self, stats, dtype, data, n_iter):
         """New parameters from statistics: the one M-step of fit, update and partial_fit.
@@ -776,7 +829,8 @@ class GaussianMixture:
         ----------
         stats : SufficientStatistics, default=None
             Statistics from :meth:`accumulate` (summed over chunks).  None applies
-            and clears the statistics gathered by ``partial_fit(..., exact=True)``.
+            and clears the statistics gathered by ``partial_fit`` with
+            ``partial_fit_mode='exact'``.
 
         Returns
         -------
@@ -787,32 +841,38 @@ class GaussianMixture:
         self._check_is_fitted()
         if stats is None:
             stats = getattr(self, "statistics_", None)
-            if stats is None or getattr(self, "_stream_mode", None) != "exact":
+            if stats is None or self.partial_fit_mode != "exact":
                 raise ValueError("update() without statistics applies those gathered by "
-                                 "partial_fit(..., exact=True); none are pending")
+                                 "partial_fit with partial_fit_mode='exact'; none are pending")
             self.statistics_ = None
         self._check_statistics(stats)
         if stats.total_weight <= 0:
             raise ValueError("the statistics hold no rows of positive weight")
         self._apply(stats, None)
+        self.n_samples_seen_ = stats.total_weight
         return self
 
-    def partial_fit(self, X, y=None, sample_weight=None, *, exact=False, learning_decay=0.6):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Fit on a batch of a stream: one EM step that folds the batch into running
         statistics (data that arrives over time, or does not fit in memory).
 
-        The first call initialises the mixture from the batch as ``fit`` would
-        (``init_params``, ``*_init``, ``random_state``).  Then:
+        The stream starts from the fitted model where there is one (after ``fit``,
+        ``load`` or earlier batches).  Otherwise the first batch initialises the
+        mixture as ``fit`` would (``init_params``, ``*_init``, ``random_state``,
+        and ``n_init`` starts of which the one under which the batch is most
+        likely is kept), so a stepwise stream depends on its first batch's start.
+        Then, by ``partial_fit_mode``:
 
-        - ``exact=False`` (stepwise EM): the batch's statistics, normalised per
-          unit weight, are blended into the running ones as
-          ``s ← (1 − η) s + η s_batch`` with ``η = (t + 2) ** -learning_decay`` for
-          the t-th batch after the first, and the parameters are re-estimated
-          from ``s``.  ``learning_decay`` in (0.5, 1] is the usual condition for
-          convergence on a stationary stream; smaller values forget faster and
-          follow a drifting stream.
-        - ``exact=True``: the batch's statistics under the current parameters are
-          added to ``statistics_`` and the parameters do not change until
+        - 'stepwise' (stepwise EM): the batch's statistics, normalised per unit
+          weight, are blended into the running ones as
+          ``s ← (1 − η) s + η s_batch`` with ``η = (t + 1) ** -learning_decay``,
+          where ``t = n_samples_seen_ / Σ w_batch`` counts the batches of this
+          one's weight that came before it, and the parameters are re-estimated
+          from ``s``.  A fitted or loaded model's running statistics are those
+          its parameters imply: a small batch moves a model fitted on many rows
+          a little.
+        - 'exact': the batch's statistics under the current parameters are added
+          to ``statistics_`` and the parameters do not change until
           :meth:`update` is called.  One pass over every batch followed by
           ``update()`` is exactly one EM iteration of ``fit`` on all the rows.
 
@@ -821,48 +881,46 @@ class GaussianMixture:
         X : array-like of shape (n_samples, n_features)
             The batch.
         y : Ignored
+            Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each row.
-        exact : bool, default=False
-            Accumulate exact statistics for :meth:`update` instead of a stepwise
-            update.
-        learning_decay : float, default=0.6
-            Decay of the stepwise learning rate, in (0.5, 1].
 
         Returns
         -------
         self : GaussianMixture
         """
-        v.check_real("learning_decay", learning_decay, 0.0)
-        if not 0.5 < learning_decay <= 1.0:
-            raise ValueError(f"learning_decay must be in (0.5, 1], got {learning_decay!r}")
-        mode = "exact" if exact else "stepwise"
+        self._check_parameters()
         if not hasattr(self, "means_"):  # the start, from this batch, as fit's
             self._fit(X, sample_weight, want_labels=False, initialise_only=True)
-            self.n_batches_seen_ = 0
-            self.statistics_ = None
         X = self._check_predict_input(X)
         sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
         stats = self._statistics_of(X, sample_weight)
-        if getattr(self, "_stream_mode", mode) != mode:
-            self.statistics_ = None  # switching modes starts the running statistics anew
-        self._stream_mode = mode
+        mode = self.partial_fit_mode
         running = getattr(self, "statistics_", None)
+        if running is not None and getattr(self, "_stream_mode", mode) != mode:
+            running = None  # switching modes starts the running statistics anew
+        self._stream_mode = mode
         worst_rows, stats.worst_rows = stats.worst_rows, []
-        if exact:
+        seen = float(getattr(self, "n_samples_seen_", 0.0))
+        if mode == "exact":
             self.statistics_ = stats if running is None else running + stats
         else:
             batch = stats.scaled(1.0 / stats.total_weight)
+            if running is None and seen > 0:
+                # a fitted or loaded model: the statistics its parameters imply
+                running = implied_statistics(self)
             if running is None:
                 running = batch
             else:
-                eta = (self.n_batches_seen_ + 1) ** -float(learning_decay)
+                # t batches of this one's weight came before it
+                eta = (seen / stats.total_weight + 1.0) ** -float(self.learning_decay)
                 running = running.scaled(1.0 - eta) + batch.scaled(eta)
             self.statistics_ = running
             # re-seeding candidates: this batch's worst rows (indices into X)
             step = running.copy()
             step.worst_rows = worst_rows
             self._apply(step, ArrayRows(X, sample_weight))
+            self.n_samples_seen_ = seen + stats.total_weight
         self.n_batches_seen_ = getattr(self, "n_batches_seen_", 0) + 1
         self.lower_bound_ = stats.mean_loglik
         return self

@@ -289,6 +289,34 @@ def centred_statistics(stats, components, resp_blocks):
     return out
 
 
+def implied_statistics(model):
+    """The statistics per unit weight that a fitted model's parameters imply: N = π,
+    S1 = 0 around the means, S2 = N (Σ − reg_covar) (the fit added reg_covar)."""
+    kind = model.covariance_type
+    weights = np.asarray(model.weights_, dtype=np.float64)
+    weights = weights / weights.sum()
+    means = np.array(model.means_, dtype=np.float64)
+    covariances = np.asarray(model.covariances_, dtype=np.float64)
+    k, d = means.shape
+    reg = float(model.reg_covar)
+    tied_shift = weights @ means
+    if kind == "full":
+        s2 = weights[:, None, None] * (covariances - reg * np.eye(d))
+    elif kind == "tied":
+        delta = means - tied_shift
+        s2 = (covariances - reg * np.eye(d)) + (weights[:, None] * delta).T @ delta
+    elif kind == "diag":
+        s2 = weights[:, None] * np.maximum(covariances - reg, 0.0)
+    else:
+        s2 = weights * d * np.maximum(covariances - reg, 0.0)
+    stats = SufficientStatistics(kind, means, tied_shift)
+    stats.row[0] = float(model.lower_bound_) if np.isfinite(model.lower_bound_) else 0.0
+    stats.row[1] = 1.0
+    stats.nk[:] = weights
+    stats.s2[:] = np.ravel(s2)
+    return stats
+
+
 def s2_size(covariance_type, k, d):
     return {"full": k * d * d, "tied": d * d, "diag": k * d, "spherical": k}[covariance_type]
 
