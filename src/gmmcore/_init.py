@@ -33,36 +33,65 @@ def _weighted_mean(X, sample_weight):
     return total / weight
 
 
-def _sq_dist_to_points(X, points, n_threads):
-    """(m, n) squared distances of every row to each of m points."""
-    out = np.empty((points.shape[0], X.shape[0]), dtype=X.dtype)
-    points = np.ascontiguousarray(points, dtype=X.dtype)
-    run_ordered(lambda s, e: _kernels.sq_dist_to_points(X, s, e, points, out),
-                plan_chunks(X.shape[0], row_bytes=X.strides[0]), n_threads)
+def _row_norms(X, shift):
+    """‖x − shift‖² of every row (shift None: of x), einsum's sums in X's dtype."""
+    out = np.empty(X.shape[0], dtype=X.dtype)
+    for s, e in loop_chunks(X.shape[0], X.strides[0]):
+        rows = X[s:e] if shift is None else X[s:e] - shift
+        np.einsum("ij,ij->i", rows, rows, out=out[s:e])
     return out
 
 
-def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=1):
-    """Indices of k-means++ seeds, with greedy local trials (2 + log k per seed).
+def _sq_distances(X, shift, x_norms, points, n_threads):
+    """(m, n) squared distances of every row of X − shift to m points, as
+    scikit-learn's _euclidean_distances takes them: ‖p‖² + ‖x‖² − 2 p·x in
+    float64, clipped at zero, in X's dtype (the same rounding, so that k-means++
+    chooses among tied candidates alike)."""
+    out = np.empty((points.shape[0], X.shape[0]), dtype=X.dtype)
+    points = np.asarray(points, dtype=np.float64)
+    point_norms = np.einsum("ij,ij->i", points, points)[:, None]
 
-    The draws follow scikit-learn's ``_kmeans_plusplus`` call for call.
+    def task(s, e):
+        rows = X[s:e] if shift is None else X[s:e] - shift
+        d = -2 * (points @ rows.astype(np.float64, copy=False).T)
+        d += point_norms
+        d += x_norms[None, s:e]
+        np.maximum(d, 0, out=d)
+        out[:, s:e] = d
+
+    run_ordered(task, plan_chunks(X.shape[0], row_bytes=X.strides[0]), n_threads)
+    return out
+
+
+def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=1,
+                    shift=None):
+    """Indices of k-means++ seeds, with greedy local trials (2 + log k per seed), of
+    the rows X − shift (shift None: of X).
+
+    The draws and the distances follow scikit-learn's ``_kmeans_plusplus`` call for
+    call, so ties between candidates resolve alike.
     """
     n_samples = X.shape[0]
     w = (np.ones(n_samples, dtype=X.dtype) if sample_weight is None
          else sample_weight.astype(X.dtype))
     n_local_trials = 2 + int(np.log(n_clusters))
     indices = np.full(n_clusters, -1, dtype=np.intp)
+    x_norms = _row_norms(X, shift)
+
+    def seeds(ids):
+        return X[ids] if shift is None else X[ids] - shift
+
     center_id = random_state.choice(n_samples, p=w / w.sum())
     indices[0] = center_id
-    closest_dist_sq = _sq_dist_to_points(X, X[[center_id]], n_threads)[0]
+    closest_dist_sq = _sq_distances(X, shift, x_norms, seeds([center_id]), n_threads)
     current_pot = closest_dist_sq @ w
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * current_pot
         candidate_ids = np.searchsorted(np.cumsum(w * closest_dist_sq), rand_vals)
-        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
-        dist = _sq_dist_to_points(X, X[candidate_ids], n_threads)
+        np.clip(candidate_ids, None, closest_dist_sq.size - 1, out=candidate_ids)
+        dist = _sq_distances(X, shift, x_norms, seeds(candidate_ids), n_threads)
         np.minimum(closest_dist_sq, dist, out=dist)
-        candidates_pot = dist @ w
+        candidates_pot = dist @ w.reshape(-1, 1)
         best = np.argmin(candidates_pot)
         current_pot = candidates_pot[best]
         closest_dist_sq = dist[best]
@@ -116,6 +145,20 @@ def _relocate_empty_clusters(X, x_shift, sample_weight, centers_old, sums, weigh
         weight_in_clusters[old_id] -= weight
 
 
+def _average_centers(sums, weight):
+    """Centres from weighted sums as scikit-learn's Lloyd iteration takes them: times
+    the reciprocal weight (the same rounding, so ties break alike later), and an
+    empty cluster at the heaviest one's centre."""
+    centers = np.empty_like(sums)
+    heaviest = int(np.argmax(weight))
+    for c in range(len(weight)):
+        if weight[c] > 0:
+            centers[c] = sums[c] * (1.0 / weight[c])
+    for c in np.flatnonzero(~(weight > 0)):
+        centers[c] = centers[heaviest]
+    return centers
+
+
 def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_iter=300,
            tol=1e-4, block_size=256):
     """Lloyd's k-means from k-means++ seeds; returns (labels, centers).
@@ -131,7 +174,8 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     if not np.all(np.isfinite(variances)):
         raise ValueError("the variance of X overflows float64: scale the input data")
     tol = float(np.mean(variances) * tol)
-    seeds = kmeans_plusplus(X, n_clusters, random_state, sample_weight, n_threads)
+    seeds = kmeans_plusplus(X, n_clusters, random_state, sample_weight, n_threads,
+                            shift=x_shift)
     centers = (X[seeds] - x_shift).astype(dtype)
     labels = np.full(X.shape[0], -1, dtype=np.intp)
     w_arg = _weights_arg(sample_weight, dtype)
@@ -140,12 +184,13 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
 
     def assign(centers):
         total = [0, np.zeros((n_clusters, d)), np.zeros(n_clusters)]
+        norms = np.einsum("ij,ij->i", centers, centers)  # scikit-learn's row_norms
 
         def task(start, end):
             sums = np.zeros((n_clusters, d))
             weight = np.zeros(n_clusters)
-            n_changed, _ = _kernels.lloyd_step(X, start, end, w_arg, x_shift, centers,
-                                               labels, sums, weight, block_size)
+            n_changed = _kernels.lloyd_step(X, start, end, w_arg, x_shift, centers, norms,
+                                            labels, sums, weight, block_size)
             return n_changed, sums, weight
 
         def fold(part):
@@ -160,10 +205,7 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     for _ in range(max_iter):
         n_changed, sums, weight = assign(centers)
         _relocate_empty_clusters(X, x_shift, sample_weight, centers, sums, weight, labels)
-        nonempty = weight > 0
-        new_centers = np.zeros((n_clusters, d))
-        new_centers[nonempty] = sums[nonempty] / weight[nonempty, None]
-        new_centers = new_centers.astype(dtype)
+        new_centers = _average_centers(sums, weight).astype(dtype)
         shift_tot = float(np.sum((new_centers.astype(np.float64) - centers) ** 2))
         centers = new_centers
         if n_changed == 0:
@@ -198,8 +240,15 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
             indices = random_state.choice(n_samples, size=n_components, replace=False)
         else:
             indices = kmeans_plusplus(X, n_components, random_state, sample_weight, n_threads)
-        labels = np.full(n_samples, -1, dtype=np.intp)
-        labels[indices] = np.arange(n_components)
+        if len(np.unique(indices)) == n_components:
+            labels = np.full(n_samples, -1, dtype=np.intp)
+            labels[indices] = np.arange(n_components)
+        else:
+            # k-means++ can pick one row twice (when every row left lies on a seed):
+            # scikit-learn's responsibilities then give that row to each of its
+            # components, which the one label a row has cannot say
+            resp = np.zeros((n_samples, n_components), dtype=dtype)
+            resp[indices, np.arange(n_components)] = 1
         shifts = np.ascontiguousarray(X[indices])
         # Here the responsibilities of most rows are all zero, and scikit-learn's
         # tied covariance is then (XᵀX − Σ N_k μ_k μ_kᵀ) / Σ N_k over every row;

