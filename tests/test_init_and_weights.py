@@ -65,3 +65,20 @@ def test_kmeans_start_matches_scikit_learn_on_integer_data():
         theirs = quiet(lambda: sklearn_mixture.GaussianMixture(**params).fit(X))
         np.testing.assert_allclose(ours.means_, theirs.means_, atol=1e-12,
                                    err_msg=f"seed {seed}")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1e-300, 1e-50, 1e-12, 3.0, 1e12, 1e300])
+@pytest.mark.parametrize("init_params", ["kmeans", "random"])
+def test_uniform_weights_of_any_scale_fit_the_unweighted_mixture(dtype, scale, init_params):
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(150, 3), rng.randn(150, 3) + 5]).astype(dtype)
+    params = dict(n_components=2, init_params=init_params, random_state=0)
+    reference = GaussianMixture(**params).fit(X)
+    weighted = GaussianMixture(**params).fit(X, sample_weight=np.full(len(X), scale))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(weighted.means_, reference.means_, rtol=tol, atol=tol)
+    np.testing.assert_allclose(weighted.covariances_, reference.covariances_, rtol=tol,
+                               atol=tol)
+    assert weighted.lower_bound_ == pytest.approx(reference.lower_bound_, rel=tol)
+    assert weighted.n_samples_seen_ == pytest.approx(scale * len(X), rel=1e-12)

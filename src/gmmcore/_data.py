@@ -101,7 +101,7 @@ class ArrayRows:
         self.n_rows, self.n_features = X.shape
         self.dtype = X.dtype
         self.total_weight = (float(self.n_rows) if sample_weight is None
-                             else float(sample_weight.sum(dtype=np.float64)))
+                             else float(sample_weight.sum()))
         self._tied = TiedSecondMoment()
 
     def init_rows(self):
@@ -173,7 +173,7 @@ class ChunkRows:
             elif X.shape[1] != self.n_features:
                 raise ValueError(f"chunk {index} has {X.shape[1]} features, but the first "
                                  f"chunk had {self.n_features}")
-            w = v.check_sample_weight(weights, X.shape[0], X.dtype, allow_all_zero=True)
+            w = v.check_sample_weight(weights, X.shape[0], allow_all_zero=True)
             yield offset, X, w
             offset += X.shape[0]
         if validate_count and offset != self.n_rows:

@@ -4,6 +4,8 @@ The pass is the E-step kernel; it returns the statistics of the next M-step
 and/or fills per-row outputs (responsibilities, log p(x), labels).
 """
 
+import math
+
 import numpy as np
 
 from . import _kernels
@@ -57,13 +59,27 @@ def work_per_row(kparams):
     return k * (per_component[kparams.covariance_type] + 30) + d * d
 
 
+def kernel_weights(sample_weight, dtype):
+    """(weights in ``dtype`` for the kernels, scale): float64 weights as they are,
+    float32 ones divided by the power of two nearest below their largest (exact
+    in binary; neither 1e-50 nor 1e300 leaves float32's range).  The kernels'
+    sums times ``scale`` are the sums of the given weights."""
+    if sample_weight is None:
+        return _empty(dtype, 1), 1.0
+    if np.dtype(dtype) == np.float64:
+        return sample_weight, 1.0
+    scale = 2.0 ** math.floor(math.log2(sample_weight.max()))
+    return (sample_weight / scale).astype(dtype), scale
+
+
 def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tied_s2=True):
     """Statistics (and log-likelihood) of X under ``kparams`` (for 'tied', S2 left
-    zero with ``tied_s2=False``: see TiedSecondMoment)."""
+    zero with ``tied_s2=False``: see TiedSecondMoment).  ``sample_weight``: float64
+    or None."""
     if block_size is None:
         block_size = block_size_for(kparams)
     dtype = X.dtype
-    w_arg = _empty(dtype, 1) if sample_weight is None else sample_weight
+    w_arg, w_scale = kernel_weights(sample_weight, dtype)
     shifts = kparams.statistics_shifts()
     e1, e2, el = _empty(dtype, 1), _empty(dtype, 2), _empty(np.intp, 1)
     total = Statistics(kparams.covariance_type, shifts, kparams.shift)
@@ -80,6 +96,8 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
 
     chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams), row_bytes=X.strides[0])
     run_ordered(task, chunks, n_threads, fold=total.__iadd__)
+    if w_scale != 1.0:
+        total.row *= w_scale
     imprecise = imprecise_components(total)
     if imprecise and not total.n_nonfinite:
         total = centred_statistics(
@@ -111,10 +129,10 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     ed1 = _empty(np.float64, 1)
 
     def task(start, end):
+        outputs = (out_resp, out_lpn, out_labels)
         return _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.shift,
                                kparams.means, kparams.delta, kparams.prec, kparams.Q, kparams.cst,
-                               kparams.direct,
-                               ed1, out_resp, out_lpn, out_labels, block_size)[2]
+                               kparams.direct, ed1, *outputs, block_size)[2]
 
     n_nonfinite = [0]
 
@@ -184,7 +202,7 @@ class TiedSecondMoment:
 def tied_moments(X, sample_weight, shift, n_threads, block_size=BLOCK_SIZE):
     """_kernels.tied_moments of all of X around ``shift``, sharded over threads."""
     d = X.shape[1]
-    w_arg = _empty(X.dtype, 1) if sample_weight is None else sample_weight
+    w_arg, w_scale = kernel_weights(sample_weight, X.dtype)
     shift = np.ascontiguousarray(shift, dtype=X.dtype)
     total = np.zeros((d + 1) * (d + 1))
 
@@ -198,7 +216,7 @@ def tied_moments(X, sample_weight, shift, n_threads, block_size=BLOCK_SIZE):
 
     chunks = plan_chunks(X.shape[0], block_size, d * d + 2 * d, row_bytes=X.strides[0])
     run_ordered(task, chunks, n_threads, fold=fold)
-    return total
+    return total * w_scale
 
 
 class NonFiniteLikelihoodError(ValueError):

@@ -10,16 +10,9 @@ same start as scikit-learn's GaussianMixture.
 import numpy as np
 
 from . import _kernels
+from ._em import kernel_weights
 from ._mstep import Statistics
 from ._parallel import loop_chunks, plan_chunks, run_ordered
-
-_EMPTY_W = {np.dtype(np.float32): np.empty(0, np.float32),
-            np.dtype(np.float64): np.empty(0, np.float64)}
-
-
-def _weights_arg(sample_weight, dtype):
-    return _EMPTY_W[np.dtype(dtype)] if sample_weight is None else sample_weight
-
 
 def _weighted_mean(X, sample_weight):
     """Column means in float64, in chunks of rows (numpy's pairwise sums per chunk)."""
@@ -178,7 +171,7 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
                             shift=x_shift)
     centers = (X[seeds] - x_shift).astype(dtype)
     labels = np.full(X.shape[0], -1, dtype=np.intp)
-    w_arg = _weights_arg(sample_weight, dtype)
+    w_arg = kernel_weights(sample_weight, dtype)[0]
     chunks = plan_chunks(X.shape[0], block_size, row_bytes=X.strides[0])
     d = X.shape[1]
 
@@ -224,11 +217,14 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
     n_samples, d = X.shape
     dtype = X.dtype
     tied_shift = _weighted_mean(X, sample_weight).astype(dtype)
+    # the weights in the kernels' dtype and range: only their ratios matter here
+    w_arg, w_scale = kernel_weights(sample_weight, dtype)
+    scaled = None if sample_weight is None else w_arg
     resp = np.empty((0, 0), dtype=dtype)
     labels = np.empty(0, dtype=np.intp)
 
     if init_params == "kmeans":
-        labels, centers = kmeans(X, n_components, random_state, sample_weight, n_threads,
+        labels, centers = kmeans(X, n_components, random_state, scaled, n_threads,
                                  block_size=block_size)
         shifts = centers.astype(dtype)
     elif init_params == "random":
@@ -239,7 +235,7 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
         if init_params == "random_from_data":
             indices = random_state.choice(n_samples, size=n_components, replace=False)
         else:
-            indices = kmeans_plusplus(X, n_components, random_state, sample_weight, n_threads)
+            indices = kmeans_plusplus(X, n_components, random_state, scaled, n_threads)
         if len(np.unique(indices)) == n_components:
             labels = np.full(n_samples, -1, dtype=np.intp)
             labels[indices] = np.arange(n_components)
@@ -256,7 +252,6 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
         tied_shift = np.zeros(d, dtype=dtype)
 
     code = _kernels.COVARIANCE_CODES[covariance_type]
-    w_arg = _weights_arg(sample_weight, dtype)
 
     def task(start, end):
         part = Statistics(covariance_type, shifts, tied_shift, n_rows=end - start)
@@ -268,5 +263,7 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
     total = Statistics(covariance_type, shifts, tied_shift)
     run_ordered(task, plan_chunks(n_samples, block_size, row_bytes=X.strides[0]), n_threads,
                 fold=total.__iadd__)
+    total.row *= w_scale
+    total.row[1] = n_samples if sample_weight is None else sample_weight.sum()
     return total
 

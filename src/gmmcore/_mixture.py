@@ -394,7 +394,7 @@ class GaussianMixture:
         # for a memory map larger than RAM, each pass drops the pages it is done with
         with releasing_pages(X):
             X = v.check_array(X, ensure_min_samples=2)
-            sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+            sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
             return self._fit_rows(ArrayRows(X, sample_weight), feature_names, n_threads,
                                   want_labels, initialise_only)
 
@@ -774,7 +774,7 @@ class GaussianMixture:
         log_prob = self.score_samples(X)
         if sample_weight is None:
             return float(np.mean(log_prob, dtype=np.float64))
-        w = v.check_sample_weight(sample_weight, log_prob.shape[0], np.float64)
+        w = v.check_sample_weight(sample_weight, log_prob.shape[0])
         return float(w @ log_prob / w.sum())
 
     # ------------------------------------------------------------------
@@ -806,7 +806,7 @@ class GaussianMixture:
         """
         with releasing_pages(X):
             X = self._check_predict_input(X)
-            sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype,
+            sample_weight = v.check_sample_weight(sample_weight, X.shape[0],
                                                   allow_all_zero=True)
             stats = self._statistics_of(X, sample_weight)
         stats.worst_rows = []  # row indices of this chunk: meaningless once chunks add
@@ -893,7 +893,7 @@ class GaussianMixture:
         if not hasattr(self, "means_"):  # the start, from this batch, as fit's
             self._fit(X, sample_weight, want_labels=False, initialise_only=True)
         X = self._check_predict_input(X)
-        sample_weight = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
         stats = self._statistics_of(X, sample_weight)
         mode = self.partial_fit_mode
         running = getattr(self, "statistics_", None)
@@ -959,7 +959,7 @@ class GaussianMixture:
             n = _n_rows(X)
             return self.score(X) * n, n
         log_prob = self.score_samples(X)
-        w = v.check_sample_weight(sample_weight, log_prob.shape[0], np.float64)
+        w = v.check_sample_weight(sample_weight, log_prob.shape[0])
         return float(w @ log_prob), float(w.sum())
 
     def bic(self, X, sample_weight=None):

@@ -232,14 +232,14 @@ def imprecise_components(stats):
     s2 = stats.s2
     if stats.covariance_type == "full":
         raw = s2.reshape(k, d, d)[:, np.arange(d), np.arange(d)]
-        first = stats.s1**2
     elif stats.covariance_type == "diag":
         raw = s2.reshape(k, d)
-        first = stats.s1**2
     else:
         raw = s2.reshape(k, 1)
-        first = np.einsum("kd,kd->k", stats.s1, stats.s1)[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(over="ignore"):
+        first = stats.s1**2 if stats.covariance_type != "spherical" else np.einsum(
+            "kd,kd->k", stats.s1, stats.s1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         centred = raw - first / nk[:, None]
         cancelled = (nk > 0)[:, None] & (raw > 0) & ~(centred * CENTRING_RATIO > raw)
     return [int(c) for c in np.flatnonzero(cancelled.any(axis=1))]
@@ -409,12 +409,16 @@ _COVARIANCES = {
 
 
 def estimate_parameters(stats, reg_covar, eps):
-    """Weights (unnormalised, as N_k + 10 eps), means and covariances from statistics.
+    """Weights (unnormalised, as N_k + 10 eps w̄), means and covariances from
+    statistics.
 
     ``eps`` is the machine epsilon of the data's dtype: like scikit-learn, every
-    N_k gets 10 eps so that an empty component divides by a positive number.
+    N_k gets 10 eps (times the mean weight of a row, w̄, so that a uniform scale of
+    the sample weights changes nothing; 1 without weights, scikit-learn's case)
+    so that an empty component divides by a positive number.
     """
-    nk_reg = stats.nk + 10 * eps
+    unit = stats.weight / stats.n_rows if stats.n_rows > 0 and stats.weight > 0 else 1.0
+    nk_reg = stats.nk + 10 * eps * unit
     with np.errstate(over="ignore", invalid="ignore"):
         means = (stats.s1 + stats.nk[:, None] * stats.shifts) / nk_reg[:, None]
         covariances = _COVARIANCES[stats.covariance_type](stats, means, nk_reg, reg_covar)

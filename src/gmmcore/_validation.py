@@ -163,8 +163,12 @@ def check_n_features(n_features, covariance_type):
             "'spherical', or reduce the number of features")
 
 
-def check_sample_weight(sample_weight, n_samples, dtype, allow_all_zero=False):
-    """Weights as a (n_samples,) array of dtype, or None for unit weights."""
+def check_sample_weight(sample_weight, n_samples, allow_all_zero=False):
+    """Weights as a float64 (n_samples,) array, or None for unit weights.
+
+    Weights stay float64 whatever the data's dtype (the kernels take them scaled
+    into their own dtype's range, see _em.kernel_weights), so any uniform scale
+    of them fits the same mixture."""
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight)
@@ -175,7 +179,7 @@ def check_sample_weight(sample_weight, n_samples, dtype, allow_all_zero=False):
     if w.shape != (n_samples,):
         raise ValueError(f"sample_weight has shape {w.shape}, expected ({n_samples},) "
                          "to match the number of samples in X")
-    w = np.ascontiguousarray(w, dtype=dtype)
+    w = np.ascontiguousarray(w, dtype=np.float64)
     if not np.all(np.isfinite(w)):
         raise ValueError("sample_weight contains NaN or infinity")
     if np.any(w < 0):

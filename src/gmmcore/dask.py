@@ -54,7 +54,7 @@ def _block_statistics(block, weights, kparams, start):
     end = start + block.shape[0]
     X = v.check_array(block, name=f"X[{start}:{end}]", dtype=kparams.means.dtype,
                       ensure_min_samples=0)
-    w = v.check_sample_weight(weights, X.shape[0], X.dtype, allow_all_zero=True)
+    w = v.check_sample_weight(weights, X.shape[0], allow_all_zero=True)
     # one thread per task: Dask's workers are the parallelism
     with blas_single_threaded():
         stats = e_step_statistics(X, w, kparams, 1)
@@ -798,7 +798,7 @@ degenerate_events_
             weights = log_prob.map_blocks(_block_ones, dtype=np.float64)
         elif weights_in_memory:
             weights = da.from_array(
-                v.check_sample_weight(sample_weight, X.shape[0], np.float64),
+                v.check_sample_weight(sample_weight, X.shape[0]),
                 chunks=(X.chunks[0],))
         else:
             weights = sample_weight
