@@ -82,3 +82,21 @@ def test_uniform_weights_of_any_scale_fit_the_unweighted_mixture(dtype, scale, i
                                atol=tol)
     assert weighted.lower_bound_ == pytest.approx(reference.lower_bound_, rel=tol)
     assert weighted.n_samples_seen_ == pytest.approx(scale * len(X), rel=1e-12)
+
+
+def test_float64_model_scores_float32_rows_in_float64():
+    """scikit-learn returns float64 for a float64 model whatever the rows' dtype; tiny
+    scales (precisions far beyond float32's range) must not overflow."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(200, 3), rng.randn(200, 3) + 5]) * 1e-20
+    model = GaussianMixture(2, random_state=0).fit(X)
+    X32 = X.astype(np.float32)
+    rows = X32.astype(np.float64)  # the same values, exactly
+    for method in ("score_samples", "predict_proba"):
+        got = getattr(model, method)(X32)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, getattr(model, method)(rows))
+    np.testing.assert_array_equal(model.predict(X32), model.predict(rows))
+    assert model.score(X32) == model.score(rows)
+    stats = model.accumulate(X32)
+    assert stats.mean_loglik == pytest.approx(model.score(rows), rel=1e-12)

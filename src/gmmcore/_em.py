@@ -117,10 +117,14 @@ def _resp_blocks(X, sample_weight, kparams, n_threads, block_size):
 
 def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, labels=False,
                    block_size=None):
-    """Per-row outputs under ``kparams``: any of resp (n, k), log p(x) (n,), labels (n,)."""
+    """Per-row outputs under ``kparams``: any of resp (n, k), log p(x) (n,), labels (n,).
+
+    They are computed and returned in the dtype of ``kparams``; rows of another
+    dtype (float32 rows under a float64 model) are converted a chunk at a time.
+    """
     if block_size is None:
         block_size = block_size_for(kparams)
-    n, dtype = X.shape[0], X.dtype
+    n, dtype = X.shape[0], kparams.means.dtype
     k = kparams.means.shape[0]
     out_resp = np.empty((n, k), dtype=dtype) if resp else _empty(dtype, 2)
     out_lpn = np.empty(n, dtype=dtype) if log_prob_norm else _empty(dtype, 1)
@@ -129,8 +133,12 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     ed1 = _empty(np.float64, 1)
 
     def task(start, end):
-        outputs = (out_resp, out_lpn, out_labels)
-        return _kernels.e_step(X, start, end, e1, kparams.cov_code, kparams.shift,
+        rows, outputs = X, (out_resp, out_lpn, out_labels)
+        if X.dtype != dtype:
+            rows = np.ascontiguousarray(X[start:end], dtype=dtype)
+            outputs = tuple(out[start:end] if out.shape[0] else out for out in outputs)
+            start, end = 0, end - start
+        return _kernels.e_step(rows, start, end, e1, kparams.cov_code, kparams.shift,
                                kparams.means, kparams.delta, kparams.prec, kparams.Q, kparams.cst,
                                kparams.direct, ed1, *outputs, block_size)[2]
 

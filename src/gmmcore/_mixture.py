@@ -709,7 +709,10 @@ class GaussianMixture:
         # a small batch is one chunk, run in the calling thread: skip the thread count
         n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
                      else effective_n_threads(self.n_threads))
-        return e_step_outputs(X, self._kernel_params(X.dtype), n_threads, **which)
+        # in the model's precision, or the data's where that is higher (scikit-learn
+        # computes a float64 model's outputs of float32 rows in float64)
+        dtype = np.result_type(X.dtype, self.means_.dtype)
+        return e_step_outputs(X, self._kernel_params(dtype), n_threads, **which)
 
     def predict(self, X):
         """The most probable component of each sample (hard labels).
@@ -816,8 +819,10 @@ class GaussianMixture:
         """Statistics of validated rows under the current parameters."""
         n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
                      else effective_n_threads(self.n_threads))
+        dtype = np.result_type(X.dtype, self.means_.dtype)  # as _outputs_of
+        X = np.asarray(X, dtype=dtype)
         with blas_single_threaded():
-            stats = e_step_statistics(X, sample_weight, self._kernel_params(X.dtype), n_threads)
+            stats = e_step_statistics(X, sample_weight, self._kernel_params(dtype), n_threads)
         if stats.n_nonfinite:
             raise NonFiniteLikelihoodError(stats.n_nonfinite, X.dtype)
         return stats
