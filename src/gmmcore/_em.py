@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _kernels
 from ._mstep import Statistics, centred_statistics, imprecise_components, moved_tied_s2
-from ._parallel import plan_chunks, run_ordered
+from ._parallel import plan_chunks, run_ordered, sum_ordered
 
 BLOCK_SIZE = 256
 
@@ -52,6 +52,12 @@ def _empty(dtype, ndim):
     return _EMPTY[key]
 
 
+def stats_width(kparams):
+    """Doubles in one Statistics of ``kparams``' mixture."""
+    k, d = kparams.means.shape
+    return _kernels.stats_width(kparams.cov_code, k, d)
+
+
 def work_per_row(kparams):
     """Rough flops per row of one pass, to size the chunks."""
     k, d = kparams.means.shape
@@ -82,7 +88,6 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
     w_arg, w_scale = kernel_weights(sample_weight, dtype)
     shifts = kparams.statistics_shifts()
     e1, e2, el = _empty(dtype, 1), _empty(dtype, 2), _empty(np.intp, 1)
-    total = Statistics(kparams.covariance_type, shifts, kparams.shift)
 
     def task(start, end):
         part = Statistics(kparams.covariance_type, shifts, kparams.shift, n_rows=end - start)
@@ -94,8 +99,11 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
             part.worst_rows.append(worst)
         return part
 
-    chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams), row_bytes=X.strides[0])
-    run_ordered(task, chunks, n_threads, fold=total.__iadd__)
+    # each chunk's Statistics (k d² doubles for full covariances) is added to the total
+    chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams), row_bytes=X.strides[0],
+                         fold_size=stats_width(kparams))
+    total = sum_ordered(task, chunks, n_threads) or Statistics(
+        kparams.covariance_type, shifts, kparams.shift)
     if w_scale != 1.0:
         total.row *= w_scale
     imprecise = imprecise_components(total)

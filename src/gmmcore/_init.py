@@ -12,7 +12,7 @@ import numpy as np
 from . import _kernels
 from ._em import kernel_weights
 from ._mstep import Statistics
-from ._parallel import loop_chunks, plan_chunks, run_ordered
+from ._parallel import loop_chunks, plan_chunks, run_ordered, sum_ordered
 
 def _weighted_mean(X, sample_weight):
     """Column means in float64, in chunks of rows (numpy's pairwise sums per chunk)."""
@@ -260,9 +260,8 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
                                        block_size)
         return part
 
-    total = Statistics(covariance_type, shifts, tied_shift)
-    run_ordered(task, plan_chunks(n_samples, block_size, row_bytes=X.strides[0]), n_threads,
-                fold=total.__iadd__)
+    total = sum_ordered(task, plan_chunks(n_samples, block_size, row_bytes=X.strides[0]),
+                        n_threads)
     total.row *= w_scale
     total.row[1] = n_samples if sample_weight is None else sample_weight.sum()
     return total

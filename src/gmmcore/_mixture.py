@@ -1,5 +1,6 @@
 """GaussianMixture: the estimator users call."""
 
+import contextlib
 import inspect
 import math
 import warnings
@@ -27,12 +28,15 @@ from ._mstep import (
     precisions_cholesky_from_precisions,
     precisions_from_cholesky,
 )
-from ._parallel import MIN_ROWS_PER_CHUNK, blas_single_threaded, effective_n_threads
+from ._parallel import (MIN_ROWS_PER_CHUNK, blas_single_threaded, blas_threads,
+                        effective_n_threads)
 
 _COVARIANCE_TYPES = {"full", "tied", "diag", "spherical"}
 _INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
 _ON_DEGENERATE = {"raise", "reseed", "regularize"}
 _PARTIAL_FIT_MODES = {"stepwise", "exact"}
+# Features from which the M-step's Cholesky factorisations run on BLAS threads.
+_WIDE_M_STEP = 256
 
 # Fitted parameters in the kernels' form, per estimator.  Kept outside the
 # instances so that predicting never changes an estimator's __dict__ (nor its
@@ -445,15 +449,17 @@ class GaussianMixture:
             for init_index in range(n_init):
                 self._print_verbose_init_start(init_index)
                 self._init_index = init_index
+                params = None  # the last start's, unless best holds it
                 if do_init:
-                    params = self._initial_parameters(data.init_rows(), random_state,
-                                                      n_threads, init)
+                    def start():
+                        return self._initial_parameters(data.init_rows(), random_state,
+                                                        n_threads, init)
                     lower_bound = -np.inf
                 else:
-                    params = self._current_parameters()
+                    start = self._current_parameters
                     lower_bound = self.lower_bound_
                 params, lower_bound, lower_bounds, n_iter, converged = self._run_em(
-                    data, params, lower_bound, max_iter, n_threads)
+                    data, start, lower_bound, max_iter, n_threads)
                 if initialise_only and n_init > 1:
                     lower_bound = data.statistics(self._params_for_kernels(params, data.dtype),
                                                   n_threads).mean_loglik
@@ -525,8 +531,11 @@ class GaussianMixture:
         return _Params(np.asarray(weights, np.float64), np.asarray(means, np.float64),
                        covariances, precisions_cholesky)
 
-    def _run_em(self, data, params, lower_bound, max_iter, n_threads):
-        """EM iterations from ``params``; returns the last parameters and the trace."""
+    def _run_em(self, data, start, lower_bound, max_iter, n_threads):
+        """EM iterations from ``start()``'s parameters; returns the last parameters and
+        the trace.  Only this frame holds θ_t, so that its k d² arrays are freed
+        before θ_{t+1}'s are made."""
+        params = start()
         lower_bounds = []
         converged = False
         n_iter = 0
@@ -538,7 +547,9 @@ class GaussianMixture:
             if stats.n_nonfinite:
                 raise NonFiniteLikelihoodError(stats.n_nonfinite, data.dtype)
             lower_bound = stats.mean_loglik
+            params = kparams = None  # θ_t's k d² arrays go before θ_{t+1}'s are made
             params = self._m_step(stats, data.dtype, data, n_iter)
+            stats = None
             lower_bounds.append(lower_bound)
             change = lower_bound - previous
             self._print_verbose_iter_end(n_iter, change, lower_bound)
@@ -565,9 +576,14 @@ class GaussianMixture:
                                                      np.finfo(dtype).eps)
         weights = nk / nk.sum()
         weights = self._repair(data, stats, weights, means, covariances, n_iter)
-        return _Params(weights, means, covariances,
-                       precisions_cholesky_from_covariances(covariances, self.covariance_type,
-                                                            dtype))
+        # Factorising matrices of many features takes long enough for BLAS's own
+        # threads (none run beside it) to pay back switching them on.
+        wide = means.shape[1] >= _WIDE_M_STEP and self.covariance_type in ("full", "tied")
+        with (blas_threads(effective_n_threads(self.n_threads)) if wide
+              else contextlib.nullcontext()):
+            precisions_cholesky = precisions_cholesky_from_covariances(
+                covariances, self.covariance_type, dtype)
+        return _Params(weights, means, covariances, precisions_cholesky)
 
     def _repair(self, data, stats, weights, means, covariances, n_iter):
         """Apply ``on_degenerate`` to new parameters (in place); returns the weights.
@@ -658,13 +674,17 @@ class GaussianMixture:
                        np.asarray(self.precisions_cholesky_, np.float64))
 
     def _set_parameters(self, params, dtype):
+        # the fit's own float64 (co)variances where the data are float64 (no copies:
+        # k d² each for full covariances); weights and means may be the user's
+        # *_init arrays, which are copied
         self.weights_ = params.weights.astype(dtype)
         self.means_ = params.means.astype(dtype)
-        self.covariances_ = np.asarray(params.covariances).astype(dtype)
-        self.precisions_cholesky_ = np.asarray(params.precisions_cholesky).astype(dtype)
+        self.covariances_ = np.asarray(params.covariances).astype(dtype, copy=False)
+        self.precisions_cholesky_ = np.asarray(params.precisions_cholesky).astype(
+            dtype, copy=False)
         self.precisions_ = precisions_from_cholesky(
             np.asarray(params.precisions_cholesky, np.float64),
-            self.covariance_type).astype(dtype)
+            self.covariance_type).astype(dtype, copy=False)
 
     def _kernel_params(self, dtype):
         """The fitted parameters in the kernels' form, cached while they are unchanged.

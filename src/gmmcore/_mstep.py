@@ -340,26 +340,23 @@ def _symmetric_from_lower(s2):
     return full
 
 
-def _scatter_lower(stats, delta):
-    """S2 − S1 δᵀ − δ S1ᵀ + N δ δᵀ per component, in place of a copy of S2: only its
-    lower triangle means anything (the kernels fill S2's lower triangle)."""
-    k, d = stats.s1.shape
-    scatter = stats.s2.reshape(k, d, d).copy()
-    cross = stats.s1[:, :, None] * delta[:, None, :]
-    scatter -= cross
-    scatter -= np.swapaxes(cross, 1, 2)
-    scatter += stats.nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
-    return scatter
-
-
 def _covariances_full(stats, means, nk_reg, reg_covar):
+    """(S2 − S1 δᵀ − δ S1ᵀ + N δ δᵀ) / N + reg_covar per component, in one k × d × d
+    array: the scatter as one rank-2 update of S2's lower triangle (the kernels fill
+    that one), S2 − x δᵀ − δ xᵀ with x = S1 − N δ / 2 (BLAS syr2, in place), then
+    the lower triangle mirrored.  Exactly symmetric, as the Cholesky factor sees
+    it; no other k × d × d temporary (d = 2000, k = 8: 256 MB each)."""
+    k, d = means.shape
     delta = means - stats.shifts
-    # exactly symmetric (the lower triangle mirrored), as the Cholesky factor sees it:
-    # S2 − c − cᵀ rounds differently above and below the diagonal, which matters
-    # where a collapsed component's scatter cancels to rounding size
-    cov = _symmetric_from_lower(_scatter_lower(stats, delta))
+    cov = stats.s2.reshape(k, d, d).copy()
+    syr2, = linalg.get_blas_funcs(("syr2",), (cov,))
+    upper = np.triu_indices(d, 1)
+    for c in range(k):
+        x = stats.s1[c] - 0.5 * stats.nk[c] * delta[c]
+        # cov[c]'s lower triangle is the upper one of the column-major cov[c].T
+        syr2(-1.0, x, delta[c], a=cov[c].T, lower=0, overwrite_a=True)
+        cov[c][upper] = cov[c].T[upper]
     cov /= nk_reg[:, None, None]
-    d = means.shape[1]
     cov[:, np.arange(d), np.arange(d)] += reg_covar
     return cov
 
@@ -437,21 +434,37 @@ def _ill_defined_message(dtype):
     return message
 
 
+# Stacks of covariances up to this many entries take one batched Cholesky; larger
+# ones a factorisation per matrix, in place in the output (no stack-sized
+# temporary).
+_BATCHED_CHOLESKY_ENTRIES = 1 << 20
+
+
 def _upper_inverse_factors(covariances):
     """U with U Uᵀ = C⁻¹, U upper-triangular (scikit-learn's convention), for each C of
     a stack (k × d × d) of finite symmetric matrices; LinAlgError if one is not
     positive definite.
 
-    One batched Cholesky for the stack and LAPACK's triangular inverse per matrix,
-    called directly: the per-matrix scipy.linalg calls (with their input checks) cost
-    more than the arithmetic at small d (0.2 ms an iteration for 8 components of 4
-    features).
+    LAPACK called directly: the per-matrix scipy.linalg calls (with their input
+    checks) cost more than the arithmetic at small d (0.2 ms an iteration for 8
+    components of 4 features).  Small stacks take one batched Cholesky; in large
+    ones each matrix is factored and inverted in place in the output.
     """
-    chol = np.linalg.cholesky(covariances)
-    trtri, = linalg.get_lapack_funcs(("trtri",), (chol,))
-    out = np.empty_like(chol)
-    for c in range(chol.shape[0]):
-        inverse, info = trtri(chol[c], lower=1)
+    potrf, trtri = linalg.get_lapack_funcs(("potrf", "trtri"), (covariances,))
+    batched = covariances.size <= _BATCHED_CHOLESKY_ENTRIES
+    chol = np.linalg.cholesky(covariances) if batched else None
+    out = np.empty_like(covariances)
+    for c in range(covariances.shape[0]):
+        if batched:
+            lower = chol[c]
+        else:
+            # C's upper triangle (row-major) is the lower one of the column-major
+            # C (symmetric), factored in place in out[c].T
+            out[c] = covariances[c]
+            lower, info = potrf(out[c].T, lower=1, clean=1, overwrite_a=1)
+            if info != 0:
+                raise linalg.LinAlgError("a covariance is not positive definite")
+        inverse, info = trtri(lower, lower=1, overwrite_c=not batched)
         if info != 0:
             raise linalg.LinAlgError("a Cholesky factor of the covariances is singular")
         out[c] = inverse.T

@@ -29,6 +29,11 @@ from . import _kernels
 CHUNKS_PER_PASS = 16
 MIN_ROWS_PER_CHUNK = 8192
 MIN_CHUNK_WORK = 2e7
+# A chunk whose result is large (the k d² second moments of full covariances) does
+# at least FOLD_WORK flops per double of it, so that adding the chunks' results
+# stays small against computing them (d = 2000, k = 8: one chunk for 300 rows,
+# where ten chunks of 256 MB each made a third of the pass).
+FOLD_WORK = 256
 MAX_CHUNK_WORK = 1e9
 # ... and at most MAX_CHUNK_BYTES of X, so that a pass over a memory map larger
 # than RAM holds only the few chunks in flight (see _data.releasing_pages).
@@ -137,7 +142,8 @@ def _default_n_threads():
     return n
 
 
-def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=None, row_bytes=0):
+def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=None, row_bytes=0,
+                fold_size=0):
     """Row ranges [start, end) that the work is cut into: a function of the data's
     and the model's sizes only, never of the thread count.
 
@@ -145,11 +151,13 @@ def plan_chunks(n_samples, block_size=256, work_per_row=1.0, min_rows=None, row_
     blocks, and the chunks' partial sums are folded in chunk order: a result is
     the same, to the bit, for any number of threads.  ``min_rows`` (default:
     MIN_ROWS_PER_CHUNK, or fewer rows that hold MIN_CHUNK_WORK flops, at least a
-    block) is the smallest chunk worth cutting.
+    block) is the smallest chunk worth cutting; with ``fold_size`` (the doubles of a
+    chunk's result), at least the rows of FOLD_WORK flops per such double.
     """
     if min_rows is None:
         min_rows = int(min(MIN_ROWS_PER_CHUNK,
-                           max(block_size, MIN_CHUNK_WORK / max(work_per_row, 1.0))))
+                           max(block_size, MIN_CHUNK_WORK / max(work_per_row, 1.0),
+                               FOLD_WORK * fold_size / max(work_per_row, 1.0))))
     if n_samples <= min_rows:  # one chunk (the common one-row predict: no arithmetic)
         return [(0, n_samples)]
     n_blocks = -(-n_samples // block_size)
@@ -380,12 +388,17 @@ def run_ordered(task, chunks, n_threads, fold=None):
 
 def blas_single_threaded():
     """A context in which BLAS uses one thread: each shard is one thread's work."""
+    return blas_threads(1)
+
+
+def blas_threads(n_threads):
+    """A context in which BLAS uses at most ``n_threads`` threads."""
     global _controller
     from threadpoolctl import ThreadpoolController
 
     if _controller is None:
         _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    return _controller.limit(limits=n_threads, user_api="blas")
 
 
 class GmmcoreThreadsController(threadpoolctl.LibController):
@@ -430,3 +443,20 @@ def loop_chunks(n_rows, row_bytes):
         yield start, end
         if release is not None:
             release(start, end)
+
+
+def sum_ordered(task, chunks, n_threads):
+    """Σ task(start, end) over the chunks, added in chunk order (run_ordered): the
+    first chunk's result is the sum the others are added to in place, so a large
+    result (the k d² statistics of full covariances) is neither zero-filled nor
+    copied.  None when there are no chunks."""
+    parts = []
+
+    def fold(part):
+        if parts:
+            parts[0] += part
+        else:
+            parts.append(part)
+
+    run_ordered(task, chunks, n_threads, fold)
+    return parts[0] if parts else None
