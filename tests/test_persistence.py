@@ -106,12 +106,98 @@ def test_loading_never_unpickles(tmp_path):
 
 def test_not_an_npz_and_unfitted_models(tmp_path):
     path = tmp_path / "junk.npz"
-    path.write_bytes(b"not a zip file")
-    with pytest.raises(ModelFileError, match="cannot read"):
+    path.write_bytes(b"\x01\x02 not a zip file")
+    with pytest.raises(ModelFileError, match="junk.npz: it is binary data"):
         GaussianMixture.load(path)
     single = tmp_path / "single.npy"
     np.save(single, np.zeros(3))
-    with pytest.raises(ModelFileError, match="npz"):
+    with pytest.raises(ModelFileError, match="single .npy array"):
         GaussianMixture.load(single)
     with pytest.raises(ValueError, match="not fitted"):
         GaussianMixture().save(tmp_path / "x.npz")
+
+
+def model_bytes():
+    gm = GaussianMixture(2, random_state=0).fit(make_blobs(60, 2, 2, seed=0))
+    buffer = io.BytesIO()
+    gm.save(buffer)
+    return buffer.getvalue()
+
+
+def load_bytes(raw):
+    return GaussianMixture.load(io.BytesIO(raw))
+
+
+def test_every_truncation_of_a_model_file_raises_model_file_error():
+    raw = model_bytes()
+    for end in [*range(0, len(raw), 5), len(raw) - 1]:
+        with pytest.raises(ModelFileError, match="cannot load a model from the file object"):
+            load_bytes(raw[:end])
+
+
+def test_bit_flips_in_a_model_file_load_or_raise_model_file_error():
+    # Every byte with its lowest bit flipped (a zip flag asks for encryption, a
+    # compression method becomes unknown, a CRC or a digit of a header changes)
+    # and every fifth with its highest; a flip in a field no reader checks (a time
+    # stamp) may load.
+    raw = model_bytes()
+    flips = [(i, 0x01) for i in range(len(raw))] + [(i, 0x80) for i in range(0, len(raw), 5)]
+    refused = set()
+    for position, bit in flips:
+        damaged = bytearray(raw)
+        damaged[position] ^= bit
+        try:
+            load_bytes(bytes(damaged))
+        except ModelFileError as exc:
+            refused.add(str(exc).split(":")[1].strip())
+    assert len(refused) > 10  # many kinds of damage were met, and each was a ModelFileError
+    assert any("damaged" in message for message in refused)
+
+
+def test_unreadable_and_empty_model_files(tmp_path):
+    with pytest.raises(ModelFileError, match="Is a directory"):
+        GaussianMixture.load(tmp_path)
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ModelFileError, match="empty.npz: it is empty, not a gmmcore model"):
+        GaussianMixture.load(tmp_path / "empty.npz")
+
+
+@pytest.fixture
+def not_models(tmp_path):
+    X = make_blobs(50, 2, 2, seed=0)
+    np.savetxt(tmp_path / "data.csv", X, delimiter=",", header="x,y", comments="")
+    (tmp_path / "notes.txt").write_text("fitted on Tuesday, looks good\n")
+    np.save(tmp_path / "data.npy", X)
+    np.savez(tmp_path / "arrays.npz", X=X, labels=np.zeros(50))
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(GaussianMixture()))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name,what", [
+    ("data.csv", "a text file"), ("notes.txt", "a text file"),
+    ("data.npy", "a single .npy array"),
+    ("arrays.npz", r"an .npz archive \('X', 'labels'\) without gmmcore's 'format' marker"),
+    ("model.pkl", "a Python pickle, which gmmcore never loads"),
+])
+def test_a_file_that_is_not_a_model_says_what_it_is_and_what_a_model_is(not_models, name,
+                                                                        what):
+    with pytest.raises(ModelFileError) as info:
+        GaussianMixture.load(not_models / name)
+    message = str(info.value)
+    assert message.startswith(f"cannot load a model from {not_models / name}: it is ")
+    assert info.match(what)
+    assert info.match(r"not a gmmcore model file \(the .npz archive that "
+                      r"GaussianMixture.save or 'gmmcore fit -o' writes\)")
+    assert "allow_pickle" not in message
+
+
+def test_an_object_array_in_a_model_file_is_named_without_pickle_advice(tmp_path):
+    gm, _ = fitted_model()
+    gm.save(tmp_path / "model.npz")
+    with np.load(tmp_path / "model.npz", allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["means_"] = np.array([object()], dtype=object)
+    np.savez(tmp_path / "evil.npz", **arrays)
+    with pytest.raises(ModelFileError, match="array 'means_' holds Python objects") as info:
+        GaussianMixture.load(tmp_path / "evil.npz")
+    assert "allow_pickle" not in str(info.value)

@@ -4,10 +4,16 @@ A model file holds only numeric and string arrays: the constructor parameters (a
 JSON text, array-valued ones as arrays of their own) and every fitted attribute.
 Loading never unpickles, so a model file from an untrusted source cannot run code;
 every array is checked for presence, dtype kind and shape before it is used.
+Whatever the file holds, a file that is not a readable model raises ModelFileError.
 """
 
+import contextlib
 import json
 import numbers
+import os
+import struct
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -16,6 +22,17 @@ FORMAT_VERSION = 1
 
 _ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
 _FITTED_FLOATS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+A_MODEL_FILE = ("a gmmcore model file (the .npz archive that GaussianMixture.save or "
+                "'gmmcore fit -o' writes)")
+
+# What reading a truncated, bit-flipped or otherwise damaged archive raises, from
+# zipfile (a flipped flag bit asks for encryption or an unknown compression), zlib,
+# numpy's header parser and the file itself.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
+            NotImplementedError, KeyError, ValueError, struct.error, OverflowError)
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
+_HEAD_BYTES = 512
 
 
 class ModelFileError(ValueError):
@@ -91,25 +108,95 @@ def _fitted_arrays(model):
 def load(cls, file):
     """Read a model written by ``save``; never unpickles."""
     try:
-        data = np.load(file, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"cannot read a model file from {file!r}: {exc}") from None
-    if not hasattr(data, "files"):
-        raise ModelFileError("a model file is an .npz archive, not a single array")
-    with data:
-        fmt = str(_get(data, "format", "U", ()))
-        if fmt != FORMAT:
-            raise ModelFileError(f"not a gmmcore model file (format {fmt!r})")
-        return _read_model(cls, data)
+        return _read_model(cls, _read_arrays(file))
+    except ModelFileError as exc:
+        raise ModelFileError(f"cannot load a model from {_file_label(file)}: {exc}") from None
+
+
+def _file_label(file):
+    if isinstance(file, (str, bytes, os.PathLike)):
+        return os.fsdecode(file)
+    name = getattr(file, "name", None)
+    return name if isinstance(name, str) else "the file object"
+
+
+def _read_arrays(file):
+    """Every array of the model file ``file``, by name.
+
+    All are read here, so that whatever a damaged archive raises is caught in one
+    place; the first bytes of a file that is no zip archive say what it is (a CSV,
+    a .npy of data, a pickle), for a message that says so.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            f = file if hasattr(file, "read") else stack.enter_context(open(file, "rb"))
+            start = f.tell()
+            head = f.read(_HEAD_BYTES)
+            f.seek(start)
+        except OSError as exc:
+            raise ModelFileError(str(exc)) from None
+        if not head.startswith(_ZIP_MAGIC):
+            raise ModelFileError(f"it is {_describe(head)}, not {A_MODEL_FILE}")
+        try:
+            with np.load(f, allow_pickle=False) as archive:
+                if "format" not in archive.files:
+                    names = ", ".join(repr(n) for n in archive.files[:5])
+                    more = ", ..." if len(archive.files) > 5 else ""
+                    raise ModelFileError(
+                        f"it is an .npz archive ({names or 'empty'}{more}) without "
+                        f"gmmcore's 'format' marker, not {A_MODEL_FILE}")
+                _check_format(_member(archive, "format"))
+                return {name: _member(archive, name) for name in archive.files}
+        except ModelFileError:
+            raise
+        except _DAMAGED as exc:
+            raise ModelFileError(f"the file is damaged (truncated or corrupted): "
+                                 f"{type(exc).__name__}: {exc}") from None
+
+
+def _describe(head):
+    """What a file that is no zip archive is, from its first bytes."""
+    if not head:
+        return "empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array (data, not a model)"
+    if head.startswith(b"\x80"):
+        return "a Python pickle, which gmmcore never loads (unpickling can run code)"
+    if _is_text(head):
+        return "a text file (a CSV or other data file?)"
+    return "binary data of another format"
+
+
+def _is_text(head):
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut by the end of the head
+            return False
+        text = head[:exc.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\n\r\f\v" for c in text)
+
+
+def _member(archive, name):
+    try:
+        return archive[name]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        raise ModelFileError(f"array '{name}' holds Python objects, which a model file "
+                             "never does (reading them would unpickle)") from None
+
+
+def _check_format(fmt):
+    if fmt.dtype.kind != "U" or fmt.shape != () or str(fmt) != FORMAT:
+        raise ModelFileError(f"its format marker is {str(fmt)[:80]!r}: it is not "
+                             f"{A_MODEL_FILE}")
 
 
 def _get(data, name, kind, shape=None):
     if name not in data:
         raise ModelFileError(f"model file has no '{name}' array")
-    try:
-        arr = data[name]
-    except ValueError as exc:  # e.g. an object array, which would need pickle
-        raise ModelFileError(f"model file array '{name}' cannot be read safely: {exc}") from None
+    arr = data[name]
     if arr.dtype.kind not in kind:
         raise ModelFileError(f"model file array '{name}' has dtype {arr.dtype}, "
                              f"expected kind {kind!r}")
