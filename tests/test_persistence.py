@@ -56,6 +56,15 @@ def test_round_trip_keeps_feature_names_and_array_parameters(tmp_path):
     assert loaded.random_state == 3
 
 
+@pytest.mark.parametrize("init_params", ["random_from_data", "k-means++"])
+def test_what_save_writes_load_reads_unnormalised_start_weights(init_params, tmp_path):
+    # scikit-learn's max_iter=0 fit from these starts keeps weights summing to k/n
+    gm, X = fitted_model(init_params=init_params, max_iter=0)
+    assert not np.isclose(gm.weights_.sum(), 1.0)
+    gm.save(tmp_path / "start.npz")
+    assert_same(GaussianMixture.load(tmp_path / "start.npz"), gm, X)
+
+
 def rewrite(path, **changes):
     """A copy of a model file with arrays replaced (None removes one)."""
     with np.load(path, allow_pickle=False) as data:
@@ -75,7 +84,8 @@ def rewrite(path, **changes):
     (dict(format=np.array("something.else")), "not a gmmcore model file"),
     (dict(means_=None), "no 'means_'"),
     (dict(precisions_cholesky_=np.ones((2, 3))), "shape"),
-    (dict(weights_=np.array([0.5, 0.7])), "summing to 1"),
+    (dict(weights_=np.array([-0.5, 1.5])), "non-negative"),
+    (dict(weights_=np.array([0.0, 0.0])), "positive sum"),
     (dict(covariances_=np.full((2, 3, 3), np.nan)), "NaN"),
     (dict(params_json=np.array('{"n_components": 2, "evil": 1}')), "unknown parameters"),
     (dict(params_json=np.array("{not json")), "JSON"),

@@ -264,8 +264,7 @@ def _read_fitted(model, data, d):
                                  f"expected {means.dtype} like 'means_'")
         if not np.all(np.isfinite(arr)):
             raise ModelFileError(f"model file array '{name}' contains NaN or infinity")
-    if np.any(model.weights_ < 0) or not np.isclose(model.weights_.sum(), 1.0, atol=1e-5):
-        raise ModelFileError("model file 'weights_' are not non-negative and summing to 1")
+    _check_weights(model.weights_)
     pc = model.precisions_cholesky_
     diag = (np.diagonal(pc, axis1=-2, axis2=-1) if model.covariance_type in ("full", "tied")
             else pc)
@@ -279,3 +278,11 @@ def _read_fitted(model, data, d):
     if "feature_names_in_" in data:
         names = _get(data, "feature_names_in_", "U", (d,))
         model.feature_names_in_ = names.astype(object)
+
+
+def _check_weights(weights):
+    # Not a sum of 1: with max_iter=0, 'random_from_data' and 'k-means++' starts
+    # keep scikit-learn's unnormalised weights (summing to k/n), and save writes them.
+    if np.any(weights < 0) or not weights.sum() > 0:
+        raise ModelFileError("model file 'weights_' are not non-negative with a "
+                             "positive sum")
