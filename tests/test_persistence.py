@@ -1,12 +1,15 @@
 """Pickle and the safe, versioned .npz model file."""
 
 import io
+import json
 import pickle
+import threading
 
 import numpy as np
 import pytest
 
 from gmmcore import GaussianMixture
+from gmmcore._parallel import effective_n_threads, usable_cpu_count
 from gmmcore._persistence import FORMAT_VERSION, ModelFileError
 from conftest import COVARIANCE_TYPES, make_blobs
 
@@ -99,6 +102,58 @@ def test_bad_model_files_are_refused_with_a_clear_error(changes, match, tmp_path
     with pytest.raises(ModelFileError, match=match):
         GaussianMixture.load(rewrite(path, **changes))
     assert issubclass(ModelFileError, ValueError)
+
+
+def with_params(path, **params):
+    """A copy of a model file with constructor parameters edited."""
+    with np.load(path, allow_pickle=False) as data:
+        stored = json.loads(str(data["params_json"]))
+    return rewrite(path, params_json=np.array(json.dumps({**stored, **params})))
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"n_threads": 0}, "n_threads"), ({"n_threads": "8"}, "n_threads"),
+    ({"n_threads": 2.5}, "n_threads"), ({"covariance_type": "round"}, "covariance_type"),
+    ({"tol": -1}, "'tol'"), ({"reg_covar": float("nan")}, "'reg_covar'"),
+    ({"max_iter": -1}, "'max_iter'"), ({"n_init": 0}, "'n_init'"),
+    ({"init_params": "magic"}, "'init_params'"), ({"warm_start": "yes"}, "'warm_start'"),
+    ({"verbose": -1}, "'verbose'"), ({"verbose_interval": 0}, "'verbose_interval'"),
+    ({"on_degenerate": "explode"}, "'on_degenerate'"), ({"n_components": 0}, "'n_components'"),
+    ({"random_state": "seed"}, "random_state"), ({"random_state": -3}, "[Ss]eed"),
+])
+def test_load_checks_every_parameter_as_fit_does(params, match, tmp_path):
+    gm, _ = fitted_model()
+    gm.save(tmp_path / "model.npz")
+    with pytest.raises(ModelFileError, match=f"invalid parameter: .*{match}"):
+        GaussianMixture.load(with_params(tmp_path / "model.npz", **params))
+
+
+@pytest.mark.parametrize("name,value,match", [
+    ("param.weights_init", np.array([0.5, 0.7]), "normalized"),
+    ("param.means_init", np.zeros((2, 4)), "'means' should have the shape"),
+    ("param.precisions_init", -np.ones((2, 3, 3)), "symmetric, positive-definite"),
+])
+def test_load_checks_array_parameters_as_fit_does(name, value, match, tmp_path):
+    gm, _ = fitted_model()
+    gm.save(tmp_path / "model.npz")
+    with pytest.raises(ModelFileError, match=f"invalid parameter: .*{match}"):
+        GaussianMixture.load(rewrite(tmp_path / "model.npz", **{name: value}))
+
+
+def test_a_model_file_asking_for_3000_threads_starts_no_more_than_the_cpus(tmp_path):
+    if effective_n_threads(3000) > usable_cpu_count():
+        # predicting would leave thousands of threads in this process
+        pytest.skip("needs the cap on n_threads in _parallel.effective_n_threads (issue 20)")
+    gm, _ = fitted_model()
+    gm.save(tmp_path / "model.npz")
+    X = make_blobs(n_samples=4 * 8192, n_features=3, n_components=2, seed=2)
+    before = threading.active_count()
+    try:
+        loaded = GaussianMixture.load(with_params(tmp_path / "model.npz", n_threads=3000))
+    except ModelFileError:
+        return
+    loaded.predict(X)
+    assert threading.active_count() - before < usable_cpu_count()
 
 
 def test_loading_never_unpickles(tmp_path):

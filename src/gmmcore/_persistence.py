@@ -17,6 +17,8 @@ import zlib
 
 import numpy as np
 
+from ._validation import check_random_state
+
 FORMAT = "gmmcore.GaussianMixture"
 FORMAT_VERSION = 1
 
@@ -222,9 +224,10 @@ def _read_model(cls, data):
     if version < 1:
         raise ModelFileError(f"invalid model file format version {version}")
     model = cls(**_read_params(cls, data))
-    if model.covariance_type not in ("full", "tied", "diag", "spherical"):
-        raise ModelFileError(f"model file has covariance_type {model.covariance_type!r}")
     d = int(_get(data, "n_features_in_", "iu", ()))
+    if d < 1:
+        raise ModelFileError(f"model file has n_features_in_={d}")
+    _check_params(model, d)
     _read_fitted(model, data, d)
     return model
 
@@ -240,6 +243,17 @@ def _read_params(cls, data):
         key = f"param.{name}"
         params[name] = _get(data, key, "f").astype(np.float64) if key in data else None
     return params
+
+
+def _check_params(model, n_features):
+    """The checks fit runs on the parameters, so that a loaded model is one that fit
+    could have made: no n_threads or covariance_type that fit would refuse."""
+    try:
+        model._check_parameters()
+        model._check_initial_values(n_features)
+        check_random_state(model.random_state)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"model file has an invalid parameter: {exc}") from None
 
 
 def _read_fitted(model, data, d):
