@@ -68,6 +68,19 @@ def test_what_save_writes_load_reads_unnormalised_start_weights(init_params, tmp
     assert_same(GaussianMixture.load(tmp_path / "start.npz"), gm, X)
 
 
+def test_degenerate_events_are_kept(tmp_path):
+    X = np.repeat(np.random.RandomState(0).randn(3, 2) * 3, 30, axis=0)
+    gm = GaussianMixture(4, reg_covar=0.0, init_params="random", random_state=0,
+                         on_degenerate="regularize").fit(X)
+    assert gm.degenerate_events_
+    gm.save(tmp_path / "model.npz")
+    assert GaussianMixture.load(tmp_path / "model.npz").degenerate_events_ == \
+        gm.degenerate_events_
+    # a file from before the events were kept loads with none
+    assert GaussianMixture.load(
+        rewrite(tmp_path / "model.npz", degenerate_events_json=None)).degenerate_events_ == []
+
+
 def rewrite(path, **changes):
     """A copy of a model file with arrays replaced (None removes one)."""
     with np.load(path, allow_pickle=False) as data:
@@ -94,6 +107,11 @@ def rewrite(path, **changes):
     (dict(params_json=np.array("{not json")), "JSON"),
     (dict(n_features_in_=np.array(4)), "shape"),
     (dict(means_=np.zeros((2, 3), dtype=np.float32)), "dtype"),
+    (dict(degenerate_events_json=np.array("{}")), "not a JSON list"),
+    (dict(degenerate_events_json=np.array('[{"component": 0}]')), "degenerate event 0"),
+    (dict(degenerate_events_json=np.array(
+        '[{"init": 0, "iteration": 1, "component": 7, "reason": "empty", '
+        '"action": "reseeded"}]')), "one of the 2 components"),
 ])
 def test_bad_model_files_are_refused_with_a_clear_error(changes, match, tmp_path):
     gm, _ = fitted_model()

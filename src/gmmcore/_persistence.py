@@ -95,6 +95,8 @@ def _fitted_arrays(model):
         "lower_bound_": np.array(float(model.lower_bound_)),
         "lower_bounds_": np.asarray(model.lower_bounds_, dtype=np.float64),
         "n_features_in_": np.array(int(model.n_features_in_)),
+        "degenerate_events_json": np.array(
+            json.dumps(list(getattr(model, "degenerate_events_", [])))),
     }
     for name in _FITTED_FLOATS:
         arrays[name] = np.asarray(getattr(model, name))
@@ -289,6 +291,9 @@ def _read_fitted(model, data, d):
     model.lower_bound_ = float(_get(data, "lower_bound_", "f", ()))
     model.lower_bounds_ = [float(v) for v in _get(data, "lower_bounds_", "f")]
     model.n_features_in_ = d
+    # files written before degenerate_events_ was kept have none recorded
+    model.degenerate_events_ = (_read_events(data, k) if "degenerate_events_json" in data
+                                else [])
     if "feature_names_in_" in data:
         names = _get(data, "feature_names_in_", "U", (d,))
         model.feature_names_in_ = names.astype(object)
@@ -300,3 +305,21 @@ def _check_weights(weights):
     if np.any(weights < 0) or not weights.sum() > 0:
         raise ModelFileError("model file 'weights_' are not non-negative with a "
                              "positive sum")
+
+
+_EVENT_KEYS = {"init", "iteration", "component", "reason", "action"}
+
+
+def _read_events(data, k):
+    """degenerate_events_: a list of flat dicts, each naming a component of the model."""
+    events = _read_json(data, "degenerate_events_json")
+    if not isinstance(events, list):
+        raise ModelFileError("model file 'degenerate_events_json' is not a JSON list")
+    for i, event in enumerate(events):
+        if not (isinstance(event, dict) and _EVENT_KEYS <= set(event)
+                and all(v is None or isinstance(v, (str, int, float)) for v in event.values())
+                and type(event["component"]) is int and 0 <= event["component"] < k):
+            raise ModelFileError(
+                f"model file degenerate event {i} is not a dict with keys "
+                f"{sorted(_EVENT_KEYS)} naming one of the {k} components: {event!r}")
+    return events
