@@ -358,6 +358,54 @@ def test_usage_errors_exit_2_with_one_line(capsys, bad_files, model_file, case):
     assert out == "" and set(os.listdir(bad_files)) == before
 
 
+def damaged_models(model_file, directory):
+    """Copies of a model file, truncated or with a flipped bit, and one empty."""
+    raw = model_file.read_bytes()
+    central = raw.index(b"PK\x01\x02")  # the zip's central directory
+    damaged = {"empty": b"", "truncated": raw[:len(raw) // 2],
+               "last byte cut": raw[:-1], "no directory": raw[:central]}
+    for name, offset in (("encryption flag", 8), ("compression method", 10),
+                         ("zip version", 6), ("crc", 16)):
+        flipped = bytearray(raw)
+        flipped[central + offset] ^= 0x01 if name != "zip version" else 0x40
+        damaged[name] = bytes(flipped)
+    for name, content in damaged.items():
+        (directory / f"{name}.npz").write_bytes(content)
+    return damaged
+
+
+@pytest.mark.parametrize("command", ["predict", "predict-proba", "score"])
+def test_damaged_model_files_exit_2_with_one_line(capsys, tmp_path, model_file, data_npy,
+                                                  command):
+    for name in damaged_models(model_file, tmp_path):
+        code, out, err = run(capsys, command, tmp_path / f"{name}.npz", data_npy)
+        assert_one_line_error(code, err, 2, f"cannot load a model from {tmp_path}/{name}.npz:")
+        assert out == ""
+
+
+@pytest.mark.parametrize("model,what", [
+    ("{d}/named.csv", "it is a text file"),
+    ("{d}/three.npy", "it is a single .npy array"),
+    ("{d}/not_a_model.npz", "it is an .npz archive ('means_') without gmmcore's 'format'"),
+])
+def test_a_file_that_is_not_a_model_is_named_for_what_it_is(capsys, bad_files, model, what):
+    model = model.format(d=bad_files)
+    code, out, err = run(capsys, "predict", model, bad_files / "three.npy")
+    assert_one_line_error(code, err, 2, f"cannot load a model from {model}: {what}",
+                          "GaussianMixture.save or 'gmmcore fit -o'")
+    assert "allow_pickle" not in err and out == ""
+
+
+def test_swapped_model_and_data_say_which_comes_first(capsys, bad_files, model_file):
+    code, out, err = run(capsys, "predict-proba", bad_files / "three.npy", model_file)
+    assert_one_line_error(code, err, 2, "it is a single .npy array",
+                          "the model comes first: gmmcore predict-proba MODEL DATA")
+    done = run_subprocess("score", bad_files / "named.csv", model_file)
+    assert_one_line_error(done.returncode, done.stderr, 2, "it is a text file",
+                          "the model comes first")
+    assert "Traceback" not in done.stderr
+
+
 def test_parquet_without_pyarrow_says_what_to_install(tmp_path, capsys, monkeypatch,
                                                      model_file, data_npy):
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now fails

@@ -362,13 +362,16 @@ def _save_model(model, names, path):
         raise CliError(f"cannot write model file {path}: {exc}") from None
 
 
-def _load_model(path):
-    if not os.path.isfile(path):
-        raise CliError(f"no such model file: {path}")
+def _load_model(args):
+    if not os.path.isfile(args.model):
+        raise CliError(f"no such model file: {args.model}")
     try:
-        return GaussianMixture.load(path)
+        return GaussianMixture.load(args.model)
     except ModelFileError as exc:
-        raise CliError(f"{path}: {exc}") from None
+        swapped = args.data.lower().endswith(".npz")
+        hint = (f"; the model comes first: gmmcore {args.command} MODEL DATA"
+                if swapped else "")
+        raise CliError(f"{exc}{hint}") from None
 
 
 # ----------------------------------------------------------------------
@@ -441,7 +444,7 @@ def fit(args):
 
 
 def _model_and_data(args):
-    model = _load_model(args.model)
+    model = _load_model(args)
     names = getattr(model, "feature_names_in_", None)
     X, _ = read_data(args.data, args.columns,
                      model_names=None if names is None else [str(n) for n in names])
