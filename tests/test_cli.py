@@ -420,8 +420,15 @@ def test_degenerate_data_exits_1(capsys, bad_files):
     code, out, err = run(capsys, "fit", bad_files / "degenerate.npy", "-k", 4, "--reg-covar",
                          0, "--init-params", "random", "--random-state", 0,
                          "-o", bad_files / "m.npz")
-    assert_one_line_error(code, err, 1, "ill-defined empirical covariance", "reg_covar")
+    assert_one_line_error(code, err, 1, "ill-defined empirical covariance",
+                          "increase --reg-covar, pass --on-degenerate reseed,")
+    assert " reg_covar" not in err  # the Python name means nothing on the command line
     assert out == "" and not (bad_files / "m.npz").exists()
+    # the remedy the message names fits the same data
+    code, _, err = run(capsys, "fit", bad_files / "degenerate.npy", "-k", 4, "--reg-covar", 0,
+                       "--init-params", "random", "--random-state", 0, "--on-degenerate",
+                       "reseed", "-q", "-o", bad_files / "m.npz")
+    assert code == 0, err
     # the estimator's remedy, through its option, fits the same data
     code, _, err = run(capsys, "fit", bad_files / "degenerate.npy", "-k", 4, "--reg-covar", 0,
                        "--init-params", "random", "--random-state", 0, "--on-degenerate",

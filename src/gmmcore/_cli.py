@@ -394,12 +394,22 @@ def _estimator_errors(quiet=False):
         except _validation.InvalidParameterError as exc:
             raise CliError(str(exc)) from None
         except (ValueError, ArithmeticError) as exc:
-            raise CliError(str(exc), EXIT_FAILED) from None
+            raise CliError(_cli_advice(str(exc)), EXIT_FAILED) from None
         except MemoryError:
             raise CliError("not enough memory", EXIT_FAILED) from None
     if not quiet:
         for warning in caught:
             print(f"gmmcore: warning: {warning.message}", file=sys.stderr)
+
+
+# The estimator's advice names its parameters; here they are options.
+_CLI_ADVICE = {"increase reg_covar,": "increase --reg-covar, pass --on-degenerate reseed,"}
+
+
+def _cli_advice(message):
+    for python, cli in _CLI_ADVICE.items():
+        message = message.replace(python, cli)
+    return message
 
 
 def _estimator_params(args):
@@ -508,7 +518,7 @@ def select(args):
                                result.table["error"]):
             if error:
                 print(f"gmmcore: warning: covariance_type={t} n_components={k} failed: "
-                      f"{error}", file=sys.stderr)
+                      f"{_cli_advice(error)}", file=sys.stderr)
     if model_path is not None:
         _save_model(result.best_estimator_, names, model_path)
         if not args.quiet:
