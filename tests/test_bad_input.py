@@ -146,3 +146,37 @@ def test_sample_requires_a_positive_count(fitted):
     for bad in (0, -3, 2.5):
         with pytest.raises(ValueError, match="n_samples"):
             fitted.sample(bad)
+
+
+def test_dataframe_columns_that_are_not_numbers_are_named(fitted):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({
+        "x": X_OK[:, 0], "city": ["Oslo", "Lima"] * 30,
+        "kind": pd.Categorical([1.0, 2.0] * 30), "code": pd.array(["7"] * 60, dtype="string"),
+        "y": X_OK[:, 1]})
+    match = r"non-numeric column\(s\) 'city' \(.*\), 'kind' \(category\), 'code' \(.*\);"
+    with pytest.raises(ValueError, match=match + " a Gaussian mixture needs numbers"):
+        GaussianMixture(2).fit(frame)
+    with pytest.warns(UserWarning, match="feature names"), \
+            pytest.raises(ValueError, match=r"non-numeric column\(s\) 'city' \(.*\);"):
+        fitted.predict(frame[["x", "city"]])
+    # object columns holding only numbers (and None) are numbers
+    numbers = pd.DataFrame({"x": X_OK[:, 0].astype(object), "y": X_OK[:, 1]})
+    np.testing.assert_array_equal(GaussianMixture(2, random_state=0).fit(numbers).means_,
+                                  GaussianMixture(2, random_state=0).fit(X_OK).means_)
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Int64", "Float32"])
+def test_pd_na_in_a_nullable_column_is_nan_as_in_scikit_learn(fitted, dtype):
+    pd = pytest.importorskip("pandas")
+    values = np.round(X_OK * 100) if dtype == "Int64" else X_OK
+    frame = pd.DataFrame(values, columns=["x", "y"]).astype(
+        {"x": dtype, "y": "float64" if dtype != "Float32" else "float32"})
+    gm = GaussianMixture(2, random_state=0).fit(frame)  # no NA: fits as the numbers
+    assert gm.means_.dtype == (np.float32 if dtype == "Float32" else np.float64)
+    frame.iloc[7, 0] = pd.NA
+    with pytest.raises(ValueError, match=r"^Input X contains NaN\.$"):
+        GaussianMixture(2).fit(frame)
+    for method in PREDICT_PATHS:
+        with pytest.raises(ValueError, match=r"^Input X contains NaN\.$"):
+            getattr(gm, method)(frame)
