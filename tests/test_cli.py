@@ -320,7 +320,7 @@ USAGE_ERRORS = {
                     "data row 2"),
     "text value": (["fit", "{d}/text_value.csv"], "column 'y'", "'abc'", "data row 2"),
     "no data rows": (["fit", "{d}/header_only.csv"], "no data rows"),
-    "more components than samples": (["fit", "{d}/named.csv", "-k", "1000"],
+    "more components than samples": (["fit", "{d}/three.npy", "-k", "1000"],
                                      "fewer than the 1000 components"),
     "k of zero": (["fit", "{d}/named.csv", "-k", "0"], "--n-components", "'0'"),
     "negative tol": (["fit", "{d}/named.csv", "--tol", "-1"], "--tol"),
@@ -404,6 +404,19 @@ def test_swapped_model_and_data_say_which_comes_first(capsys, bad_files, model_f
     assert_one_line_error(done.returncode, done.stderr, 2, "it is a text file",
                           "the model comes first")
     assert "Traceback" not in done.stderr
+
+
+def test_text_columns_left_out_are_named_on_stderr(capsys, tmp_path, bad_files):
+    code, out, err = run(capsys, "fit", bad_files / "named.csv", "-o", tmp_path / "m.npz")
+    assert code == 0
+    assert err == (f"gmmcore: warning: {bad_files / 'named.csv'}: text column(s) 'tag' are "
+                   "not used (choose the columns with --columns)\n")
+    assert summary(out)["columns"].strip() == "x,y"
+    code, out, err = run(capsys, "fit", bad_files / "named.csv", "-q", "-o", tmp_path / "m.npz")
+    assert code == 0 and err == ""
+    (tmp_path / "plain.csv").write_text("1,a,2\n3,b,4\n5,c,7\n")
+    code, out, err = run(capsys, "fit", tmp_path / "plain.csv", "-o", tmp_path / "m.npz")
+    assert code == 0 and "text column(s) 1 are not used" in err
 
 
 def test_parquet_without_pyarrow_says_what_to_install(tmp_path, capsys, monkeypatch,

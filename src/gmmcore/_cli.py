@@ -119,12 +119,13 @@ def _column_label(names, i):
     return f"'{names[i]}'" if names is not None and names[i] else str(i)
 
 
-def _choose_columns(path, names, numeric, columns, model_names):
+def _choose_columns(path, names, numeric, columns, model_names, quiet):
     """Indices of the columns to use.
 
     ``columns`` (the user's names or 0-based indices) wins; else the model's feature
-    names when the file has names too; else every numeric column.  A name is looked
-    up before an index, so a column named '3' is found by its name.
+    names when the file has names too; else every numeric column, with a warning
+    naming the others (unless ``quiet``).  A name is looked up before an index, so a
+    column named '3' is found by its name.
     """
     if columns is None and model_names is not None and names is not None:
         missing = [name for name in model_names if name not in names]
@@ -136,6 +137,11 @@ def _choose_columns(path, names, numeric, columns, model_names):
         indices = [i for i, is_numeric in enumerate(numeric) if is_numeric]
         if not indices:
             raise CliError(f"{path} has no numeric columns")
+        dropped = [_column_label(names, i) for i, is_numeric in enumerate(numeric)
+                   if not is_numeric]
+        if dropped and not quiet:
+            print(f"gmmcore: warning: {path}: text column(s) {', '.join(dropped)} are not "
+                  "used (choose the columns with --columns)", file=sys.stderr)
         return indices
     indices = []
     for token in columns:
@@ -252,7 +258,8 @@ def _read_parquet(path, choose):
     return chosen.to_numpy(dtype=dtype, na_value=np.nan), [names[i] for i in indices]
 
 
-def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1):
+def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1,
+              quiet=False):
     """A data file as a validated 2-D float array, and the names of its columns.
 
     Parameters
@@ -267,6 +274,8 @@ def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1
         None keeps float32 and float64 data and converts other numbers to float64.
     min_samples : int, default=1
         Fewer rows is an error.
+    quiet : bool, default=False
+        Do not warn about text columns left out.
 
     Returns
     -------
@@ -280,7 +289,7 @@ def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1
         raise CliError(f"no such data file: {path}")
 
     def choose(names, numeric):
-        return _choose_columns(path, names, numeric, columns, model_names)
+        return _choose_columns(path, names, numeric, columns, model_names, quiet)
 
     reader = {".npy": _read_npy, ".csv": _read_csv, ".parquet": _read_parquet}[fmt]
     try:
@@ -428,7 +437,8 @@ def _check_enough_samples(X, n_components, path):
 
 def fit(args):
     model_path = _model_path(args.output)
-    X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2)
+    X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2,
+                         quiet=args.quiet)
     _check_enough_samples(X, args.n_components, args.data)
     gmm = GaussianMixture(n_components=args.n_components, covariance_type=args.covariance_type,
                           verbose=2 if args.verbose else 0, verbose_interval=1,
@@ -505,7 +515,8 @@ def select(args):
     from . import select as select_models
 
     model_path = None if args.output is None else _model_path(args.output)
-    X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2)
+    X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2,
+                         quiet=args.quiet)
     _check_enough_samples(X, max(args.n_components), args.data)
     with _estimator_errors(args.quiet):
         result = select_models(X, n_components=args.n_components,
