@@ -406,6 +406,21 @@ def test_swapped_model_and_data_say_which_comes_first(capsys, bad_files, model_f
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("content,fragment", [
+    ("x;y\n1.5;2.5\n3;4\n", "separate its values with semicolons"),
+    ("x;y\n1,5;2,5\n3,25;4\n", "separate its values with semicolons"),
+    ("x\ty\n1.5\t2.5\n3\t4\n", "separate its values with tabs"),
+    ("1,5\t2,5\n3\t4\n", "separate its values with tabs"),
+    ('x,y\n"1,5","2,5"\n"3,0","4,0"\n', "decimal comma ('1,5')"),
+])
+def test_semicolons_tabs_and_decimal_commas_are_named(capsys, tmp_path, content, fragment):
+    (tmp_path / "data.csv").write_text(content)
+    code, out, err = run(capsys, "fit", tmp_path / "data.csv", "-o", tmp_path / "m.npz")
+    assert_one_line_error(code, err, 2, fragment, "comma-separated values with decimal "
+                          "points only (like 1.5,2.25)")
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_text_columns_left_out_are_named_on_stderr(capsys, tmp_path, bad_files):
     code, out, err = run(capsys, "fit", bad_files / "named.csv", "-o", tmp_path / "m.npz")
     assert code == 0

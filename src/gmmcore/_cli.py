@@ -200,6 +200,30 @@ def _has_header(rows):
     return any(not _is_number(a) and _is_number(b) for a, b in zip(rows[0], rows[1]))
 
 
+_SEPARATORS = {";": "semicolons", "\t": "tabs"}
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")
+ONLY_COMMAS = ("gmmcore reads comma-separated values with decimal points only "
+               "(like 1.5,2.25): convert the file")
+
+
+def _check_separators(path, rows):
+    """Refuse a CSV that separates its values with semicolons or tabs, or writes decimal
+    commas: read with commas, its numbers would be text columns or wrong numbers."""
+    for row in rows:
+        for field in row:
+            if _is_number(field):
+                continue
+            parts = [part.strip() for part in re.split("[;\t]", field)]
+            if len(parts) > 1 and any(_is_number(p) or _DECIMAL_COMMA.fullmatch(p)
+                                      for p in parts):
+                separator = next(_SEPARATORS[c] for c in field if c in _SEPARATORS)
+                raise CliError(f"{path} seems to separate its values with {separator}: "
+                               f"{ONLY_COMMAS}")
+            if _DECIMAL_COMMA.fullmatch(field):
+                raise CliError(f"{path} seems to write numbers with a decimal comma "
+                               f"({field!r}): {ONLY_COMMAS}")
+
+
 _LOADTXT_ERROR = re.compile(r"could not convert string (.*) to \w+ at row (\d+), column (\d+)")
 
 
@@ -216,6 +240,7 @@ def _read_csv(path, choose):
                 if len(head) == 2:
                     break
         rows = _csv_rows(head)
+        _check_separators(path, rows)
         header = bool(rows) and _has_header(rows)
         if len(rows) <= header:
             raise CliError(f"{path} has no data rows")
