@@ -421,6 +421,22 @@ def test_semicolons_tabs_and_decimal_commas_are_named(capsys, tmp_path, content,
     assert not (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.parametrize("content,columns,fragment", [
+    ("x,y,z\n1,2,3\n4,5\n6,7,8\n", None, "line 3 of {path} has 2 values, but 3 were"),
+    ("# made by hand\nx,y,z\n\n1,2,3\n4,5,6\n7,8,9,10\n", None, "line 6 of {path} has 4"),
+    ("x,y,z\n1,2,3\n4,5\n6,7,8\n", "x,y", "line 3 of {path} has 2 values"),
+    ("x,y,z\n1,2,3\n4,5,6,7\n", "x,y", "line 3 of {path} has 4 values"),
+    ("x,y\n1,2,3\n4,5,6\n", None, "line 2 of {path} has 3 values, but 2 were"),
+    ("1,2,3\n4,5\n", None, "line 2 of {path} has 2 values, but 3 were"),
+])
+def test_a_ragged_row_is_named_by_its_line(capsys, tmp_path, content, columns, fragment):
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    argv = ["fit", path, "-o", tmp_path / "m.npz"] + (["--columns", columns] if columns else [])
+    code, out, err = run(capsys, *argv)
+    assert_one_line_error(code, err, 2, fragment.format(path=path))
+
+
 def test_text_columns_left_out_are_named_on_stderr(capsys, tmp_path, bad_files):
     code, out, err = run(capsys, "fit", bad_files / "named.csv", "-o", tmp_path / "m.npz")
     assert code == 0

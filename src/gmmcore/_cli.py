@@ -224,6 +224,30 @@ def _check_separators(path, rows):
                                f"({field!r}): {ONLY_COMMAS}")
 
 
+def _field_count(line):
+    """The number of values on a CSV line; 0 for a blank or comment line."""
+    text = line.split("#", 1)[0] if "#" in line else line  # loadtxt's comments
+    if not text.strip():
+        return 0
+    return len(next(csv.reader([text]))) if '"' in text else text.count(",") + 1
+
+
+def _checked_lines(lines, first_line, n_values, path):
+    """The lines, checked to hold n_values each (a ragged row would shift or drop
+    values silently when loadtxt reads only some columns)."""
+    for number, line in enumerate(lines, first_line):
+        if line.count(",") + 1 != n_values:  # fast path: the common, right count
+            count = _field_count(line)
+            if count not in (0, n_values):
+                raise _ragged_row(path, number, count, n_values)
+        yield line
+
+
+def _ragged_row(path, number, count, n_values):
+    return CliError(f"line {number} of {path} has {count} values, but {n_values} were "
+                    "expected (as on its first row)")
+
+
 _LOADTXT_ERROR = re.compile(r"could not convert string (.*) to \w+ at row (\d+), column (\d+)")
 
 
@@ -234,9 +258,11 @@ def _read_csv(path, choose):
         else:
             f = stack.enter_context(open(path, newline="", encoding="utf-8-sig"))
         head = []  # the first two rows, read ahead to detect the header
-        for line in f:
+        head_numbers = []  # their line numbers, counting blank and comment lines
+        for number, line in enumerate(f, 1):
             if line.strip() and not line.lstrip().startswith("#"):
                 head.append(line.lstrip("\ufeff"))
+                head_numbers.append(number)
                 if len(head) == 2:
                     break
         rows = _csv_rows(head)
@@ -246,11 +272,12 @@ def _read_csv(path, choose):
             raise CliError(f"{path} has no data rows")
         names = rows[0] if header else None
         first = rows[1] if header else rows[0]
-        if header and len(names) != len(first):
-            raise CliError(f"{path}: the header has {len(names)} names but the first data "
-                           f"row has {len(first)} values")
+        if len(rows) == 2 and len(rows[1]) != len(rows[0]):
+            raise _ragged_row(path, head_numbers[1], len(rows[1]), len(rows[0]))
         indices = choose(names, [_is_number(v) for v in first])
-        data_lines = itertools.chain(head[1:] if header else head, f)
+        data_lines = itertools.chain(
+            head[1:] if header else head,
+            _checked_lines(f, head_numbers[-1] + 1, len(first), path))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "input contained no data": checked later
