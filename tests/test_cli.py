@@ -184,9 +184,35 @@ def test_predictions_equal_the_api_in_every_format(tmp_path, capsys, X, data_npy
         assert out == ""
     if header is not None:
         assert header == (["label"] if command == "predict" else ["p0", "p1", "p2"])
-    np.testing.assert_array_equal(values.reshape(expected.shape), expected)
+    if command == "predict-proba" and fmt in (".csv", "stdout"):  # 6 digits by default
+        np.testing.assert_allclose(values, expected, rtol=5e-6, atol=0)
+    else:
+        np.testing.assert_array_equal(values.reshape(expected.shape), expected)
     if fmt == ".npy":
         assert values.dtype == expected.dtype
+
+
+@pytest.mark.parametrize("digits", [None, 2, 17])
+def test_predict_proba_digits_of_csv_output(tmp_path, capsys, X, data_npy, model_file,
+                                            digits):
+    expected = GaussianMixture.load(model_file).predict_proba(X)
+    argv = ["predict-proba", model_file, data_npy] + (
+        [] if digits is None else ["--digits", digits])
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    rows = [line.split(",") for line in out.splitlines()[1:]]
+    spec = f".{digits or 6}g"
+    assert rows == [[format(v, spec) for v in row] for row in expected.tolist()]
+    if digits == 17:  # every digit: reads back to the same numbers
+        np.testing.assert_array_equal(np.array(rows, dtype=float), expected)
+
+
+def test_digits_option_is_documented_and_checked(capsys, model_file, data_npy):
+    code, out, _ = run(capsys, "predict-proba", "--help")
+    assert code == 0
+    assert "--digits N" in out and "significant digits" in out and "default: 6" in out
+    code, _, err = run(capsys, "predict-proba", model_file, data_npy, "--digits", 0)
+    assert_one_line_error(code, err, 2, "--digits", "an integer from 1 to 17")
 
 
 def test_score_mean_and_per_sample(tmp_path, capsys, X, data_npy, model_file):

@@ -376,8 +376,11 @@ def _check_output(path, formats, what):
     return fmt
 
 
-def _write_table(values, header, path):
-    """One column per name in ``header``; to stdout as CSV when ``path`` is None."""
+def _write_table(values, header, path, digits=None):
+    """One column per name in ``header``; to stdout as CSV when ``path`` is None.
+
+    ``digits``: significant digits of the numbers in CSV (None: every digit).
+    """
     values = np.asarray(values)
     table = values.reshape(len(values), -1)
     fmt = ".csv" if path in (None, "-") else os.path.splitext(path)[1].lower()
@@ -389,21 +392,25 @@ def _write_table(values, header, path):
 
             pd.DataFrame(table, columns=header).to_parquet(path, index=False)
         elif path in (None, "-"):
-            _write_csv(sys.stdout, header, table)
+            _write_csv(sys.stdout, header, table, digits)
         else:
             with open(path, "w", newline="") as f:
-                _write_csv(f, header, table)
+                _write_csv(f, header, table, digits)
     except BrokenPipeError:
         raise
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc}") from None
 
 
-def _write_csv(f, header, table):
+def _write_csv(f, header, table, digits=None):
     # csv writes a float by repr: the shortest text that reads back to the same number
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(table.tolist())
+    if digits is None:
+        writer.writerows(table.tolist())
+    else:
+        spec = f".{digits}g"
+        writer.writerows([format(v, spec) for v in row] for row in table.tolist())
 
 
 def _model_path(path):
@@ -543,7 +550,7 @@ def predict_proba(args):
     model, X = _model_and_data(args)
     with _estimator_errors():
         proba = model.predict_proba(X)
-    _write_table(proba, [f"p{c}" for c in range(proba.shape[1])], args.output)
+    _write_table(proba, [f"p{c}" for c in range(proba.shape[1])], args.output, args.digits)
     return EXIT_OK
 
 
@@ -832,6 +839,13 @@ def build_parser():
         if name == "score":
             p.add_argument("--per-sample", action="store_true",
                            help="each row's log-likelihood instead of the mean")
+        if name == "predict-proba":
+            p.add_argument("--digits", type=_number_type(int, 1, "an integer from 1 to 17",
+                                                         high=17),
+                           default=6, metavar="N",
+                           help="significant digits of each probability in CSV output "
+                           "(default: 6; 17 writes every digit; .npy and .parquet "
+                           "keep every digit)")
         p.add_argument("-o", "--output", metavar="OUT",
                        help="a .npy, .csv or .parquet file (default: CSV on stdout)")
         _add_data_options(p, fitting=False)
