@@ -180,3 +180,14 @@ def test_pd_na_in_a_nullable_column_is_nan_as_in_scikit_learn(fitted, dtype):
     for method in PREDICT_PATHS:
         with pytest.raises(ValueError, match=r"^Input X contains NaN\.$"):
             getattr(gm, method)(frame)
+
+
+@pytest.mark.parametrize("dtype,scale,match", [
+    (np.float32, 1e19, "overflows float32 in the second moments. Scale the input data or "
+                       "pass float64 data instead of float32"),
+    (np.float64, 1e160, "overflows float64 in the second moments. Scale the input data.$"),
+])
+def test_an_overflow_names_the_dtype_it_overflows(dtype, scale, match):
+    X = (make_blobs(n_samples=200, n_features=2, n_components=2, seed=0) * scale).astype(dtype)
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match=match):
+        GaussianMixture(2, init_params="random", random_state=0).fit(X)
