@@ -191,3 +191,18 @@ def test_an_overflow_names_the_dtype_it_overflows(dtype, scale, match):
     X = (make_blobs(n_samples=200, n_features=2, n_components=2, seed=0) * scale).astype(dtype)
     with np.errstate(over="ignore"), pytest.raises(ValueError, match=match):
         GaussianMixture(2, init_params="random", random_state=0).fit(X)
+
+
+def test_a_generator_instead_of_the_chunk_callable_says_to_pass_the_callable():
+    def chunks():
+        yield X_OK[:30]
+        yield X_OK[30:]
+
+    with pytest.raises(TypeError, match=r"X is an iterator \(generator\).*pass the callable "
+                                        r"that returns a new iterator.*fit\(chunks\), not "
+                                        r"fit\(chunks\(\)\)"):
+        GaussianMixture(2).fit(chunks())
+    with pytest.raises(TypeError, match=r"fit\(chunks\), not fit\(chunks\(\)\)"):
+        GaussianMixture(2).fit(iter([X_OK[:30], X_OK[30:]]))
+    GaussianMixture(2, random_state=0).fit(chunks)  # the callable fits
+

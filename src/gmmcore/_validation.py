@@ -4,6 +4,7 @@ Nothing reaches a kernel without passing through here: arrays come out
 C-contiguous, float32 or float64, finite and of a checked shape.
 """
 
+import collections.abc
 import numbers
 import sys
 import warnings
@@ -136,6 +137,12 @@ def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="Gau
             arr = np.asarray(X)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
+    elif isinstance(X, collections.abc.Iterator):
+        raise TypeError(
+            f"{name} is an iterator ({type(X).__name__}), which can be read only once, "
+            "and EM reads the data on every iteration. For data in chunks, pass the "
+            "callable that returns a new iterator of chunks on each call: fit(chunks), "
+            "not fit(chunks())")
     else:
         raise TypeError(
             f"{name} must be an array-like of shape (n_samples, n_features), "
