@@ -206,3 +206,18 @@ def test_a_generator_instead_of_the_chunk_callable_says_to_pass_the_callable():
         GaussianMixture(2).fit(iter([X_OK[:30], X_OK[30:]]))
     GaussianMixture(2, random_state=0).fit(chunks)  # the callable fits
 
+
+def test_a_chunk_source_returning_a_used_up_iterator_says_to_return_a_new_one():
+    used_up = iter([X_OK[:30], X_OK[30:]])
+    with pytest.raises(ValueError, match=r"yielded no chunks on this call, but 60 rows on the "
+                                         r"first: the callable must return a NEW iterator"):
+        GaussianMixture(2).fit(lambda: used_up)
+    shared = (chunk for chunk in [X_OK[:20], X_OK[20:40], X_OK[40:]] * 2)
+    with pytest.raises(ValueError, match="must return a NEW iterator"):
+        GaussianMixture(2).fit(lambda: shared)
+
+
+@pytest.mark.parametrize("empty", [X_OK[:0], np.empty((0, 2), dtype=np.float32)])
+def test_an_empty_chunk_is_named_by_its_index(empty):
+    with pytest.raises(ValueError, match=r"^chunk 2 of the chunk source is empty \(0 rows\)"):
+        GaussianMixture(2).fit(lambda: iter([X_OK[:30], X_OK[30:], empty]))
