@@ -146,3 +146,78 @@ def test_sample_requires_a_positive_count(fitted):
     for bad in (0, -3, 2.5):
         with pytest.raises(ValueError, match="n_samples"):
             fitted.sample(bad)
+
+
+def test_dataframe_columns_that_are_not_numbers_are_named(fitted):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({
+        "x": X_OK[:, 0], "city": ["Oslo", "Lima"] * 30,
+        "kind": pd.Categorical([1.0, 2.0] * 30), "code": pd.array(["7"] * 60, dtype="string"),
+        "y": X_OK[:, 1]})
+    match = r"non-numeric column\(s\) 'city' \(.*\), 'kind' \(category\), 'code' \(.*\);"
+    with pytest.raises(ValueError, match=match + " a Gaussian mixture needs numbers"):
+        GaussianMixture(2).fit(frame)
+    with pytest.warns(UserWarning, match="feature names"), \
+            pytest.raises(ValueError, match=r"non-numeric column\(s\) 'city' \(.*\);"):
+        fitted.predict(frame[["x", "city"]])
+    # object columns holding only numbers (and None) are numbers
+    numbers = pd.DataFrame({"x": X_OK[:, 0].astype(object), "y": X_OK[:, 1]})
+    np.testing.assert_array_equal(GaussianMixture(2, random_state=0).fit(numbers).means_,
+                                  GaussianMixture(2, random_state=0).fit(X_OK).means_)
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Int64", "Float32"])
+def test_pd_na_in_a_nullable_column_is_nan_as_in_scikit_learn(fitted, dtype):
+    pd = pytest.importorskip("pandas")
+    values = np.round(X_OK * 100) if dtype == "Int64" else X_OK
+    frame = pd.DataFrame(values, columns=["x", "y"]).astype(
+        {"x": dtype, "y": "float64" if dtype != "Float32" else "float32"})
+    gm = GaussianMixture(2, random_state=0).fit(frame)  # no NA: fits as the numbers
+    assert gm.means_.dtype == (np.float32 if dtype == "Float32" else np.float64)
+    frame.iloc[7, 0] = pd.NA
+    with pytest.raises(ValueError, match=r"^Input X contains NaN\.$"):
+        GaussianMixture(2).fit(frame)
+    for method in PREDICT_PATHS:
+        with pytest.raises(ValueError, match=r"^Input X contains NaN\.$"):
+            getattr(gm, method)(frame)
+
+
+@pytest.mark.parametrize("dtype,scale,match", [
+    (np.float32, 1e19, "overflows float32 in the second moments. Scale the input data or "
+                       "pass float64 data instead of float32"),
+    (np.float64, 1e160, "overflows float64 in the second moments. Scale the input data.$"),
+])
+def test_an_overflow_names_the_dtype_it_overflows(dtype, scale, match):
+    X = (make_blobs(n_samples=200, n_features=2, n_components=2, seed=0) * scale).astype(dtype)
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match=match):
+        GaussianMixture(2, init_params="random", random_state=0).fit(X)
+
+
+def test_a_generator_instead_of_the_chunk_callable_says_to_pass_the_callable():
+    def chunks():
+        yield X_OK[:30]
+        yield X_OK[30:]
+
+    with pytest.raises(TypeError, match=r"X is an iterator \(generator\).*pass the callable "
+                                        r"that returns a new iterator.*fit\(chunks\), not "
+                                        r"fit\(chunks\(\)\)"):
+        GaussianMixture(2).fit(chunks())
+    with pytest.raises(TypeError, match=r"fit\(chunks\), not fit\(chunks\(\)\)"):
+        GaussianMixture(2).fit(iter([X_OK[:30], X_OK[30:]]))
+    GaussianMixture(2, random_state=0).fit(chunks)  # the callable fits
+
+
+def test_a_chunk_source_returning_a_used_up_iterator_says_to_return_a_new_one():
+    used_up = iter([X_OK[:30], X_OK[30:]])
+    with pytest.raises(ValueError, match=r"yielded no chunks on this call, but 60 rows on the "
+                                         r"first: the callable must return a NEW iterator"):
+        GaussianMixture(2).fit(lambda: used_up)
+    shared = (chunk for chunk in [X_OK[:20], X_OK[20:40], X_OK[40:]] * 2)
+    with pytest.raises(ValueError, match="must return a NEW iterator"):
+        GaussianMixture(2).fit(lambda: shared)
+
+
+@pytest.mark.parametrize("empty", [X_OK[:0], np.empty((0, 2), dtype=np.float32)])
+def test_an_empty_chunk_is_named_by_its_index(empty):
+    with pytest.raises(ValueError, match=r"^chunk 2 of the chunk source is empty \(0 rows\)"):
+        GaussianMixture(2).fit(lambda: iter([X_OK[:30], X_OK[30:], empty]))

@@ -184,9 +184,35 @@ def test_predictions_equal_the_api_in_every_format(tmp_path, capsys, X, data_npy
         assert out == ""
     if header is not None:
         assert header == (["label"] if command == "predict" else ["p0", "p1", "p2"])
-    np.testing.assert_array_equal(values.reshape(expected.shape), expected)
+    if command == "predict-proba" and fmt in (".csv", "stdout"):  # 6 digits by default
+        np.testing.assert_allclose(values, expected, rtol=5e-6, atol=0)
+    else:
+        np.testing.assert_array_equal(values.reshape(expected.shape), expected)
     if fmt == ".npy":
         assert values.dtype == expected.dtype
+
+
+@pytest.mark.parametrize("digits", [None, 2, 17])
+def test_predict_proba_digits_of_csv_output(tmp_path, capsys, X, data_npy, model_file,
+                                            digits):
+    expected = GaussianMixture.load(model_file).predict_proba(X)
+    argv = ["predict-proba", model_file, data_npy] + (
+        [] if digits is None else ["--digits", digits])
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    rows = [line.split(",") for line in out.splitlines()[1:]]
+    spec = f".{digits or 6}g"
+    assert rows == [[format(v, spec) for v in row] for row in expected.tolist()]
+    if digits == 17:  # every digit: reads back to the same numbers
+        np.testing.assert_array_equal(np.array(rows, dtype=float), expected)
+
+
+def test_digits_option_is_documented_and_checked(capsys, model_file, data_npy):
+    code, out, _ = run(capsys, "predict-proba", "--help")
+    assert code == 0
+    assert "--digits N" in out and "significant digits" in out and "default: 6" in out
+    code, _, err = run(capsys, "predict-proba", model_file, data_npy, "--digits", 0)
+    assert_one_line_error(code, err, 2, "--digits", "an integer from 1 to 17")
 
 
 def test_score_mean_and_per_sample(tmp_path, capsys, X, data_npy, model_file):
@@ -320,7 +346,7 @@ USAGE_ERRORS = {
                     "data row 2"),
     "text value": (["fit", "{d}/text_value.csv"], "column 'y'", "'abc'", "data row 2"),
     "no data rows": (["fit", "{d}/header_only.csv"], "no data rows"),
-    "more components than samples": (["fit", "{d}/named.csv", "-k", "1000"],
+    "more components than samples": (["fit", "{d}/three.npy", "-k", "1000"],
                                      "fewer than the 1000 components"),
     "k of zero": (["fit", "{d}/named.csv", "-k", "0"], "--n-components", "'0'"),
     "negative tol": (["fit", "{d}/named.csv", "--tol", "-1"], "--tol"),
@@ -358,6 +384,98 @@ def test_usage_errors_exit_2_with_one_line(capsys, bad_files, model_file, case):
     assert out == "" and set(os.listdir(bad_files)) == before
 
 
+def damaged_models(model_file, directory):
+    """Copies of a model file, truncated or with a flipped bit, and one empty."""
+    raw = model_file.read_bytes()
+    central = raw.index(b"PK\x01\x02")  # the zip's central directory
+    damaged = {"empty": b"", "truncated": raw[:len(raw) // 2],
+               "last byte cut": raw[:-1], "no directory": raw[:central]}
+    for name, offset in (("encryption flag", 8), ("compression method", 10),
+                         ("zip version", 6), ("crc", 16)):
+        flipped = bytearray(raw)
+        flipped[central + offset] ^= 0x01 if name != "zip version" else 0x40
+        damaged[name] = bytes(flipped)
+    for name, content in damaged.items():
+        (directory / f"{name}.npz").write_bytes(content)
+    return damaged
+
+
+@pytest.mark.parametrize("command", ["predict", "predict-proba", "score"])
+def test_damaged_model_files_exit_2_with_one_line(capsys, tmp_path, model_file, data_npy,
+                                                  command):
+    for name in damaged_models(model_file, tmp_path):
+        code, out, err = run(capsys, command, tmp_path / f"{name}.npz", data_npy)
+        assert_one_line_error(code, err, 2, f"cannot load a model from {tmp_path}/{name}.npz:")
+        assert out == ""
+
+
+@pytest.mark.parametrize("model,what", [
+    ("{d}/named.csv", "it is a text file"),
+    ("{d}/three.npy", "it is a single .npy array"),
+    ("{d}/not_a_model.npz", "it is an .npz archive ('means_') without gmmcore's 'format'"),
+])
+def test_a_file_that_is_not_a_model_is_named_for_what_it_is(capsys, bad_files, model, what):
+    model = model.format(d=bad_files)
+    code, out, err = run(capsys, "predict", model, bad_files / "three.npy")
+    assert_one_line_error(code, err, 2, f"cannot load a model from {model}: {what}",
+                          "GaussianMixture.save or 'gmmcore fit -o'")
+    assert "allow_pickle" not in err and out == ""
+
+
+def test_swapped_model_and_data_say_which_comes_first(capsys, bad_files, model_file):
+    code, out, err = run(capsys, "predict-proba", bad_files / "three.npy", model_file)
+    assert_one_line_error(code, err, 2, "it is a single .npy array",
+                          "the model comes first: gmmcore predict-proba MODEL DATA")
+    done = run_subprocess("score", bad_files / "named.csv", model_file)
+    assert_one_line_error(done.returncode, done.stderr, 2, "it is a text file",
+                          "the model comes first")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("content,fragment", [
+    ("x;y\n1.5;2.5\n3;4\n", "separate its values with semicolons"),
+    ("x;y\n1,5;2,5\n3,25;4\n", "separate its values with semicolons"),
+    ("x\ty\n1.5\t2.5\n3\t4\n", "separate its values with tabs"),
+    ("1,5\t2,5\n3\t4\n", "separate its values with tabs"),
+    ('x,y\n"1,5","2,5"\n"3,0","4,0"\n', "decimal comma ('1,5')"),
+])
+def test_semicolons_tabs_and_decimal_commas_are_named(capsys, tmp_path, content, fragment):
+    (tmp_path / "data.csv").write_text(content)
+    code, out, err = run(capsys, "fit", tmp_path / "data.csv", "-o", tmp_path / "m.npz")
+    assert_one_line_error(code, err, 2, fragment, "comma-separated values with decimal "
+                          "points only (like 1.5,2.25)")
+    assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("content,columns,fragment", [
+    ("x,y,z\n1,2,3\n4,5\n6,7,8\n", None, "line 3 of {path} has 2 values, but 3 were"),
+    ("# made by hand\nx,y,z\n\n1,2,3\n4,5,6\n7,8,9,10\n", None, "line 6 of {path} has 4"),
+    ("x,y,z\n1,2,3\n4,5\n6,7,8\n", "x,y", "line 3 of {path} has 2 values"),
+    ("x,y,z\n1,2,3\n4,5,6,7\n", "x,y", "line 3 of {path} has 4 values"),
+    ("x,y\n1,2,3\n4,5,6\n", None, "line 2 of {path} has 3 values, but 2 were"),
+    ("1,2,3\n4,5\n", None, "line 2 of {path} has 2 values, but 3 were"),
+])
+def test_a_ragged_row_is_named_by_its_line(capsys, tmp_path, content, columns, fragment):
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    argv = ["fit", path, "-o", tmp_path / "m.npz"] + (["--columns", columns] if columns else [])
+    code, out, err = run(capsys, *argv)
+    assert_one_line_error(code, err, 2, fragment.format(path=path))
+
+
+def test_text_columns_left_out_are_named_on_stderr(capsys, tmp_path, bad_files):
+    code, out, err = run(capsys, "fit", bad_files / "named.csv", "-o", tmp_path / "m.npz")
+    assert code == 0
+    assert err == (f"gmmcore: warning: {bad_files / 'named.csv'}: text column(s) 'tag' are "
+                   "not used (choose the columns with --columns)\n")
+    assert summary(out)["columns"].strip() == "x,y"
+    code, out, err = run(capsys, "fit", bad_files / "named.csv", "-q", "-o", tmp_path / "m.npz")
+    assert code == 0 and err == ""
+    (tmp_path / "plain.csv").write_text("1,a,2\n3,b,4\n5,c,7\n")
+    code, out, err = run(capsys, "fit", tmp_path / "plain.csv", "-o", tmp_path / "m.npz")
+    assert code == 0 and "text column(s) 1 are not used" in err
+
+
 def test_parquet_without_pyarrow_says_what_to_install(tmp_path, capsys, monkeypatch,
                                                      model_file, data_npy):
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now fails
@@ -372,8 +490,15 @@ def test_degenerate_data_exits_1(capsys, bad_files):
     code, out, err = run(capsys, "fit", bad_files / "degenerate.npy", "-k", 4, "--reg-covar",
                          0, "--init-params", "random", "--random-state", 0,
                          "-o", bad_files / "m.npz")
-    assert_one_line_error(code, err, 1, "ill-defined empirical covariance", "reg_covar")
+    assert_one_line_error(code, err, 1, "ill-defined empirical covariance",
+                          "increase --reg-covar, pass --on-degenerate reseed,")
+    assert " reg_covar" not in err  # the Python name means nothing on the command line
     assert out == "" and not (bad_files / "m.npz").exists()
+    # the remedy the message names fits the same data
+    code, _, err = run(capsys, "fit", bad_files / "degenerate.npy", "-k", 4, "--reg-covar", 0,
+                       "--init-params", "random", "--random-state", 0, "--on-degenerate",
+                       "reseed", "-q", "-o", bad_files / "m.npz")
+    assert code == 0, err
     # the estimator's remedy, through its option, fits the same data
     code, _, err = run(capsys, "fit", bad_files / "degenerate.npy", "-k", 4, "--reg-covar", 0,
                        "--init-params", "random", "--random-state", 0, "--on-degenerate",

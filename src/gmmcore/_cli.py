@@ -119,12 +119,13 @@ def _column_label(names, i):
     return f"'{names[i]}'" if names is not None and names[i] else str(i)
 
 
-def _choose_columns(path, names, numeric, columns, model_names):
+def _choose_columns(path, names, numeric, columns, model_names, quiet):
     """Indices of the columns to use.
 
     ``columns`` (the user's names or 0-based indices) wins; else the model's feature
-    names when the file has names too; else every numeric column.  A name is looked
-    up before an index, so a column named '3' is found by its name.
+    names when the file has names too; else every numeric column, with a warning
+    naming the others (unless ``quiet``).  A name is looked up before an index, so a
+    column named '3' is found by its name.
     """
     if columns is None and model_names is not None and names is not None:
         missing = [name for name in model_names if name not in names]
@@ -136,6 +137,11 @@ def _choose_columns(path, names, numeric, columns, model_names):
         indices = [i for i, is_numeric in enumerate(numeric) if is_numeric]
         if not indices:
             raise CliError(f"{path} has no numeric columns")
+        dropped = [_column_label(names, i) for i, is_numeric in enumerate(numeric)
+                   if not is_numeric]
+        if dropped and not quiet:
+            print(f"gmmcore: warning: {path}: text column(s) {', '.join(dropped)} are not "
+                  "used (choose the columns with --columns)", file=sys.stderr)
         return indices
     indices = []
     for token in columns:
@@ -194,6 +200,54 @@ def _has_header(rows):
     return any(not _is_number(a) and _is_number(b) for a, b in zip(rows[0], rows[1]))
 
 
+_SEPARATORS = {";": "semicolons", "\t": "tabs"}
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")
+ONLY_COMMAS = ("gmmcore reads comma-separated values with decimal points only "
+               "(like 1.5,2.25): convert the file")
+
+
+def _check_separators(path, rows):
+    """Refuse a CSV that separates its values with semicolons or tabs, or writes decimal
+    commas: read with commas, its numbers would be text columns or wrong numbers."""
+    for row in rows:
+        for field in row:
+            if _is_number(field):
+                continue
+            parts = [part.strip() for part in re.split("[;\t]", field)]
+            if len(parts) > 1 and any(_is_number(p) or _DECIMAL_COMMA.fullmatch(p)
+                                      for p in parts):
+                separator = next(_SEPARATORS[c] for c in field if c in _SEPARATORS)
+                raise CliError(f"{path} seems to separate its values with {separator}: "
+                               f"{ONLY_COMMAS}")
+            if _DECIMAL_COMMA.fullmatch(field):
+                raise CliError(f"{path} seems to write numbers with a decimal comma "
+                               f"({field!r}): {ONLY_COMMAS}")
+
+
+def _field_count(line):
+    """The number of values on a CSV line; 0 for a blank or comment line."""
+    text = line.split("#", 1)[0] if "#" in line else line  # loadtxt's comments
+    if not text.strip():
+        return 0
+    return len(next(csv.reader([text]))) if '"' in text else text.count(",") + 1
+
+
+def _checked_lines(lines, first_line, n_values, path):
+    """The lines, checked to hold n_values each (a ragged row would shift or drop
+    values silently when loadtxt reads only some columns)."""
+    for number, line in enumerate(lines, first_line):
+        if line.count(",") + 1 != n_values:  # fast path: the common, right count
+            count = _field_count(line)
+            if count not in (0, n_values):
+                raise _ragged_row(path, number, count, n_values)
+        yield line
+
+
+def _ragged_row(path, number, count, n_values):
+    return CliError(f"line {number} of {path} has {count} values, but {n_values} were "
+                    "expected (as on its first row)")
+
+
 _LOADTXT_ERROR = re.compile(r"could not convert string (.*) to \w+ at row (\d+), column (\d+)")
 
 
@@ -204,22 +258,26 @@ def _read_csv(path, choose):
         else:
             f = stack.enter_context(open(path, newline="", encoding="utf-8-sig"))
         head = []  # the first two rows, read ahead to detect the header
-        for line in f:
+        head_numbers = []  # their line numbers, counting blank and comment lines
+        for number, line in enumerate(f, 1):
             if line.strip() and not line.lstrip().startswith("#"):
                 head.append(line.lstrip("\ufeff"))
+                head_numbers.append(number)
                 if len(head) == 2:
                     break
         rows = _csv_rows(head)
+        _check_separators(path, rows)
         header = bool(rows) and _has_header(rows)
         if len(rows) <= header:
             raise CliError(f"{path} has no data rows")
         names = rows[0] if header else None
         first = rows[1] if header else rows[0]
-        if header and len(names) != len(first):
-            raise CliError(f"{path}: the header has {len(names)} names but the first data "
-                           f"row has {len(first)} values")
+        if len(rows) == 2 and len(rows[1]) != len(rows[0]):
+            raise _ragged_row(path, head_numbers[1], len(rows[1]), len(rows[0]))
         indices = choose(names, [_is_number(v) for v in first])
-        data_lines = itertools.chain(head[1:] if header else head, f)
+        data_lines = itertools.chain(
+            head[1:] if header else head,
+            _checked_lines(f, head_numbers[-1] + 1, len(first), path))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "input contained no data": checked later
@@ -252,7 +310,8 @@ def _read_parquet(path, choose):
     return chosen.to_numpy(dtype=dtype, na_value=np.nan), [names[i] for i in indices]
 
 
-def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1):
+def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1,
+              quiet=False):
     """A data file as a validated 2-D float array, and the names of its columns.
 
     Parameters
@@ -267,6 +326,8 @@ def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1
         None keeps float32 and float64 data and converts other numbers to float64.
     min_samples : int, default=1
         Fewer rows is an error.
+    quiet : bool, default=False
+        Do not warn about text columns left out.
 
     Returns
     -------
@@ -280,7 +341,7 @@ def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1
         raise CliError(f"no such data file: {path}")
 
     def choose(names, numeric):
-        return _choose_columns(path, names, numeric, columns, model_names)
+        return _choose_columns(path, names, numeric, columns, model_names, quiet)
 
     reader = {".npy": _read_npy, ".csv": _read_csv, ".parquet": _read_parquet}[fmt]
     try:
@@ -315,8 +376,11 @@ def _check_output(path, formats, what):
     return fmt
 
 
-def _write_table(values, header, path):
-    """One column per name in ``header``; to stdout as CSV when ``path`` is None."""
+def _write_table(values, header, path, digits=None):
+    """One column per name in ``header``; to stdout as CSV when ``path`` is None.
+
+    ``digits``: significant digits of the numbers in CSV (None: every digit).
+    """
     values = np.asarray(values)
     table = values.reshape(len(values), -1)
     fmt = ".csv" if path in (None, "-") else os.path.splitext(path)[1].lower()
@@ -328,21 +392,25 @@ def _write_table(values, header, path):
 
             pd.DataFrame(table, columns=header).to_parquet(path, index=False)
         elif path in (None, "-"):
-            _write_csv(sys.stdout, header, table)
+            _write_csv(sys.stdout, header, table, digits)
         else:
             with open(path, "w", newline="") as f:
-                _write_csv(f, header, table)
+                _write_csv(f, header, table, digits)
     except BrokenPipeError:
         raise
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc}") from None
 
 
-def _write_csv(f, header, table):
+def _write_csv(f, header, table, digits=None):
     # csv writes a float by repr: the shortest text that reads back to the same number
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(table.tolist())
+    if digits is None:
+        writer.writerows(table.tolist())
+    else:
+        spec = f".{digits}g"
+        writer.writerows([format(v, spec) for v in row] for row in table.tolist())
 
 
 def _model_path(path):
@@ -362,13 +430,16 @@ def _save_model(model, names, path):
         raise CliError(f"cannot write model file {path}: {exc}") from None
 
 
-def _load_model(path):
-    if not os.path.isfile(path):
-        raise CliError(f"no such model file: {path}")
+def _load_model(args):
+    if not os.path.isfile(args.model):
+        raise CliError(f"no such model file: {args.model}")
     try:
-        return GaussianMixture.load(path)
+        return GaussianMixture.load(args.model)
     except ModelFileError as exc:
-        raise CliError(f"{path}: {exc}") from None
+        swapped = args.data.lower().endswith(".npz")
+        hint = (f"; the model comes first: gmmcore {args.command} MODEL DATA"
+                if swapped else "")
+        raise CliError(f"{exc}{hint}") from None
 
 
 # ----------------------------------------------------------------------
@@ -391,12 +462,22 @@ def _estimator_errors(quiet=False):
         except _validation.InvalidParameterError as exc:
             raise CliError(str(exc)) from None
         except (ValueError, ArithmeticError) as exc:
-            raise CliError(str(exc), EXIT_FAILED) from None
+            raise CliError(_cli_advice(str(exc)), EXIT_FAILED) from None
         except MemoryError:
             raise CliError("not enough memory", EXIT_FAILED) from None
     if not quiet:
         for warning in caught:
             print(f"gmmcore: warning: {warning.message}", file=sys.stderr)
+
+
+# The estimator's advice names its parameters; here they are options.
+_CLI_ADVICE = {"increase reg_covar,": "increase --reg-covar, pass --on-degenerate reseed,"}
+
+
+def _cli_advice(message):
+    for python, cli in _CLI_ADVICE.items():
+        message = message.replace(python, cli)
+    return message
 
 
 def _estimator_params(args):
@@ -415,7 +496,8 @@ def _check_enough_samples(X, n_components, path):
 
 def fit(args):
     model_path = _model_path(args.output)
-    X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2)
+    X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2,
+                         quiet=args.quiet)
     _check_enough_samples(X, args.n_components, args.data)
     gmm = GaussianMixture(n_components=args.n_components, covariance_type=args.covariance_type,
                           verbose=2 if args.verbose else 0, verbose_interval=1,
@@ -441,7 +523,7 @@ def fit(args):
 
 
 def _model_and_data(args):
-    model = _load_model(args.model)
+    model = _load_model(args)
     names = getattr(model, "feature_names_in_", None)
     X, _ = read_data(args.data, args.columns,
                      model_names=None if names is None else [str(n) for n in names])
@@ -468,7 +550,7 @@ def predict_proba(args):
     model, X = _model_and_data(args)
     with _estimator_errors():
         proba = model.predict_proba(X)
-    _write_table(proba, [f"p{c}" for c in range(proba.shape[1])], args.output)
+    _write_table(proba, [f"p{c}" for c in range(proba.shape[1])], args.output, args.digits)
     return EXIT_OK
 
 
@@ -492,7 +574,8 @@ def select(args):
     from . import select as select_models
 
     model_path = None if args.output is None else _model_path(args.output)
-    X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2)
+    X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2,
+                         quiet=args.quiet)
     _check_enough_samples(X, max(args.n_components), args.data)
     with _estimator_errors(args.quiet):
         result = select_models(X, n_components=args.n_components,
@@ -505,7 +588,7 @@ def select(args):
                                result.table["error"]):
             if error:
                 print(f"gmmcore: warning: covariance_type={t} n_components={k} failed: "
-                      f"{error}", file=sys.stderr)
+                      f"{_cli_advice(error)}", file=sys.stderr)
     if model_path is not None:
         _save_model(result.best_estimator_, names, model_path)
         if not args.quiet:
@@ -756,6 +839,13 @@ def build_parser():
         if name == "score":
             p.add_argument("--per-sample", action="store_true",
                            help="each row's log-likelihood instead of the mean")
+        if name == "predict-proba":
+            p.add_argument("--digits", type=_number_type(int, 1, "an integer from 1 to 17",
+                                                         high=17),
+                           default=6, metavar="N",
+                           help="significant digits of each probability in CSV output "
+                           "(default: 6; 17 writes every digit; .npy and .parquet "
+                           "keep every digit)")
         p.add_argument("-o", "--output", metavar="OUT",
                        help="a .npy, .csv or .parquet file (default: CSV on stdout)")
         _add_data_options(p, fitting=False)

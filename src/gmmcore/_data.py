@@ -121,6 +121,11 @@ class ArrayRows:
         return column_variances(self.X)
 
 
+NEW_ITERATOR = ("the callable must return a NEW iterator that yields the same rows on "
+                "every call (e.g. a generator function: def chunks(): yield ...), not one "
+                "iterator that the first pass uses up")
+
+
 class ChunkRows:
     """Rows from a re-iterable source: ``source()`` returns a fresh iterator of
     chunks, each an array-like of shape (m, n_features) or a pair (chunk,
@@ -157,6 +162,7 @@ class ChunkRows:
             raise TypeError("the chunk source must return an iterator (or iterable) of "
                             f"chunks, got {type(iterator).__name__}") from None
         offset = 0
+        index = -1
         for index, item in enumerate(iterator):
             weights = None
             if isinstance(item, tuple):
@@ -165,7 +171,10 @@ class ChunkRows:
                                      "an array or a pair (X_chunk, sample_weight)")
                 item, weights = item
             X = v.check_array(item, name=f"chunk {index}", dtype=self.dtype,
-                              estimator=self.estimator)
+                              ensure_min_samples=0, estimator=self.estimator)
+            if X.shape[0] == 0:
+                raise ValueError(f"chunk {index} of the chunk source is empty (0 rows): "
+                                 "every chunk must hold at least one row")
             if self.dtype is None:
                 self.dtype = X.dtype
             if self.n_features is None:
@@ -176,10 +185,12 @@ class ChunkRows:
             w = v.check_sample_weight(weights, X.shape[0], allow_all_zero=True)
             yield offset, X, w
             offset += X.shape[0]
+        if index < 0 and self.n_features is not None:  # not the first pass
+            raise ValueError(f"the chunk source yielded no chunks on this call, but "
+                             f"{self.n_rows} rows on the first: {NEW_ITERATOR}")
         if validate_count and offset != self.n_rows:
             raise ValueError(f"the chunk source yielded {offset} rows in this pass but "
-                             f"{self.n_rows} in the first: it must yield the same rows on "
-                             "every call")
+                             f"{self.n_rows} in the first: {NEW_ITERATOR}")
 
     def init_rows(self):
         """The rows the initialisation sees: the first chunk (read again, so that no

@@ -420,9 +420,13 @@ def estimate_parameters(stats, reg_covar, eps):
         means = (stats.s1 + stats.nk[:, None] * stats.shifts) / nk_reg[:, None]
         covariances = _COVARIANCES[stats.covariance_type](stats, means, nk_reg, reg_covar)
     if not (np.all(np.isfinite(means)) and np.all(np.isfinite(covariances))):
+        # the kernels sum the moments in the data's dtype, which eps tells
+        hint = (" or pass float64 data instead of float32"
+                if eps == np.finfo(np.float32).eps else "")
+        dtype = "float32" if hint else "float64"
         raise ValueError(
             "the mixture's means or covariances are not finite: the spread of the data "
-            "overflows float64 in the second moments. Scale the input data.")
+            f"overflows {dtype} in the second moments. Scale the input data{hint}.")
     return nk_reg, means, covariances
 
 

@@ -4,18 +4,37 @@ A model file holds only numeric and string arrays: the constructor parameters (a
 JSON text, array-valued ones as arrays of their own) and every fitted attribute.
 Loading never unpickles, so a model file from an untrusted source cannot run code;
 every array is checked for presence, dtype kind and shape before it is used.
+Whatever the file holds, a file that is not a readable model raises ModelFileError.
 """
 
+import contextlib
 import json
 import numbers
+import os
+import struct
+import zipfile
+import zlib
 
 import numpy as np
+
+from ._validation import check_random_state
 
 FORMAT = "gmmcore.GaussianMixture"
 FORMAT_VERSION = 1
 
 _ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
 _FITTED_FLOATS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+A_MODEL_FILE = ("a gmmcore model file (the .npz archive that GaussianMixture.save or "
+                "'gmmcore fit -o' writes)")
+
+# What reading a truncated, bit-flipped or otherwise damaged archive raises, from
+# zipfile (a flipped flag bit asks for encryption or an unknown compression), zlib,
+# numpy's header parser and the file itself.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
+            NotImplementedError, KeyError, ValueError, struct.error, OverflowError)
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
+_HEAD_BYTES = 512
 
 
 class ModelFileError(ValueError):
@@ -28,13 +47,30 @@ def _param_shapes(covariance_type, k, d):
     }[covariance_type]
 
 
+# ----------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------
+
 def save(model, file):
     """Write a fitted model to ``file`` (a path or a binary file object)."""
     model._check_is_fitted()
-    params = model.get_params()
+    from ._version import __version__
+
+    arrays = {
+        "format": np.array(FORMAT),
+        "format_version": np.array(FORMAT_VERSION),
+        "gmmcore_version": np.array(__version__),
+    }
+    arrays.update(_param_arrays(model))
+    arrays.update(_fitted_arrays(model))
+    np.savez(file, **arrays)
+
+
+def _param_arrays(model):
+    """The constructor parameters: scalars as JSON text, array-valued ones as arrays."""
     scalars = {}
     arrays = {}
-    for name, value in params.items():
+    for name, value in model.get_params().items():
         if name in _ARRAY_PARAMS:
             if value is not None:
                 arrays[f"param.{name}"] = np.asarray(value, dtype=np.float64)
@@ -44,33 +80,127 @@ def save(model, file):
         if isinstance(value, (np.integer, np.floating, np.bool_)):
             value = value.item()
         scalars[name] = value
-    from ._version import __version__
+    arrays["params_json"] = np.array(json.dumps(scalars, sort_keys=True))
+    return arrays
 
-    arrays.update({
-        "format": np.array(FORMAT),
-        "format_version": np.array(FORMAT_VERSION),
-        "gmmcore_version": np.array(__version__),
-        "params_json": np.array(json.dumps(scalars, sort_keys=True)),
+
+def _fitted_arrays(model):
+    """Every fitted attribute as an array; ``_read_fitted`` reads them back.
+
+    A new fitted attribute is written here and read (and checked) there.
+    """
+    arrays = {
         "converged_": np.array(bool(model.converged_)),
         "n_iter_": np.array(int(model.n_iter_)),
         "lower_bound_": np.array(float(model.lower_bound_)),
         "lower_bounds_": np.asarray(model.lower_bounds_, dtype=np.float64),
         "n_features_in_": np.array(int(model.n_features_in_)),
-    })
+        "degenerate_events_json": np.array(
+            json.dumps(list(getattr(model, "degenerate_events_", [])))),
+    }
     for name in _FITTED_FLOATS:
         arrays[name] = np.asarray(getattr(model, name))
     if hasattr(model, "feature_names_in_"):
         arrays["feature_names_in_"] = np.asarray(model.feature_names_in_, dtype=str)
-    np.savez(file, **arrays)
+    return arrays
+
+
+# ----------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------
+
+def load(cls, file):
+    """Read a model written by ``save``; never unpickles."""
+    try:
+        return _read_model(cls, _read_arrays(file))
+    except ModelFileError as exc:
+        raise ModelFileError(f"cannot load a model from {_file_label(file)}: {exc}") from None
+
+
+def _file_label(file):
+    if isinstance(file, (str, bytes, os.PathLike)):
+        return os.fsdecode(file)
+    name = getattr(file, "name", None)
+    return name if isinstance(name, str) else "the file object"
+
+
+def _read_arrays(file):
+    """Every array of the model file ``file``, by name.
+
+    All are read here, so that whatever a damaged archive raises is caught in one
+    place; the first bytes of a file that is no zip archive say what it is (a CSV,
+    a .npy of data, a pickle), for a message that says so.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            f = file if hasattr(file, "read") else stack.enter_context(open(file, "rb"))
+            start = f.tell()
+            head = f.read(_HEAD_BYTES)
+            f.seek(start)
+        except OSError as exc:
+            raise ModelFileError(str(exc)) from None
+        if not head.startswith(_ZIP_MAGIC):
+            raise ModelFileError(f"it is {_describe(head)}, not {A_MODEL_FILE}")
+        try:
+            with np.load(f, allow_pickle=False) as archive:
+                if "format" not in archive.files:
+                    names = ", ".join(repr(n) for n in archive.files[:5])
+                    more = ", ..." if len(archive.files) > 5 else ""
+                    raise ModelFileError(
+                        f"it is an .npz archive ({names or 'empty'}{more}) without "
+                        f"gmmcore's 'format' marker, not {A_MODEL_FILE}")
+                _check_format(_member(archive, "format"))
+                return {name: _member(archive, name) for name in archive.files}
+        except ModelFileError:
+            raise
+        except _DAMAGED as exc:
+            raise ModelFileError(f"the file is damaged (truncated or corrupted): "
+                                 f"{type(exc).__name__}: {exc}") from None
+
+
+def _describe(head):
+    """What a file that is no zip archive is, from its first bytes."""
+    if not head:
+        return "empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array (data, not a model)"
+    if head.startswith(b"\x80"):
+        return "a Python pickle, which gmmcore never loads (unpickling can run code)"
+    if _is_text(head):
+        return "a text file (a CSV or other data file?)"
+    return "binary data of another format"
+
+
+def _is_text(head):
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut by the end of the head
+            return False
+        text = head[:exc.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\n\r\f\v" for c in text)
+
+
+def _member(archive, name):
+    try:
+        return archive[name]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        raise ModelFileError(f"array '{name}' holds Python objects, which a model file "
+                             "never does (reading them would unpickle)") from None
+
+
+def _check_format(fmt):
+    if fmt.dtype.kind != "U" or fmt.shape != () or str(fmt) != FORMAT:
+        raise ModelFileError(f"its format marker is {str(fmt)[:80]!r}: it is not "
+                             f"{A_MODEL_FILE}")
 
 
 def _get(data, name, kind, shape=None):
-    if name not in data.files:
+    if name not in data:
         raise ModelFileError(f"model file has no '{name}' array")
-    try:
-        arr = data[name]
-    except ValueError as exc:  # e.g. an object array, which would need pickle
-        raise ModelFileError(f"model file array '{name}' cannot be read safely: {exc}") from None
+    arr = data[name]
     if arr.dtype.kind not in kind:
         raise ModelFileError(f"model file array '{name}' has dtype {arr.dtype}, "
                              f"expected kind {kind!r}")
@@ -80,77 +210,116 @@ def _get(data, name, kind, shape=None):
     return arr
 
 
-def load(cls, file):
-    """Read a model written by ``save``; never unpickles."""
+def _read_json(data, name):
     try:
-        data = np.load(file, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"cannot read a model file from {file!r}: {exc}") from None
-    if not hasattr(data, "files"):
-        raise ModelFileError("a model file is an .npz archive, not a single array")
-    with data:
-        fmt = str(_get(data, "format", "U", ()))
-        if fmt != FORMAT:
-            raise ModelFileError(f"not a gmmcore model file (format {fmt!r})")
-        version = int(_get(data, "format_version", "iu", ()))
-        if version > FORMAT_VERSION:
-            raise ModelFileError(
-                f"model file format version {version} is newer than this gmmcore "
-                f"understands ({FORMAT_VERSION}); upgrade gmmcore to load it")
-        if version < 1:
-            raise ModelFileError(f"invalid model file format version {version}")
-        try:
-            params = json.loads(str(_get(data, "params_json", "U", ())))
-        except json.JSONDecodeError as exc:
-            raise ModelFileError(f"model file parameters are not valid JSON: {exc}") from None
-        if not isinstance(params, dict):
-            raise ModelFileError("model file parameters are not a JSON object")
-        valid = set(cls._get_param_names())
-        unknown = set(params) - valid
-        if unknown:
-            raise ModelFileError(f"model file has unknown parameters {sorted(unknown)}")
-        for name in _ARRAY_PARAMS:
-            key = f"param.{name}"
-            params[name] = (_get(data, key, "f").astype(np.float64) if key in data.files
-                            else None)
-        model = cls(**params)
-        covariance_type = model.covariance_type
-        if covariance_type not in ("full", "tied", "diag", "spherical"):
-            raise ModelFileError(f"model file has covariance_type {covariance_type!r}")
-        d = int(_get(data, "n_features_in_", "iu", ()))
-        means = _get(data, "means_", "f")
-        if means.ndim != 2 or means.shape[1] != d or means.shape[0] < 1:
-            raise ModelFileError(f"model file array 'means_' has shape {means.shape}, "
-                                 f"expected (n_components, {d})")
-        k = means.shape[0]
-        if k != model.n_components:
-            raise ModelFileError(f"model file has {k} components in 'means_' but "
-                                 f"n_components={model.n_components}")
-        model.means_ = means
-        model.weights_ = _get(data, "weights_", "f", (k,))
-        cov_shape = _param_shapes(covariance_type, k, d)
-        for name in ("covariances_", "precisions_", "precisions_cholesky_"):
-            setattr(model, name, _get(data, name, "f", cov_shape))
-        for name in _FITTED_FLOATS:
-            arr = getattr(model, name)
-            if arr.dtype != means.dtype:
-                raise ModelFileError(f"model file array '{name}' has dtype {arr.dtype}, "
-                                     f"expected {means.dtype} like 'means_'")
-            if not np.all(np.isfinite(arr)):
-                raise ModelFileError(f"model file array '{name}' contains NaN or infinity")
-        if np.any(model.weights_ < 0) or not np.isclose(model.weights_.sum(), 1.0, atol=1e-5):
-            raise ModelFileError("model file 'weights_' are not non-negative and summing to 1")
-        pc = model.precisions_cholesky_
-        diag = (np.diagonal(pc, axis1=-2, axis2=-1) if covariance_type in ("full", "tied")
-                else pc)
-        if np.any(diag <= 0):
-            raise ModelFileError("model file 'precisions_cholesky_' is not positive definite")
-        model.converged_ = bool(_get(data, "converged_", "b", ()))
-        model.n_iter_ = int(_get(data, "n_iter_", "iu", ()))
-        model.lower_bound_ = float(_get(data, "lower_bound_", "f", ()))
-        model.lower_bounds_ = [float(v) for v in _get(data, "lower_bounds_", "f")]
-        model.n_features_in_ = d
-        if "feature_names_in_" in data.files:
-            names = _get(data, "feature_names_in_", "U", (d,))
-            model.feature_names_in_ = names.astype(object)
+        return json.loads(str(_get(data, name, "U", ())))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"model file array '{name}' is not valid JSON: {exc}") from None
+
+
+def _read_model(cls, data):
+    version = int(_get(data, "format_version", "iu", ()))
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"model file format version {version} is newer than this gmmcore "
+            f"understands ({FORMAT_VERSION}); upgrade gmmcore to load it")
+    if version < 1:
+        raise ModelFileError(f"invalid model file format version {version}")
+    model = cls(**_read_params(cls, data))
+    d = int(_get(data, "n_features_in_", "iu", ()))
+    if d < 1:
+        raise ModelFileError(f"model file has n_features_in_={d}")
+    _check_params(model, d)
+    _read_fitted(model, data, d)
     return model
+
+
+def _read_params(cls, data):
+    params = _read_json(data, "params_json")
+    if not isinstance(params, dict):
+        raise ModelFileError("model file parameters are not a JSON object")
+    unknown = set(params) - set(cls._get_param_names())
+    if unknown:
+        raise ModelFileError(f"model file has unknown parameters {sorted(unknown)}")
+    for name in _ARRAY_PARAMS:
+        key = f"param.{name}"
+        params[name] = _get(data, key, "f").astype(np.float64) if key in data else None
+    return params
+
+
+def _check_params(model, n_features):
+    """The checks fit runs on the parameters, so that a loaded model is one that fit
+    could have made: no n_threads or covariance_type that fit would refuse."""
+    try:
+        model._check_parameters()
+        model._check_initial_values(n_features)
+        check_random_state(model.random_state)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"model file has an invalid parameter: {exc}") from None
+
+
+def _read_fitted(model, data, d):
+    """The fitted attributes that ``_fitted_arrays`` wrote, each checked."""
+    means = _get(data, "means_", "f")
+    if means.ndim != 2 or means.shape[1] != d or means.shape[0] < 1:
+        raise ModelFileError(f"model file array 'means_' has shape {means.shape}, "
+                             f"expected (n_components, {d})")
+    k = means.shape[0]
+    if k != model.n_components:
+        raise ModelFileError(f"model file has {k} components in 'means_' but "
+                             f"n_components={model.n_components}")
+    model.means_ = means
+    model.weights_ = _get(data, "weights_", "f", (k,))
+    cov_shape = _param_shapes(model.covariance_type, k, d)
+    for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+        setattr(model, name, _get(data, name, "f", cov_shape))
+    for name in _FITTED_FLOATS:
+        arr = getattr(model, name)
+        if arr.dtype != means.dtype:
+            raise ModelFileError(f"model file array '{name}' has dtype {arr.dtype}, "
+                                 f"expected {means.dtype} like 'means_'")
+        if not np.all(np.isfinite(arr)):
+            raise ModelFileError(f"model file array '{name}' contains NaN or infinity")
+    _check_weights(model.weights_)
+    pc = model.precisions_cholesky_
+    diag = (np.diagonal(pc, axis1=-2, axis2=-1) if model.covariance_type in ("full", "tied")
+            else pc)
+    if np.any(diag <= 0):
+        raise ModelFileError("model file 'precisions_cholesky_' is not positive definite")
+    model.converged_ = bool(_get(data, "converged_", "b", ()))
+    model.n_iter_ = int(_get(data, "n_iter_", "iu", ()))
+    model.lower_bound_ = float(_get(data, "lower_bound_", "f", ()))
+    model.lower_bounds_ = [float(v) for v in _get(data, "lower_bounds_", "f")]
+    model.n_features_in_ = d
+    # files written before degenerate_events_ was kept have none recorded
+    model.degenerate_events_ = (_read_events(data, k) if "degenerate_events_json" in data
+                                else [])
+    if "feature_names_in_" in data:
+        names = _get(data, "feature_names_in_", "U", (d,))
+        model.feature_names_in_ = names.astype(object)
+
+
+def _check_weights(weights):
+    # Not a sum of 1: with max_iter=0, 'random_from_data' and 'k-means++' starts
+    # keep scikit-learn's unnormalised weights (summing to k/n), and save writes them.
+    if np.any(weights < 0) or not weights.sum() > 0:
+        raise ModelFileError("model file 'weights_' are not non-negative with a "
+                             "positive sum")
+
+
+_EVENT_KEYS = {"init", "iteration", "component", "reason", "action"}
+
+
+def _read_events(data, k):
+    """degenerate_events_: a list of flat dicts, each naming a component of the model."""
+    events = _read_json(data, "degenerate_events_json")
+    if not isinstance(events, list):
+        raise ModelFileError("model file 'degenerate_events_json' is not a JSON list")
+    for i, event in enumerate(events):
+        if not (isinstance(event, dict) and _EVENT_KEYS <= set(event)
+                and all(v is None or isinstance(v, (str, int, float)) for v in event.values())
+                and type(event["component"]) is int and 0 <= event["component"] < k):
+            raise ModelFileError(
+                f"model file degenerate event {i} is not a dict with keys "
+                f"{sorted(_EVENT_KEYS)} naming one of the {k} components: {event!r}")
+    return events

@@ -4,6 +4,7 @@ Nothing reaches a kernel without passing through here: arrays come out
 C-contiguous, float32 or float64, finite and of a checked shape.
 """
 
+import collections.abc
 import numbers
 import sys
 import warnings
@@ -88,6 +89,35 @@ def check_feature_names(X, fitted_names, estimator):
         raise ValueError(message)
 
 
+# What pandas infers for an object column that holds only numbers (and missing values).
+_NUMBER_KINDS = {"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"}
+
+
+def _dataframe_values(X, name):
+    """A pandas DataFrame's values as a float array, or None for anything else.
+
+    Missing values of nullable columns (pd.NA) become NaN, so that they are
+    reported as NaN; categorical, text and other non-numeric columns are named.
+    """
+    pd = sys.modules.get("pandas")
+    if pd is None or not isinstance(X, pd.DataFrame):
+        return None
+    non_numeric = [f"{column!r} ({dtype})" for (column, dtype), (_, values) in
+                   zip(X.dtypes.items(), X.items()) if not _is_numeric_column(pd, values)]
+    if non_numeric:
+        raise ValueError(
+            f"{name} has non-numeric column(s) {', '.join(non_numeric)}; a Gaussian mixture "
+            "needs numbers: encode categorical and text columns as numbers, or drop them")
+    all_float32 = all(np.dtype(getattr(t, "numpy_dtype", t)) == np.float32 for t in X.dtypes)
+    return X.to_numpy(dtype=np.float32 if all_float32 else np.float64, na_value=np.nan)
+
+
+def _is_numeric_column(pd, values):
+    if values.dtype == object:
+        return pd.api.types.infer_dtype(values, skipna=True) in _NUMBER_KINDS
+    return pd.api.types.is_numeric_dtype(values.dtype)
+
+
 def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="GaussianMixture"):
     """X as a finite, C-contiguous float32/float64 2-D array.
 
@@ -99,11 +129,20 @@ def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="Gau
         raise TypeError(
             f"Sparse data was passed for {name}, but dense data is required. Use "
             "'.toarray()' to convert to a dense numpy array.")
-    if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+    frame_values = _dataframe_values(X, name)
+    if frame_values is not None:
+        arr = frame_values
+    elif hasattr(X, "__array__") or isinstance(X, (list, tuple)):
         try:
             arr = np.asarray(X)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
+    elif isinstance(X, collections.abc.Iterator):
+        raise TypeError(
+            f"{name} is an iterator ({type(X).__name__}), which can be read only once, "
+            "and EM reads the data on every iteration. For data in chunks, pass the "
+            "callable that returns a new iterator of chunks on each call: fit(chunks), "
+            "not fit(chunks())")
     else:
         raise TypeError(
             f"{name} must be an array-like of shape (n_samples, n_features), "
