@@ -209,3 +209,34 @@ def test_n_init_applies_to_the_start_of_a_stream():
         model.partial_fit(X)
         scores.append(model.lower_bound_)  # the batch under the kept start
     assert scores[1] > scores[0]
+
+
+@pytest.mark.parametrize("mode", ["stepwise", "exact"])
+def test_save_and_load_carry_the_stream(tmp_path, mode):
+    """A stream saved mid-way and loaded continues exactly as the one that was not."""
+    X = two_clusters(4, n=600)
+    batches = [two_clusters(5 + i, n=100) for i in range(4)]
+    model = GaussianMixture(2, random_state=0, partial_fit_mode=mode).fit(X)
+    model.partial_fit(batches[0])
+    model.save(tmp_path / "m.npz")
+    loaded = GaussianMixture.load(tmp_path / "m.npz")
+    assert loaded.n_samples_seen_ == model.n_samples_seen_
+    assert loaded.n_batches_seen_ == model.n_batches_seen_
+    for batch in batches[1:]:
+        model.partial_fit(batch)
+        loaded.partial_fit(batch)
+    if mode == "exact":
+        model.update()
+        loaded.update()
+    for name in ATTRIBUTES:
+        np.testing.assert_allclose(getattr(loaded, name), getattr(model, name), rtol=1e-12,
+                                   err_msg=name)
+
+
+def test_a_loaded_fit_continues_its_stream(tmp_path):
+    X = two_clusters(0)
+    GaussianMixture(2, random_state=0).fit(X).save(tmp_path / "m.npz")
+    loaded = GaussianMixture.load(tmp_path / "m.npz")
+    before = np.sort(loaded.means_[:, 0])
+    loaded.partial_fit(np.random.RandomState(1).randn(20, 2) * 0.5 + 6.0)
+    np.testing.assert_allclose(np.sort(loaded.means_[:, 0]), before, atol=0.05)

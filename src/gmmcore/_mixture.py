@@ -915,7 +915,8 @@ class GaussianMixture:
         self : GaussianMixture
         """
         self._check_parameters()
-        if not hasattr(self, "means_"):  # the start, from this batch, as fit's
+        starting = not hasattr(self, "means_")
+        if starting:  # the start, from this batch, as fit's
             self._fit(X, sample_weight, want_labels=False, initialise_only=True)
         X = self._check_predict_input(X)
         sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
@@ -931,9 +932,11 @@ class GaussianMixture:
             self.statistics_ = stats if running is None else running + stats
         else:
             batch = stats.scaled(1.0 / stats.total_weight)
-            if running is None and seen > 0:
-                # a fitted or loaded model: the statistics its parameters imply
+            if running is None and not starting:
+                # a fitted or loaded model: the statistics its parameters imply, worth
+                # n_samples_seen_ of weight (at least this batch's, where unknown)
                 running = implied_statistics(self)
+                seen = max(seen, stats.total_weight)
             if running is None:
                 running = batch
             else:

@@ -102,6 +102,26 @@ def _fitted_arrays(model):
         arrays[name] = np.asarray(getattr(model, name))
     if hasattr(model, "feature_names_in_"):
         arrays["feature_names_in_"] = np.asarray(model.feature_names_in_, dtype=str)
+    arrays.update(_stream_arrays(model))
+    return arrays
+
+
+def _stream_arrays(model):
+    """What partial_fit continues from: the weight the parameters were estimated
+    from, the batches since fit, and the running statistics with their mode."""
+    arrays = {
+        "n_samples_seen_": np.array(float(getattr(model, "n_samples_seen_", 0.0))),
+        "n_batches_seen_": np.array(int(getattr(model, "n_batches_seen_", 0))),
+    }
+    stats = getattr(model, "statistics_", None)
+    if stats is not None:
+        arrays.update({
+            "stream.mode": np.array(model._stream_mode),
+            "stream.row": np.asarray(stats.row, dtype=np.float64),
+            "stream.shifts": np.asarray(stats.shifts, dtype=np.float64),
+            "stream.tied_shift": np.asarray(stats.tied_shift, dtype=np.float64),
+            "stream.n_rows": np.array(int(stats.n_rows)),
+        })
     return arrays
 
 
@@ -297,6 +317,40 @@ def _read_fitted(model, data, d):
     if "feature_names_in_" in data:
         names = _get(data, "feature_names_in_", "U", (d,))
         model.feature_names_in_ = names.astype(object)
+    _read_stream(model, data, k, d)
+
+
+def _read_stream(model, data, k, d):
+    """What ``_stream_arrays`` wrote (files written before hold none of it: their
+    models continue a stream as fitted ones of unknown size)."""
+    seen = float(_get(data, "n_samples_seen_", "f", ())) if "n_samples_seen_" in data else 0.0
+    batches = int(_get(data, "n_batches_seen_", "iu", ())) if "n_batches_seen_" in data else 0
+    if not (np.isfinite(seen) and seen >= 0):
+        raise ModelFileError(f"model file 'n_samples_seen_' is {seen}, expected a finite "
+                             "non-negative number")
+    model.n_samples_seen_ = seen
+    model.n_batches_seen_ = batches
+    model.statistics_ = None
+    if "stream.row" not in data:
+        return
+    from ._mstep import SufficientStatistics, s2_size
+
+    mode = str(_get(data, "stream.mode", "U", ()))
+    if mode not in ("stepwise", "exact"):
+        raise ModelFileError(f"model file 'stream.mode' is {mode!r}, expected 'stepwise' "
+                             "or 'exact'")
+    width = 2 + k + k * d + s2_size(model.covariance_type, k, d)
+    row = _get(data, "stream.row", "f", (width,)).astype(np.float64)
+    shifts = _get(data, "stream.shifts", "f", (k, d)).astype(np.float64)
+    tied_shift = _get(data, "stream.tied_shift", "f", (d,)).astype(np.float64)
+    n_rows = int(_get(data, "stream.n_rows", "iu", ()))
+    if not all(np.all(np.isfinite(a)) for a in (row, shifts, tied_shift)):
+        raise ModelFileError("model file running statistics contain NaN or infinity")
+    stats = SufficientStatistics(model.covariance_type, shifts, tied_shift, row, n_rows)
+    if stats.total_weight < 0 or np.any(stats.nk < 0):
+        raise ModelFileError("model file running statistics have negative weights")
+    model.statistics_ = stats
+    model._stream_mode = mode
 
 
 def _check_weights(weights):
