@@ -10,7 +10,8 @@ import pytest
 
 from gmmcore import GaussianMixture
 from gmmcore._parallel import effective_n_threads, usable_cpu_count
-from gmmcore._persistence import FORMAT_VERSION, ModelFileError
+from gmmcore._persistence import FORMAT_VERSION
+from gmmcore.exceptions import ModelFileError
 from conftest import COVARIANCE_TYPES, make_blobs
 
 FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",

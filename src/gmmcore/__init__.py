@@ -5,9 +5,11 @@
 >>> gmm.predict_proba(X)                                           # doctest: +SKIP
 """
 
+from . import exceptions
 from ._mixture import GaussianMixture
 from ._mstep import SufficientStatistics
 from ._select import SelectionResult, select
 from ._version import __version__
 
-__all__ = ["GaussianMixture", "SelectionResult", "SufficientStatistics", "__version__", "select"]
+__all__ = ["GaussianMixture", "SelectionResult", "SufficientStatistics", "__version__",
+           "exceptions", "select"]

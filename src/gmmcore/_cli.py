@@ -47,7 +47,7 @@ import numpy as np
 
 from . import GaussianMixture, __version__
 from . import _validation
-from ._persistence import ModelFileError
+from .exceptions import ModelFileError
 
 EXIT_OK = 0
 EXIT_FAILED = 1

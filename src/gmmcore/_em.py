@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from . import _kernels
+from .exceptions import NonFiniteLikelihoodError
 from ._mstep import Statistics, centred_statistics, imprecise_components, moved_tied_s2
 from ._parallel import plan_chunks, run_ordered, sum_ordered
 
@@ -233,15 +234,3 @@ def tied_moments(X, sample_weight, shift, n_threads, block_size=BLOCK_SIZE):
     chunks = plan_chunks(X.shape[0], block_size, d * d + 2 * d, row_bytes=X.strides[0])
     run_ordered(task, chunks, n_threads, fold=fold)
     return total * w_scale
-
-
-class NonFiniteLikelihoodError(ValueError):
-    """Some samples' log-likelihood overflowed: the data's scale is too large."""
-
-    def __init__(self, n_samples, dtype):
-        hint = (" or pass float64 data instead of float32"
-                if np.dtype(dtype) == np.float32 else "")
-        super().__init__(
-            f"the log-likelihood of {n_samples} sample(s) is not finite under the model: "
-            f"their squared distances overflow {np.dtype(dtype).name}. Scale the input "
-            f"data{hint}.")

@@ -3,7 +3,6 @@
 import contextlib
 import inspect
 import math
-import warnings
 import weakref
 from time import perf_counter
 
@@ -11,7 +10,9 @@ import numpy as np
 
 from . import _validation as v
 from . import _interop, _persistence
-from ._em import NonFiniteLikelihoodError, e_step_outputs, e_step_statistics
+from ._em import e_step_outputs, e_step_statistics
+from .exceptions import (ConvergenceWarning, NonFiniteLikelihoodError, NotFittedError,
+                         raised_class, warn)
 from ._kernels import same_bytes
 from ._data import ArrayRows, ChunkRows, may_be_mapped, releasing_pages
 from ._init import initial_statistics
@@ -329,7 +330,7 @@ class GaussianMixture:
 
     def _check_is_fitted(self):
         if not hasattr(self, "means_"):
-            raise v.not_fitted_error_class()(
+            raise raised_class(NotFittedError)(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator.")
 
@@ -468,10 +469,9 @@ class GaussianMixture:
 
             params, lower_bound, lower_bounds, n_iter, converged = best
             if not converged and max_iter > 0:
-                warnings.warn(
-                    "Best performing initialization did not converge. Try different init "
-                    "parameters, or increase max_iter, tol, or check for degenerate data.",
-                    v.convergence_warning_class())
+                warn("Best performing initialization did not converge. Try different "
+                     "init parameters, or increase max_iter, tol, or check for degenerate "
+                     "data.", ConvergenceWarning)
             self._set_parameters(params, data.dtype)
             self.converged_ = bool(converged)
             self.n_iter_ = n_iter

@@ -18,6 +18,7 @@ import zlib
 import numpy as np
 
 from ._validation import check_random_state
+from .exceptions import ModelFileError
 
 FORMAT = "gmmcore.GaussianMixture"
 FORMAT_VERSION = 1
@@ -35,10 +36,6 @@ _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
             NotImplementedError, KeyError, ValueError, struct.error, OverflowError)
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 _HEAD_BYTES = 512
-
-
-class ModelFileError(ValueError):
-    """A model file that cannot be loaded: wrong format, newer version, bad arrays."""
 
 
 def _param_shapes(covariance_type, k, d):

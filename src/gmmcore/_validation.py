@@ -7,45 +7,12 @@ C-contiguous, float32 or float64, finite and of a checked shape.
 import collections.abc
 import numbers
 import sys
-import warnings
 
 import numpy as np
 
 from . import _kernels
+from .exceptions import InvalidParameterError, warn
 from ._parallel import LOOP_BYTES, loop_chunks
-
-
-class InvalidParameterError(ValueError, TypeError):
-    """A constructor parameter has a wrong type or value (as scikit-learn's)."""
-
-
-class _GmmcoreNotFittedError(ValueError, AttributeError):
-    """The estimator is used before fit (scikit-learn's NotFittedError when present)."""
-
-
-class _GmmcoreConvergenceWarning(UserWarning):
-    """EM stopped at max_iter before the lower bound converged."""
-
-
-def _sklearn_class(module, name, fallback):
-    # Use scikit-learn's class when the user's process has scikit-learn loaded,
-    # so ``except NotFittedError`` and warning filters written for it still
-    # work; never import scikit-learn ourselves.
-    mod = sys.modules.get(module)
-    return getattr(mod, name, fallback) if mod is not None else fallback
-
-
-def not_fitted_error_class():
-    try:
-        from sklearn.exceptions import NotFittedError
-    except ImportError:
-        return _GmmcoreNotFittedError
-    return NotFittedError
-
-
-def convergence_warning_class():
-    return _sklearn_class("sklearn.exceptions", "ConvergenceWarning",
-                          _GmmcoreConvergenceWarning)
 
 
 def feature_names_of(X):
@@ -68,12 +35,12 @@ def check_feature_names(X, fitted_names, estimator):
     if names is None:
         if hasattr(X, "columns") or hasattr(X, "__dataframe__"):
             return  # a dataframe with non-string column names: nothing to compare
-        warnings.warn(f"X does not have valid feature names, but {estimator} was fitted "
-                      "with feature names", UserWarning, stacklevel=4)
+        warn(f"X does not have valid feature names, but {estimator} was fitted with "
+             "feature names", UserWarning)
         return
     if fitted_names is None:
-        warnings.warn(f"X has feature names, but {estimator} was fitted without feature "
-                      "names", UserWarning, stacklevel=4)
+        warn(f"X has feature names, but {estimator} was fitted without feature names",
+             UserWarning)
         return
     if len(names) != len(fitted_names) or np.any(names != fitted_names):
         unseen = [n for n in names if n not in set(fitted_names)]
