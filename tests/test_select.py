@@ -83,7 +83,7 @@ def test_table_equals_standalone_fits(blobs, random_state):
         assert table["error"][i] == ""
         assert table["fit_time"][i] > 0
         fitted = result.estimators_[i]
-        assert fitted.n_threads == result.schedule_[1]
+        assert fitted.n_threads is None  # the caller's, not the schedule's
         for name in ATTRIBUTES:
             np.testing.assert_array_equal(getattr(fitted, name), getattr(alone, name))
     # covariance types in the order given, then n_components in the order given
@@ -359,3 +359,13 @@ def test_ctrl_c_stops_concurrent_candidates_quickly():
     caught, alive = float(words[1]), int(words[2])
     assert caught - sent < 2.0, f"KeyboardInterrupt took {caught - sent:.2f} s"
     assert alive == 0, "candidate threads still running after select raised"
+
+
+@pytest.mark.parametrize("n_threads", [None, 2, -1])
+def test_kept_models_predict_on_the_callers_threads(blobs, n_threads):
+    """Candidates fitted side by side ran on one thread each; the models select
+    returns carry the n_threads the caller gave, for their predictions."""
+    result = select(blobs, n_components=[1, 2, 3], covariance_types=["full", "diag"],
+                    random_state=0, n_threads=n_threads, schedule="concurrent", keep="all")
+    assert result.best_estimator_.n_threads == n_threads
+    assert all(m.n_threads == n_threads for m in result.estimators_)

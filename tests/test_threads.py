@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gmmcore._em as em
-from gmmcore import GaussianMixture, _kernels
+from gmmcore import GaussianMixture, _kernels, _parallel
 from gmmcore._parallel import effective_n_threads, plan_chunks, run_ordered, usable_cpu_count
 from conftest import COVARIANCE_TYPES, make_blobs
 
@@ -42,7 +42,8 @@ def test_effective_n_threads_conventions(monkeypatch):
         assert cpus <= len(os.sched_getaffinity(0))
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert effective_n_threads(None) == cpus
-    assert effective_n_threads(3) == 3
+    assert effective_n_threads(1) == 1
+    assert effective_n_threads(cpus) == cpus
     assert effective_n_threads(-1) == cpus
     assert effective_n_threads(-cpus - 5) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -52,6 +53,35 @@ def test_effective_n_threads_conventions(monkeypatch):
         effective_n_threads(0)
     with pytest.raises(TypeError):
         effective_n_threads(1.5)
+
+
+def test_more_threads_than_cpus_are_capped_with_a_warning():
+    """n_threads=10**6 started a million threads; more than the usable CPUs gain
+    nothing, so a larger request is capped, and says so."""
+    cpus = usable_cpu_count()
+    for request in (cpus + 1, 10**6):
+        with pytest.warns(RuntimeWarning, match=f"n_threads={request} is more than the "
+                                                f"{cpus} CPU"):
+            assert effective_n_threads(request) == cpus
+    X = make_blobs(n_samples=40_000, n_features=3, n_components=2, seed=0)
+    before = threading.active_count()
+    with pytest.warns(RuntimeWarning, match="is more than"):
+        GaussianMixture(2, random_state=0, max_iter=2, tol=0, n_threads=10**6).fit(X)
+    assert threading.active_count() - before <= cpus
+
+
+def test_one_pool_serves_every_thread_count(monkeypatch):
+    """Fits with n_threads = 2..40 left a pool per count alive (781 threads): one pool,
+    grown to the most that one run needed, serves them all."""
+    monkeypatch.setattr(_parallel, "_cpu_count", 40)  # as on a 40-core machine
+    X = make_blobs(n_samples=20_000, n_features=2, n_components=2, seed=0)
+    before = {t for t in threading.enumerate() if t.name.startswith("gmmcore")}
+    for n_threads in range(2, 41):
+        GaussianMixture(2, random_state=0, max_iter=1, n_threads=n_threads).fit(X)
+    helpers = {t for t in threading.enumerate() if t.name.startswith("gmmcore")} - before
+    # the most a run of these used is one helper per chunk but one (at most 16 chunks)
+    assert len(helpers) <= 16
+    assert all(t.name.startswith("gmmcore-helper-") for t in helpers)
 
 
 def test_invalid_n_threads_is_a_parameter_error():
@@ -68,11 +98,12 @@ def fit(X, n_threads, covariance_type="full", seed=0, **kw):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_identical_run_to_run_and_across_thread_counts(covariance_type):
+def test_identical_run_to_run_and_across_thread_counts(covariance_type, monkeypatch):
     # 40 000 rows: four chunks of the statistics, so threads really share the work;
     # chunks are folded in order, so every thread count gives the same bits
     X = make_blobs(n_samples=40_000, n_features=5, n_components=4, seed=3)
     a = fit(X, 2, covariance_type)
+    monkeypatch.setattr(_parallel, "_cpu_count", 8)  # 3 and 5 threads even on 2 cores
     for n_threads in (2, 1, 3, 5):
         c = fit(X, n_threads, covariance_type)
         assert c.n_iter_ == a.n_iter_
@@ -205,7 +236,7 @@ def test_shards_run_on_the_caller_and_a_helper_with_blas_limited_to_one(monkeypa
     names = {name for name, _ in seen}
     caller = threading.current_thread().name
     assert caller in names
-    assert all(name == caller or name.startswith("gmmcore-2_") for name in names)
+    assert all(name == caller or name.startswith("gmmcore-helper-") for name in names)
     assert active[1] <= 2
     assert all(all(n == 1 for n in blas) for _, blas in seen)
 
@@ -282,7 +313,7 @@ def test_threadpoolctl_sees_and_limits_gmmcore_threads(monkeypatch):
     with threadpool_limits(limits=1, user_api="gmmcore"):
         assert [lib["num_threads"] for lib in gmmcore_info()] == [1]
         assert effective_n_threads(None) == 1
-        assert effective_n_threads(3) == 3  # an explicit n_threads still wins
+        assert effective_n_threads(2) == 2  # an explicit n_threads still wins
         if info["num_threads"] > 1:  # else the fit runs in this thread anyway
             assert _threads_used_by_fit(monkeypatch) == {threading.current_thread().name}
     with threadpool_limits(limits=1):  # every library, gmmcore included
@@ -297,5 +328,4 @@ def test_default_fit_uses_all_usable_cpus(monkeypatch):
     # threads as usable CPUs (which thread took which depends on the machine's load)
     caller = threading.current_thread().name
     assert caller in used
-    assert all(name == caller or name.startswith(f"gmmcore-{effective_n_threads(None)}_")
-               for name in used)
+    assert all(name == caller or name.startswith("gmmcore-helper-") for name in used)

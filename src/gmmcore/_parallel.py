@@ -16,6 +16,7 @@ import threading
 import threadpoolctl
 
 from . import _kernels
+from .exceptions import warn
 
 # A pass is cut into about CHUNKS_PER_PASS chunks of at least MIN_ROWS_PER_CHUNK
 # rows: enough to balance two or more threads on a busy machine, few enough that
@@ -56,7 +57,7 @@ def _check_cancelled(event):
     if event is not None and event.is_set():
         raise KeyboardInterrupt
 
-_pools = {}
+_pool = None
 _pool_lock = threading.Lock()
 _controller = None
 _cpu_count = None
@@ -65,8 +66,8 @@ _cpu_count = None
 def _reset_after_fork():
     # Worker threads do not survive fork: the child builds its own pools, and it
     # may run with another affinity.
-    global _pools, _pool_lock, _controller, _cpu_count
-    _pools = {}
+    global _pool, _pool_lock, _controller, _cpu_count
+    _pool = None
     _pool_lock = threading.Lock()
     _controller = None
     _cpu_count = None
@@ -116,10 +117,13 @@ def effective_n_threads(n_threads=None):
 
     None: the limit set through threadpoolctl (``threadpool_limits(2)`` or
     ``threadpool_limits(2, user_api="gmmcore")``) when one is set, else all
-    usable CPUs capped by OMP_NUM_THREADS when set.  A positive
-    number is taken as it is; a negative one counts back from the usable CPUs
-    (-1 is all of them, -2 all but one); 0 is an error.
+    usable CPUs capped by OMP_NUM_THREADS when set.  A positive number is taken
+    as it is, up to the usable CPUs (more threads than cores gain nothing, and a
+    million would exhaust the process: a larger request is capped, with a
+    warning); a negative one counts back from the usable CPUs (-1 is all of
+    them, -2 all but one); 0 is an error.
     """
+    cpus = usable_cpu_count()
     if n_threads is not None:
         if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
             raise TypeError(f"n_threads must be an int or None, got {n_threads!r}")
@@ -127,11 +131,15 @@ def effective_n_threads(n_threads=None):
         if n_threads == 0:
             raise ValueError("n_threads=0 is not allowed; use None for all CPUs, "
                              "a positive count, or a negative one to count back")
+        if n_threads > cpus:
+            warn(f"n_threads={n_threads} is more than the {cpus} CPU(s) this process may "
+                 f"use; using {cpus} thread(s)", RuntimeWarning)
+            return cpus
         if n_threads > 0:
             return n_threads
-        return max(1, usable_cpu_count() + 1 + n_threads)
+        return max(1, cpus + 1 + n_threads)
     limit = _kernels.thread_limit()
-    return limit if limit > 0 else _default_n_threads()
+    return min(limit, cpus) if limit > 0 else _default_n_threads()
 
 
 def _default_n_threads():
@@ -178,10 +186,16 @@ class _Helpers:
     leave a lock of the pool held (as it can ThreadPoolExecutor's, whose submit
     takes Python-level semaphores and conditions)."""
 
-    def __init__(self, n_threads, name):
+    def __init__(self):
         self.jobs = queue.SimpleQueue()
-        for i in range(n_threads):
-            threading.Thread(target=self._serve, name=f"{name}_{i}", daemon=True).start()
+        self.size = 0
+
+    def grow(self, n_threads):
+        """Start threads until there are n_threads (under _pool_lock)."""
+        while self.size < n_threads:
+            threading.Thread(target=self._serve, name=f"gmmcore-helper-{self.size}",
+                             daemon=True).start()
+            self.size += 1
 
     def _serve(self):
         while True:
@@ -191,15 +205,16 @@ class _Helpers:
         self.jobs.put(job)
 
 
-def _get_pool(n_threads):
-    """The process's n_threads − 1 threads that help the calling thread in a run on
-    n_threads threads (started on first use)."""
+def _get_pool(n_helpers):
+    """The process's helper threads, at least n_helpers of them.  One pool serves
+    every run (started on first use, grown when a run needs more), so the threads
+    alive are the most that one run has needed, never one set per thread count."""
+    global _pool
     with _pool_lock:
-        pool = _pools.get(n_threads)
-        if pool is None:
-            pool = _Helpers(n_threads - 1, f"gmmcore-{n_threads}")
-            _pools[n_threads] = pool
-        return pool
+        if _pool is None:
+            _pool = _Helpers()
+        _pool.grow(n_helpers)
+        return _pool
 
 
 _WAIT = -1  # _take: the window is full (the calling thread waits outside the lock)
@@ -376,7 +391,7 @@ def run_ordered(task, chunks, n_threads, fold=None):
         return
     n_used = min(n_threads, len(chunks))
     run = _OrderedRun(task, chunks, 2 * n_used, fold, release, cancel)
-    pool = _get_pool(n_threads)
+    pool = _get_pool(n_used - 1)
     try:
         for _ in range(n_used - 1):
             pool.submit(run.help)  # a helper that starts late finds nothing left

@@ -155,6 +155,7 @@ def select(X, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, crit
     v.check_int("n_init", n_init, 1, estimator="select")
     v.check_option("keep", keep, KEEP, estimator="select")
     v.check_option("schedule", schedule, SCHEDULES, estimator="select")
+    requested_threads = n_threads
     try:
         n_threads = effective_n_threads(n_threads)
     except (TypeError, ValueError) as exc:
@@ -167,13 +168,21 @@ def select(X, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, crit
 
     feature_names = v.feature_names_of(X)
     if on_dask:
-        return _select_on_dask(X, feature_names, n_components, covariance_types, criterion,
-                               n_init, seed, n_threads, estimator, keep, estimator_params)
-    X = v.check_array(X, ensure_min_samples=2)
-    n_samples, n_features = X.shape
-    return _select_candidates(X, n_samples, n_features, feature_names, n_components,
-                              covariance_types, criterion, n_init, seed, n_threads, estimator,
-                              keep, schedule, estimator_params)
+        result = _select_on_dask(X, feature_names, n_components, covariance_types, criterion,
+                                 n_init, seed, n_threads, estimator, keep, estimator_params)
+    else:
+        X = v.check_array(X, ensure_min_samples=2)
+        n_samples, n_features = X.shape
+        result = _select_candidates(X, n_samples, n_features, feature_names, n_components,
+                                    covariance_types, criterion, n_init, seed, n_threads,
+                                    estimator, keep, schedule, estimator_params)
+    if _accepts(estimator, "n_threads"):
+        # the candidates were fitted on the threads the schedule gave them (one each
+        # when they ran side by side); the kept models predict on the caller's
+        for model in result.estimators_:
+            if model is not None:
+                model.n_threads = requested_threads
+    return result
 
 
 def _select_candidates(X, n_samples, n_features, feature_names, n_components,
