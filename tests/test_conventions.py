@@ -127,3 +127,51 @@ def test_warnings_point_at_the_callers_line():
                  lambda: unnamed.predict(frame)):
         caught = [w for w in _warnings_of(call) if "feature names" in str(w.message)]
         assert caught and all(w.filename == __file__ for w in caught)
+
+
+@pytest.fixture
+def routing():
+    sklearn = pytest.importorskip("sklearn")
+    with sklearn.config_context(enable_metadata_routing=True):
+        yield
+
+
+def test_request_methods_need_routing_enabled():
+    pytest.importorskip("sklearn")
+    with pytest.raises(RuntimeError, match="enable_metadata_routing"):
+        GaussianMixture().set_fit_request(sample_weight=True)
+
+
+def test_cross_validate_routes_sample_weight(routing):
+    from sklearn.model_selection import KFold, cross_validate
+
+    X = make_blobs(n_samples=400, n_features=2, n_components=2, seed=0)
+    w = np.random.RandomState(1).uniform(0.1, 3.0, len(X))
+    model = GaussianMixture(2, random_state=0).set_fit_request(sample_weight=True)
+    model.set_score_request(sample_weight=True)
+    cv = KFold(3)
+    scores = cross_validate(model, X, cv=cv, params={"sample_weight": w})["test_score"]
+    expected = []
+    for train, test in cv.split(X):
+        fitted = GaussianMixture(2, random_state=0).fit(X[train], sample_weight=w[train])
+        expected.append(fitted.score(X[test], sample_weight=w[test]))
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+    unweighted = cross_validate(GaussianMixture(2, random_state=0), X, cv=cv)["test_score"]
+    assert not np.allclose(scores, unweighted)
+
+
+def test_grid_search_routes_sample_weight_to_fit(routing):
+    from sklearn.model_selection import GridSearchCV
+
+    X = make_blobs(n_samples=400, n_features=2, n_components=2, seed=2)
+    w = np.random.RandomState(3).uniform(0.1, 3.0, len(X))
+    model = GaussianMixture(random_state=0).set_fit_request(sample_weight=True)
+    model.set_score_request(sample_weight=False)
+    search = GridSearchCV(model, {"n_components": [1, 2]}, cv=2).fit(X, sample_weight=w)
+    refit = GaussianMixture(search.best_params_["n_components"], random_state=0).fit(
+        X, sample_weight=w)
+    np.testing.assert_allclose(search.best_estimator_.means_, refit.means_, rtol=1e-12)
+    # unrequested, the weights are refused rather than silently dropped
+    with pytest.raises(Exception, match="sample_weight"):
+        GridSearchCV(GaussianMixture(random_state=0), {"n_components": [1, 2]},
+                     cv=2).fit(X, sample_weight=w)

@@ -11,6 +11,7 @@ import numpy as np
 from . import _validation as v
 from . import _interop, _persistence
 from ._em import e_step_outputs, e_step_statistics
+from ._routing import MetadataRequester
 from .exceptions import (ConvergenceWarning, NonFiniteLikelihoodError, NotFittedError,
                          raised_class, warn)
 from ._kernels import same_bytes
@@ -57,7 +58,7 @@ class _Params:
         self.precisions_cholesky = precisions_cholesky
 
 
-class GaussianMixture:
+class GaussianMixture(MetadataRequester):
     """Gaussian mixture model fitted by Expectation-Maximization.
 
     A drop-in for :class:`sklearn.mixture.GaussianMixture`: the same parameters,
