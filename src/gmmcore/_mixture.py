@@ -797,7 +797,7 @@ class GaussianMixture(MetadataRequester):
         """
         log_prob = self.score_samples(X)
         if sample_weight is None:
-            return float(np.mean(log_prob, dtype=np.float64))
+            return float(np.mean(log_prob))  # in log_prob's dtype, as scikit-learn's
         w = v.check_sample_weight(sample_weight, log_prob.shape[0])
         return float(w @ log_prob / w.sum())
 
