@@ -1,7 +1,7 @@
 """The generated data sets the examples share, and how found clusters are matched to the truth.
 
 Kept here rather than imported from the package's command-line module so the examples
-depend only on gmmcore's public estimator (and its k-means, for the comparison).
+depend only on gmmcore's public API.
 """
 
 import itertools
@@ -36,6 +36,27 @@ def mixed_shape_clusters(n_samples=1200, seed=0):
     cholesky = np.linalg.cholesky(SHAPES_COVARIANCES)
     X = SHAPES_MEANS[labels] + np.einsum("nij,nj->ni", cholesky[labels], rng.randn(n_samples, 2))
     return X, labels
+
+
+def kmeans(X, k, seed):
+    """k-means labels and centres: scikit-learn's KMeans where it is installed (the
+    k-means that starts gmmcore's mixtures), else Lloyd's iterations in plain numpy
+    from k distinct random rows."""
+    try:
+        from sklearn.cluster import KMeans
+    except ImportError:
+        rng = np.random.RandomState(seed)
+        centers = X[rng.choice(len(X), k, replace=False)]
+        for _ in range(300):
+            labels = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
+            moved = np.array([X[labels == c].mean(axis=0) if np.any(labels == c)
+                              else centers[c] for c in range(k)])
+            if np.allclose(moved, centers):
+                break
+            centers = moved
+        return labels, centers
+    km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(X)
+    return km.labels_, km.cluster_centers_
 
 
 def best_matching(true, found, k):

@@ -15,10 +15,9 @@ matplotlib.use("Agg")  # draw into a file: no window, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _data import best_matching, oblong_clusters  # noqa: E402
+from _data import best_matching, kmeans, oblong_clusters  # noqa: E402
 from _plotting import PALETTE, clean_axes, draw_ellipses, output_dir, save  # noqa: E402
 from gmmcore import GaussianMixture  # noqa: E402
-from gmmcore._init import kmeans  # noqa: E402
 
 K = 3
 
@@ -26,7 +25,7 @@ K = 3
 def main():
     out = output_dir(__doc__.splitlines()[0])
     X, truth = oblong_clusters(n_samples=1500, seed=170)
-    km_labels, km_centers = kmeans(X, K, np.random.RandomState(170))
+    km_labels, km_centers = kmeans(X, K, 170)
     gmm = GaussianMixture(n_components=K, covariance_type="full", random_state=170).fit(X)
     gmm_labels = gmm.predict(X)
 

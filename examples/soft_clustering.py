@@ -9,14 +9,13 @@ Runs in a second or two; needs only gmmcore.
 
 import numpy as np
 
-from _data import matched_accuracy, oblong_clusters
+from _data import kmeans, matched_accuracy, oblong_clusters
 from gmmcore import GaussianMixture
-from gmmcore._init import kmeans
 
 
 def main():
     X, truth = oblong_clusters(n_samples=1500, seed=170)
-    km_labels, _ = kmeans(X, 3, np.random.RandomState(0))
+    km_labels, _ = kmeans(X, 3, 0)
     gmm = GaussianMixture(n_components=3, covariance_type="full", random_state=0).fit(X)
     proba = gmm.predict_proba(X)
 

@@ -25,12 +25,29 @@ def test_soft_clustering_example_picks_three_components_by_bic():
 
 
 def test_demo_command():
+    """The demo shows what k-means' hard labels miss: the rows where it and the mixture
+    disagree, and those the mixture is genuinely unsure of, with matched labels."""
     out = run("-m", "gmmcore", "demo")
     assert "k-means gives each point one hard label" in out
+    assert "Columns: the point's index and coordinates, its k-means label" in out
     accuracy = out.split("agreement with the true clusters:")[1].split("\n")[0]
     km = float(accuracy.split("k-means")[1].split("%")[0])
     gmm = float(accuracy.split("GMM")[1].split("%")[0])
     assert gmm > km and gmm > 99.0
+    n_disagree = int(re.search(r"disagree on (\d+) of", out).group(1))
+    n_unsure = int(re.search(r"unsure \(no component above 90%\) of (\d+)", out).group(1))
+    assert n_disagree > 0 and n_unsure > 0
+
+    def rows(title):
+        block = out.split(title)[1].split("\n\n")[0].splitlines()[2:]
+        return [line.split() for line in block]
+
+    disagree = rows("Where they disagree")
+    assert disagree and all(r[3] != r[4] for r in disagree)  # k-means label != GMM label
+    unsure = rows("Where the mixture is unsure")
+    assert unsure and all(max(map(float, r[5:])) < 0.9 for r in unsure)
+    # the labels are matched: most rows agree, so a disagreement is not a renaming
+    assert n_disagree < 0.5 * 1500
 
 
 def percent(text, after):

@@ -643,51 +643,80 @@ def _print_selection(result, criterion):
 # The demo
 # ----------------------------------------------------------------------
 
-def oblong_clusters(n_samples=1500, seed=170):
+def oblong_clusters(n_samples=1500, seed=170, separation=0.7):
     """Three Gaussian blobs sheared into parallel oblong clusters (the classic case
-    where k-means' round clusters cut across the true groups)."""
+    where k-means' round clusters cut across the true groups), their centres moved
+    together by ``separation`` so that the clusters touch."""
     rng = np.random.RandomState(seed)
-    centers = np.array([[-2.0, -8.0], [8.0, 6.0], [0.0, 0.0]])
+    centers = np.array([[-2.0, -8.0], [8.0, 6.0], [0.0, 0.0]]) * separation
     labels = rng.randint(0, 3, n_samples)
     X = centers[labels] + rng.randn(n_samples, 2)
     shear = np.array([[0.60834549, -0.63667341], [-0.40887718, 0.85253229]])
     return X @ shear, labels
 
 
+def _best_matching(reference, labels, k):
+    """The relabelling of ``labels`` (a permutation of 0..k-1, as an array: new label
+    of each old one) that agrees with ``reference`` on the most points."""
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (reference, labels), 1)
+    best = max(itertools.permutations(range(k)),
+               key=lambda p: sum(confusion[p[j], j] for j in range(k)))
+    return np.array(best)
+
+
 def matched_accuracy(true, found, k):
     """Share of points whose found cluster maps to their true cluster, under the best matching."""
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (true, found), 1)
-    best = max(sum(confusion[i, p[i]] for i in range(k)) for p in itertools.permutations(range(k)))
-    return best / len(true)
+    return float(np.mean(_best_matching(true, found, k)[found] == true))
+
+
+_DEMO_ROWS = 6
+_UNSURE = 0.9
 
 
 def demo(args):
     from ._init import kmeans
 
+    k = 3
     X, truth = oblong_clusters(args.n_samples, args.seed)
-    km_labels, _ = kmeans(X, 3, np.random.RandomState(args.seed))
-    gmm = GaussianMixture(n_components=3, covariance_type="full", random_state=args.seed).fit(X)
-    proba = gmm.predict_proba(X)
+    km_labels, _ = kmeans(X, k, np.random.RandomState(args.seed))
+    gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=args.seed).fit(X)
+    # the mixture's components numbered as k-means' clusters they agree with most
+    relabel = _best_matching(km_labels, gmm.predict(X), k)
+    proba = np.empty((len(X), k))
+    proba[:, relabel] = gmm.predict_proba(X)
     gmm_labels = proba.argmax(axis=1)
+    top = proba.max(axis=1)
+    disagree = np.flatnonzero(gmm_labels != km_labels)
+    unsure = np.flatnonzero(top < _UNSURE)
 
-    print(f"gmmcore demo: {len(X)} points in 3 sheared (oblong) Gaussian clusters\n")
+    print(f"gmmcore demo: {len(X)} points in {k} oblong (sheared) Gaussian clusters that "
+          "touch\n")
     print("k-means gives each point one hard label; a Gaussian mixture gives the probability")
     print("that it belongs to each component (predict_proba), and its covariances follow the")
-    print("oblong shape that k-means' round clusters cut across.\n")
-    print(f"{'point':>5}  {'x':>7} {'y':>7}  {'k-means':>7}  {'GMM':>3}  "
-          f"{'P(comp 0)':>9} {'P(comp 1)':>9} {'P(comp 2)':>9}")
-    # the most ambiguous points are the interesting ones: show them first
-    order = np.argsort(proba.max(axis=1))
-    shown = np.concatenate([order[:5], order[-5:]])
-    for i in shown:
-        p = proba[i]
-        print(f"{i:>5}  {X[i, 0]:7.2f} {X[i, 1]:7.2f}  {km_labels[i]:>7}  {gmm_labels[i]:>3}  "
-              f"{p[0]:9.4f} {p[1]:9.4f} {p[2]:9.4f}")
-    print()
-    print(f"agreement with the true clusters: k-means {matched_accuracy(truth, km_labels, 3):.1%}, "
-          f"GMM {matched_accuracy(truth, gmm_labels, 3):.1%}")
-    print(f"GMM: converged={gmm.converged_} in {gmm.n_iter_} iterations, "
+    print("oblong shape that k-means' round clusters cut across.  The mixture's components")
+    print("are numbered as the k-means clusters they agree with most.\n")
+    print(f"agreement with the true clusters: k-means {matched_accuracy(truth, km_labels, k):.1%}, "
+          f"GMM {matched_accuracy(truth, gmm_labels, k):.1%}")
+    print(f"k-means and the mixture disagree on {len(disagree)} of {len(X)} points; the "
+          f"mixture is unsure (no component above {_UNSURE:.0%}) of {len(unsure)}.\n")
+    print("Columns: the point's index and coordinates, its k-means label, the mixture's")
+    print("label, and the mixture's probability of each component.")
+    header = (f"{'point':>5}  {'x':>7} {'y':>7}  {'k-means':>7}  {'GMM':>3}  "
+              + " ".join(f"{f'P({c})':>6}" for c in range(k)))
+
+    def table(title, rows):
+        print(f"\n{title}\n{header}")
+        for i in rows:
+            print(f"{i:>5}  {X[i, 0]:7.2f} {X[i, 1]:7.2f}  {km_labels[i]:>7}  "
+                  f"{gmm_labels[i]:>3}  " + " ".join(f"{p:6.3f}" for p in proba[i]))
+
+    # where they disagree and the mixture is surest: k-means' round clusters at fault
+    table(f"Where they disagree ({min(_DEMO_ROWS, len(disagree))} of {len(disagree)}, "
+          "those the mixture is surest of):", disagree[np.argsort(-top[disagree])][:_DEMO_ROWS])
+    table(f"Where the mixture is unsure ({min(_DEMO_ROWS, len(unsure))} of {len(unsure)}, "
+          "between two clusters):", unsure[np.argsort(top[unsure])][:_DEMO_ROWS])
+    print(f"\nGMM: converged={gmm.converged_} in {gmm.n_iter_} iterations, "
           f"mean log-likelihood {gmm.lower_bound_:.4f}, BIC {gmm.bic(X):.1f}")
     return EXIT_OK
 
