@@ -1,6 +1,6 @@
 """gmmcore.dask on a lazily generated dask array, next to the in-memory fit, measured.
 
-    python benchmarks/bench_dask.py           # 10^7 x 16 float64 (1.2 GiB), a few minutes on 2 cores
+    python benchmarks/bench_dask.py     # 10^7 x 16 float64 (1.2 GiB), a few minutes on 2 cores
     python benchmarks/bench_dask.py --quick   # 10^6 x 16
 
 The dask array is a mixture of k Gaussians generated block by block
@@ -133,7 +133,7 @@ def main():
     client.run(reset_peak)
     persisted = client.persist(X)
     client.compute(persisted.sum()).result(timeout=600)  # every block in memory
-    gm_mem, t_mem, client_mem, workers_mem = measure(lambda: dask_fit(persisted))
+    gm_mem, t_mem, client_mem, workers_mem = measure(lambda p=persisted: dask_fit(p))
     print(f"{'dask, persisted on the workers':>34} {t_mem / iters:7.2f} "
           f"{n * iters / t_mem / 1e6:8.2f} {f'+{client_mem:.0f} MiB':>12} "
           f"{f'{workers_mem[0]:.0f} / {workers_mem[1]:.0f} MiB':>17}")

@@ -30,7 +30,8 @@ The lower bound per iteration comes from rates measured here, on one core:
 With T threads the bound is divided by T.  The rates are measured before the timings
 and again after them, and the higher of each pair is used: a lower bound must not
 rise because the machine was busy while one of them was measured (so the table is
-printed at the end; a line per row on stderr shows progress).  scikit-learn needs scikit-learn installed.
+printed at the end; a line per row on stderr shows progress).  The comparison needs
+scikit-learn installed.
 """
 
 import argparse
@@ -348,7 +349,8 @@ def main():
         r.take_best(MachineRates(dtype))
         print(f"best of before and after the timings, {np.dtype(dtype).name}: {r.describe()}")
     print()
-    header = (f"{'work':4} {'dtype':7} {'cov':9} {'sklearn':>9} {'gmm 1t':>9} {'gmm ' + str(n_all) + 't':>9}"
+    all_threads = f"gmm {n_all}t"
+    header = (f"{'work':4} {'dtype':7} {'cov':9} {'sklearn':>9} {'gmm 1t':>9} {all_threads:>9}"
               f" {'speedup':>8} {'1t/' + str(n_all) + 't':>6} {'bound':>9} {'x bound':>7}"
               f" {'mem sk':>7} {'mem gmm':>7}")
     print("time per EM iteration (seconds, medians); speedup = sklearn / gmmcore at "
@@ -382,7 +384,7 @@ def latency_and_init(args):
     lat = {}
     for library, est in models.items():
         est.predict_proba(row)
-        times = timeit.repeat(lambda: est.predict_proba(row), number=200, repeat=7)
+        times = timeit.repeat(lambda est=est: est.predict_proba(row), number=200, repeat=7)
         lat[library] = statistics.median(times) / 200
     line = "one-row predict_proba (d=32, k=16, full): " + ", ".join(
         f"{lib} {t * 1e6:.1f} us" for lib, t in lat.items())

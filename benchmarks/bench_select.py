@@ -183,7 +183,7 @@ def main():
             for name, values in times.items()), flush=True)
 
     workers, fit_threads = run_select.schedule
-    print(f"parallelism available during the rounds (2 = two idle cores): "
+    print("parallelism available during the rounds (2 = two idle cores): "
           + ", ".join(f"{p:.2f}" for p in parallelism))
     print(f"select's schedule: {workers} candidates at a time, {fit_threads} thread(s) each")
     median = {name: statistics.median(values) for name, values in times.items()}

@@ -1,6 +1,6 @@
 """Out-of-core fitting, partial_fit and bounded-memory prediction, measured.
 
-    python benchmarks/bench_streaming.py            # about 3 minutes on 2 cores, ~5 GB of disk in /tmp
+    python benchmarks/bench_streaming.py      # about 3 minutes on 2 cores, ~5 GB in /tmp
     python benchmarks/bench_streaming.py --quick    # 10x fewer rows
 
 Every measurement runs in a fresh subprocess, and peak memory is the growth of
@@ -176,7 +176,8 @@ def main():
         print(f"{'covariance':>10} {'source':>22} {'s/iter':>8} {'Mrows/s':>8} "
               f"{'peak MiB':>9} {'peak/file':>9}")
         for covariance_type in ("diag", "full"):
-            for mode, label in (("memory", "array in memory"), ("memmap", "np.memmap (out-of-core)"),
+            for mode, label in (("memory", "array in memory"),
+                                ("memmap", "np.memmap (out-of-core)"),
                                 ("chunks", "chunk source (1M rows)")):
                 r = run_child("fit", dict(path=path, mode=mode, covariance_type=covariance_type,
                                           max_iter=5))

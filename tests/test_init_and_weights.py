@@ -5,6 +5,7 @@ the weighted and mixed-precision fits are checked against gmmcore's own unweight
 or float64 results, which the other test modules hold to scikit-learn and numpy.
 """
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -17,10 +18,11 @@ sklearn_mixture = pytest.importorskip("sklearn.mixture")
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
 
 
-def quiet(fit):
+@contextlib.contextmanager
+def quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit()
+        yield
 
 
 @pytest.mark.parametrize("init_params", ["k-means++", "random_from_data"])
@@ -32,8 +34,9 @@ def test_duplicate_seeds_start_like_scikit_learn(init_params, covariance_type):
     X = np.array([[0.0, 0.0], [3.0, 1.0]] * 10)
     params = dict(n_components=4, init_params=init_params, covariance_type=covariance_type,
                   random_state=0, max_iter=0)
-    ours = quiet(lambda: GaussianMixture(**params).fit(X))
-    theirs = quiet(lambda: sklearn_mixture.GaussianMixture(**params).fit(X))
+    with quiet():
+        ours = GaussianMixture(**params).fit(X)
+        theirs = sklearn_mixture.GaussianMixture(**params).fit(X)
     np.testing.assert_allclose(ours.means_, theirs.means_, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ours.weights_, theirs.weights_, rtol=1e-12)
     np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-9, atol=1e-12)
@@ -51,9 +54,10 @@ def test_lloyd_breaks_ties_as_scikit_learn_on_integer_data():
     scikit-learn's KMeans (the same rounding of the distances, the first lowest)."""
     for seed in range(200):
         X, k = small_integer_data(seed)
-        theirs = quiet(lambda: sklearn_cluster.KMeans(
-            n_clusters=k, n_init=1, random_state=np.random.RandomState(seed)).fit(X))
-        labels, _ = quiet(lambda: kmeans(X, k, np.random.RandomState(seed)))
+        with quiet():
+            theirs = sklearn_cluster.KMeans(
+                n_clusters=k, n_init=1, random_state=np.random.RandomState(seed)).fit(X)
+            labels, _ = kmeans(X, k, np.random.RandomState(seed))
         np.testing.assert_array_equal(labels, theirs.labels_, err_msg=f"seed {seed}")
 
 
@@ -61,8 +65,9 @@ def test_kmeans_start_matches_scikit_learn_on_integer_data():
     for seed in range(0, 200, 7):
         X, k = small_integer_data(seed)
         params = dict(n_components=k, random_state=seed, max_iter=0, reg_covar=1e-3)
-        ours = quiet(lambda: GaussianMixture(**params).fit(X))
-        theirs = quiet(lambda: sklearn_mixture.GaussianMixture(**params).fit(X))
+        with quiet():
+            ours = GaussianMixture(**params).fit(X)
+            theirs = sklearn_mixture.GaussianMixture(**params).fit(X)
         np.testing.assert_allclose(ours.means_, theirs.means_, atol=1e-12,
                                    err_msg=f"seed {seed}")
 

@@ -138,7 +138,7 @@ def test_fit_and_predict_invariants(problem):
         # the float32 attributes carry a relative error of about cond × 6e-8
         if np.linalg.cond(cov) < (1e6 if X.dtype == np.float64 else 1e3):
             P = np.asarray(gm.precisions_, dtype=np.float64)
-            P = {"full": lambda: P[c], "tied": lambda: P, "diag": lambda: np.diag(P[c]),
-                 "spherical": lambda: np.eye(d) * P[c]}[gm.covariance_type]()
+            P = (P if gm.covariance_type == "tied" else P[c] if gm.covariance_type == "full"
+                 else np.diag(P[c]) if gm.covariance_type == "diag" else np.eye(d) * P[c])
             np.testing.assert_allclose(cov @ P, np.eye(d), atol=1e-6 if X.dtype == np.float64
                                        else 1e-2)

@@ -29,7 +29,7 @@ def test_chunk_plan_covers_rows_on_block_boundaries(n_samples, block_size, work_
     if n_samples <= 16 * 1024:
         assert len(chunks) <= 16
     assert chunks[0][0] == 0 and chunks[-1][1] == n_samples
-    for (s0, e0), (s1, _) in zip(chunks, chunks[1:]):
+    for (_, e0), (s1, _) in zip(chunks, chunks[1:]):
         assert e0 == s1 and s1 % block_size == 0
     assert all(e > s for s, e in chunks)
     if len(chunks) > 1:

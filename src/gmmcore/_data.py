@@ -144,7 +144,7 @@ class ChunkRows:
         self.n_rows = 0
         self.total_weight = 0.0
         self._tied = TiedSecondMoment()
-        for offset, X, w in self._chunks(validate_count=False):
+        for _, X, w in self._chunks(validate_count=False):
             self.n_rows += X.shape[0]
             self.total_weight += float(X.shape[0]) if w is None else float(
                 w.sum(dtype=np.float64))

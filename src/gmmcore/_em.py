@@ -94,8 +94,8 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
         part = Statistics(kparams.covariance_type, shifts, kparams.shift, n_rows=end - start)
         _, _, part.n_nonfinite, worst = _kernels.e_step(
             X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
-            kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, part.row, e2, e1, el,
-            block_size, tied_s2)
+            kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, part.row, e2,
+            e1, el, block_size, tied_s2)
         if worst >= 0:
             part.worst_rows.append(worst)
         return part

@@ -26,8 +26,8 @@ import numpy as np
 
 cimport numpy as cnp
 from cython cimport floating
-from libc.math cimport INFINITY, exp, log, sqrt, isfinite
-from libc.string cimport memcmp, memcpy, memset
+from libc.math cimport INFINITY, sqrt, isfinite
+from libc.string cimport memcmp, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "gmmcore_simd.h" nogil:
@@ -1009,7 +1009,7 @@ cdef void _write_wide_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ss
 
 
 cdef void _first_moments_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delta,
-                                 double *row) noexcept nogil:
+                                  double *row) noexcept nogil:
     """S1 of the statistics row, from around each component's mean to around the
     shift s, in double: S1_c += N_c e_c with e_c = μ_c − s (``delta``)."""
     cdef Py_ssize_t c, j

@@ -118,8 +118,9 @@ class GaussianMixture(MetadataRequester):
         (a component collapsed on too few distinct points) raises ValueError.
         'reseed' moves a collapsed or empty component (less than one sample's
         weight) to the sample the mixture explains worst, with the mixture's
-        pooled covariance (when no component is healthy, it regularizes instead).  'regularize' adds a growing multiple of the mean
-        variance to a collapsed covariance's diagonal until it is definite.
+        pooled covariance (when no component is healthy, it regularizes instead).
+        'regularize' adds a growing multiple of the mean variance to a collapsed
+        covariance's diagonal until it is definite.
         Each action is recorded in ``degenerate_events_``.
     partial_fit_mode : {'stepwise', 'exact'}, default='stepwise'
         How :meth:`partial_fit` uses a batch.  'stepwise' (stepwise EM): the

@@ -136,7 +136,8 @@ class SufficientStatistics:
         if self.covariance_type == "full":
             S2 = _symmetric_from_lower(s2.reshape(k, d, d))
             cross = s1[:, :, None] * e[:, None, :]
-            S2 += cross + np.swapaxes(cross, 1, 2) + nk[:, None, None] * e[:, :, None] * e[:, None, :]
+            S2 += (cross + np.swapaxes(cross, 1, 2)
+                   + nk[:, None, None] * e[:, :, None] * e[:, None, :])
             s2[:] = S2.reshape(-1)
         elif self.covariance_type == "diag":
             s2[:] = (s2.reshape(k, d) + 2.0 * e * s1 + nk[:, None] * e**2).reshape(-1)
@@ -618,7 +619,8 @@ class KernelParams:
         delta = means - shift
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
-        cst = log_weights + log_det_cholesky(pc, covariance_type, d) - 0.5 * d * math.log(2 * math.pi)
+        cst = (log_weights + log_det_cholesky(pc, covariance_type, d)
+               - 0.5 * d * math.log(2 * math.pi))
         direct = np.empty(0, dtype=np.intp)
         if covariance_type == "diag":
             prec = pc**2

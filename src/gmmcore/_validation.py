@@ -47,9 +47,9 @@ def check_feature_names(X, fitted_names, estimator):
         missing = [n for n in fitted_names if n not in set(names)]
         message = "The feature names should match those that were passed during fit.\n"
         if unseen:
-            message += f"Feature names unseen at fit time:\n- " + "\n- ".join(unseen) + "\n"
+            message += "Feature names unseen at fit time:\n- " + "\n- ".join(unseen) + "\n"
         if missing:
-            message += f"Feature names seen at fit time, yet now missing:\n- " + \
+            message += "Feature names seen at fit time, yet now missing:\n- " + \
                 "\n- ".join(missing) + "\n"
         if not unseen and not missing:
             message += "Feature names must be in the same order as they were in fit.\n"
