@@ -544,12 +544,15 @@ class GaussianMixture(MetadataRequester):
         for n_iter in range(1, max_iter + 1):
             previous = lower_bound
             kparams = self._params_for_kernels(params, data.dtype)
+            # θ_t's covariances are not needed again (the E-step reads its precision
+            # factors, and the loop returns θ_{t+1}): their k d² go before the pass
+            params = None
             # One pass: the lower bound under θ_t and the statistics for θ_{t+1}.
             stats = data.statistics(kparams, n_threads)
             if stats.n_nonfinite:
                 raise NonFiniteLikelihoodError(stats.n_nonfinite, data.dtype)
             lower_bound = stats.mean_loglik
-            params = kparams = None  # θ_t's k d² arrays go before θ_{t+1}'s are made
+            kparams = None  # and its factors before θ_{t+1}'s are made
             params = self._m_step(stats, data.dtype, data, n_iter)
             stats = None
             lower_bounds.append(lower_bound)
