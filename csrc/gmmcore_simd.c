@@ -1941,8 +1941,6 @@ GMM_VERSIONS_W(rows_dot_d,
 
 static int simd_level = 0;
 
-int gmm_simd_level(void) { return simd_level; }
-
 /* The lanes of the chosen version's vectors, given those of each width. */
 static int chosen_lanes(ptrdiff_t lanes_64, ptrdiff_t lanes_32, ptrdiff_t lanes_16)
 {

@@ -19,7 +19,6 @@
  * environment caps the choice (tests run every version).  Returns the level used:
  * 0 generic, 1 AVX2+FMA, 2 AVX-512. */
 int gmm_simd_init(void);
-int gmm_simd_level(void);
 /* 1 if this build is the plain-C one (no vector extensions, level always 0). */
 int gmm_simd_portable(void);
 

@@ -36,7 +36,6 @@ cdef extern from "gmmcore_simd.h" nogil:
     void gmm_stream_set(gmm_stream *s, const void *p, Py_ssize_t nbytes)
     void gmm_stream_open(gmm_stream *s, Py_ssize_t i, Py_ssize_t m)
     int gmm_simd_init()
-    int gmm_simd_level()
     int gmm_simd_portable()
     int gmm_exp_d(double *x, Py_ssize_t n)
     int gmm_exp_f(float *x, Py_ssize_t n)

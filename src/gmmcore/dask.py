@@ -139,11 +139,6 @@ def _compute(client, timeout, collections, what):
             future.release()
 
 
-def _compute_locally(collections):
-    """For prediction-time reductions without a client: Dask's configured scheduler."""
-    return list(dask.compute(*collections))
-
-
 @contextlib.contextmanager
 def _session(client):
     """The client a fit runs on: ``client``, else the default client, else a
