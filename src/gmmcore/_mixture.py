@@ -2,7 +2,6 @@
 
 import contextlib
 import inspect
-import math
 import weakref
 from time import perf_counter
 
@@ -23,6 +22,8 @@ from ._mstep import (
     implied_statistics,
     covariances_from_cholesky,
     estimate_parameters,
+    aic as information_aic,
+    bic as information_bic,
     n_parameters,
     non_definite_components,
     pooled_covariance,
@@ -1010,7 +1011,7 @@ class GaussianMixture(MetadataRequester):
         bic : float
         """
         loglik, n = self._criterion_terms(X, sample_weight)
-        return -2 * loglik + self._n_parameters() * math.log(n)
+        return information_bic(loglik, n, self._n_parameters())
 
     def aic(self, X, sample_weight=None):
         """Akaike information criterion of the model on X (lower is better).
@@ -1026,7 +1027,7 @@ class GaussianMixture(MetadataRequester):
         aic : float
         """
         loglik, _ = self._criterion_terms(X, sample_weight)
-        return -2 * loglik + 2 * self._n_parameters()
+        return information_aic(loglik, self._n_parameters())
 
     def sample(self, n_samples=1):
         """Draw random samples from the fitted mixture.

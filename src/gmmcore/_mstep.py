@@ -584,6 +584,16 @@ def n_parameters(covariance_type, n_components, n_features):
     return int(cov_params + d * k + k - 1)
 
 
+def bic(log_likelihood, n_samples, n_parameters):
+    """Bayesian information criterion of Σ log p(x) over n samples (lower is better)."""
+    return -2 * log_likelihood + n_parameters * math.log(n_samples)
+
+
+def aic(log_likelihood, n_parameters):
+    """Akaike information criterion of Σ log p(x) (lower is better)."""
+    return -2 * log_likelihood + 2 * n_parameters
+
+
 # Components with Σ p δ² above this take the direct form in the float64 diag and
 # spherical E-steps (see KernelParams): the expansion's rounding, a few eps ·
 # (2d + 2) · reach at worst, stays below 1e-9 of a log-density of size d.  The

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _validation as v
 from ._mixture import GaussianMixture
-from ._mstep import n_parameters
+from ._mstep import aic, bic, n_parameters
 from ._parallel import blas_single_threaded, cancel_event, effective_n_threads, plan_chunks
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -649,10 +649,9 @@ class _Collector:
         covariance_type, k = self.candidates[index]
         n = self.n_samples
         p = n_parameters(covariance_type, k, self.n_features)
-        # GaussianMixture.bic and .aic's expressions, so the values are the same bits
+        # GaussianMixture.bic and .aic's functions, so the values are the same bits
         loglik = log_likelihood * n
-        return {"bic": -2 * loglik + p * math.log(n), "aic": -2 * loglik + 2 * p,
-                "n_parameters": p}
+        return {"bic": bic(loglik, n, p), "aic": aic(loglik, p), "n_parameters": p}
 
     def result(self, seed, n_threads, n_workers, fit_threads):
         outcomes = self.outcomes
