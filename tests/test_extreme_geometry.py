@@ -229,3 +229,31 @@ def fit_fixed_iterations_params(X, params, cls=GaussianMixture):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return cls(**params).fit(X)
+
+
+def test_centring_pass_releases_the_pages_of_the_rows_it_read():
+    """The second pass over a tight far cluster runs in slices of X; on a memory map
+    each slice's pages are released by their rows in X, not in the slice."""
+    from gmmcore import _em
+    from gmmcore._mstep import KernelParams
+    from gmmcore._parallel import page_release
+
+    rng = np.random.RandomState(0)
+    n, d = 300_000, 3
+    X = np.vstack([rng.normal(size=(n - 1000, d)), 1e6 + 1e-3 * rng.normal(size=(1000, d))])
+    kparams = KernelParams(np.array([0.5, 0.5]), np.vstack([np.zeros(d), X[-1]]),
+                           np.stack([np.eye(d), np.eye(d) * 1e3]), "full", np.float64)
+    released = []
+    token = page_release.set(lambda start, end: released.append((start, end)))
+    try:
+        stats = _em.e_step_statistics(X, None, kparams, 1)
+    finally:
+        page_release.reset(token)
+    assert 1 in [int(c) for c in np.flatnonzero(np.asarray(stats.shifts[:, 0]) > 1e5)]
+    # the pass's own chunks, then the slices': together they reach the last rows
+    assert max(end for _, end in released) == n
+    assert all(0 <= start < end <= n for start, end in released)
+    covered = np.zeros(n, dtype=int)
+    for start, end in released:
+        covered[start:end] += 1
+    assert covered.min() == 2  # once by the pass, once by the centring pass

@@ -105,3 +105,10 @@ def test_float64_model_scores_float32_rows_in_float64():
     assert model.score(X32) == model.score(rows)
     stats = model.accumulate(X32)
     assert stats.mean_loglik == pytest.approx(model.score(rows), rel=1e-12)
+
+
+def test_float32_statistics_of_all_zero_weights_are_zero():
+    X = np.random.RandomState(0).randn(300, 3).astype(np.float32)
+    model = GaussianMixture(2, random_state=0).fit(X)
+    stats = model.accumulate(X, sample_weight=np.zeros(len(X)))
+    assert stats.total_weight == 0.0 and np.all(stats.nk == 0.0)

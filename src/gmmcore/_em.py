@@ -11,7 +11,7 @@ import numpy as np
 from . import _kernels
 from .exceptions import NonFiniteLikelihoodError
 from ._mstep import Statistics, centred_statistics, imprecise_components, moved_tied_s2
-from ._parallel import plan_chunks, run_ordered, sum_ordered
+from ._parallel import page_release, plan_chunks, run_ordered, sum_ordered
 
 BLOCK_SIZE = 256
 
@@ -73,9 +73,10 @@ def kernel_weights(sample_weight, dtype):
     sums times ``scale`` are the sums of the given weights."""
     if sample_weight is None:
         return _empty(dtype, 1), 1.0
-    if np.dtype(dtype) == np.float64:
-        return sample_weight, 1.0
-    scale = 2.0 ** math.floor(math.log2(sample_weight.max()))
+    largest = sample_weight.max() if sample_weight.size else 0.0
+    if np.dtype(dtype) == np.float64 or not largest > 0:
+        return sample_weight.astype(dtype, copy=False), 1.0
+    scale = 2.0 ** math.floor(math.log2(largest))
     return (sample_weight / scale).astype(dtype), scale
 
 
@@ -117,10 +118,18 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
 def _resp_blocks(X, sample_weight, kparams, n_threads, block_size):
     """(rows, weights, responsibilities) over X in slices of a few MB."""
     step = max(block_size, (4 << 20) // (8 * (X.shape[1] + kparams.means.shape[0])))
+    release = page_release.get()
     for start in range(0, X.shape[0], step):
         rows = X[start:start + step]
         weights = None if sample_weight is None else sample_weight[start:start + step]
-        resp = e_step_outputs(rows, kparams, n_threads, resp=True, block_size=block_size)[0]
+        # a memory map's pages are released by their rows in X, not in the slice
+        token = page_release.set(None if release is None else
+                                 (lambda s, e, offset=start: release(s + offset, e + offset)))
+        try:
+            resp = e_step_outputs(rows, kparams, n_threads, resp=True,
+                                  block_size=block_size)[0]
+        finally:
+            page_release.reset(token)
         yield rows, weights, resp
 
 
