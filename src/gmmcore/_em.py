@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _kernels
 from .exceptions import NonFiniteLikelihoodError
-from ._mstep import Statistics, centred_statistics, imprecise_components, moved_tied_s2
+from ._mstep import Statistics, centred_statistics, imprecise_components, moved_second_moments
 from ._parallel import page_release, plan_chunks, run_ordered, sum_ordered
 
 BLOCK_SIZE = 256
@@ -220,7 +220,8 @@ class TiedSecondMoment:
             self._moments = self._pending.reshape(d + 1, d + 1)
             self._pending = None
         m = self._moments
-        S2 = moved_tied_s2(m[1:, 1:], m[1:, 0], m[0, 0], self._shift - stats.tied_shift)
+        S2 = moved_second_moments("tied", m[0, 0], m[1:, 0], m[1:, 1:],
+                                  self._shift - stats.tied_shift)
         stats.s2[:] = np.tril(S2).reshape(-1)
         return stats
 

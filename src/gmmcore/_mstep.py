@@ -133,20 +133,13 @@ class SufficientStatistics:
         k, d = self.shifts.shape
         nk, s1, s2 = self.nk, self.s1, self.s2
         e = self.shifts - shifts  # (k, d)
-        if self.covariance_type == "full":
-            S2 = _symmetric_from_lower(s2.reshape(k, d, d))
-            cross = s1[:, :, None] * e[:, None, :]
-            S2 += (cross + np.swapaxes(cross, 1, 2)
-                   + nk[:, None, None] * e[:, :, None] * e[:, None, :])
-            s2[:] = S2.reshape(-1)
-        elif self.covariance_type == "diag":
-            s2[:] = (s2.reshape(k, d) + 2.0 * e * s1 + nk[:, None] * e**2).reshape(-1)
-        elif self.covariance_type == "spherical":
-            s2[:] = s2 + 2.0 * np.einsum("kd,kd->k", e, s1) + nk * np.einsum("kd,kd->k", e, e)
-        else:  # tied: one second moment of every row around tied_shift
-            et = self.tied_shift - tied_shift
+        if self.covariance_type == "tied":  # one second moment of every row around tied_shift
             s1_tied = (s1 + nk[:, None] * (self.shifts - self.tied_shift)).sum(axis=0)
-            s2[:] = moved_tied_s2(s2.reshape(d, d), s1_tied, nk.sum(), et).reshape(-1)
+            s2[:] = moved_second_moments("tied", nk.sum(), s1_tied, s2.reshape(d, d),
+                                         self.tied_shift - tied_shift).reshape(-1)
+        else:
+            s2[:] = moved_second_moments(self.covariance_type, nk, s1, s2_view(self),
+                                         e).reshape(-1)
         s1 += nk[:, None] * e
         self.shifts = np.array(shifts, dtype=np.float64)
         self.tied_shift = np.array(tied_shift, dtype=np.float64)
@@ -322,14 +315,42 @@ def s2_size(covariance_type, k, d):
     return {"full": k * d * d, "tied": d * d, "diag": k * d, "spherical": k}[covariance_type]
 
 
-def moved_tied_s2(S2, first, weight, e):
-    """Σ w (x − s)(x − s)ᵀ (d × d, symmetric) from S2 = Σ w (x − s₀)(x − s₀)ᵀ (its lower
-    triangle), first = Σ w (x − s₀), weight = Σ w and e = s₀ − s: exact algebra,
-    x − s = (x − s₀) + e."""
-    S2 = _symmetric_from_lower(S2)
-    cross = np.outer(first, e)
-    S2 += cross + cross.T + weight * np.outer(e, e)
-    return S2
+def s2_view(stats):
+    """The second moments shaped per component: (k, d, d), (d, d), (k, d) or (k,)."""
+    k, d = stats.shifts.shape
+    shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
+    return stats.s2.reshape(shape[stats.covariance_type])
+
+
+def moved_second_moments(covariance_type, nk, s1, s2, e):
+    """Second moments around other centres, by the exact algebra x − c' = (x − c) + e
+    (e = c − c'): S2' = S2 + S1 eᵀ + e S1ᵀ + N e eᵀ per component, its diagonal for
+    'diag', its trace for 'spherical'.  Every move of the statistics goes through here:
+    recentring them (e = old shift − new) and the M-step's scatter around the new
+    means (e = shift − mean).
+
+    ``s2`` is shaped as s2_view gives it; for 'full' and 'tied' only its lower
+    triangles are read (the kernels fill those), and the result is exactly symmetric,
+    as a Cholesky factorisation sees it: one rank-2 update of the lower triangle,
+    S2 + x eᵀ + e xᵀ with x = S1 + N e / 2 (BLAS syr2, in place in a copy), mirrored.
+    No other temporary of S2's size (k d², 256 MB at d = 2000, k = 8).
+    """
+    if covariance_type == "diag":
+        return s2 + 2.0 * e * s1 + nk[:, None] * e**2
+    if covariance_type == "spherical":
+        return s2 + 2.0 * np.einsum("kd,kd->k", e, s1) + nk * np.einsum("kd,kd->k", e, e)
+    single = covariance_type == "tied"
+    moved = np.array(s2[None] if single else s2, dtype=np.float64)
+    nk, s1, e = (np.atleast_1d(nk), np.atleast_2d(s1), np.atleast_2d(e))
+    d = moved.shape[-1]
+    syr2, = linalg.get_blas_funcs(("syr2",), (moved,))
+    upper = np.triu_indices(d, 1)
+    for c in range(moved.shape[0]):
+        x = s1[c] + 0.5 * nk[c] * e[c]
+        # moved[c]'s lower triangle is the upper one of the column-major moved[c].T
+        syr2(1.0, x, e[c], a=moved[c].T, lower=0, overwrite_a=True)
+        moved[c][upper] = moved[c].T[upper]
+    return moved[0] if single else moved
 
 
 def _symmetric_from_lower(s2):
@@ -341,22 +362,16 @@ def _symmetric_from_lower(s2):
     return full
 
 
+def _scatter(stats, means):
+    """Σ r (x − μ)(x − μ)ᵀ per component (its diagonal, its trace) around the new
+    means: the statistics' second moments moved from their shifts."""
+    return moved_second_moments(stats.covariance_type, stats.nk, stats.s1, s2_view(stats),
+                                stats.shifts - means)
+
+
 def _covariances_full(stats, means, nk_reg, reg_covar):
-    """(S2 − S1 δᵀ − δ S1ᵀ + N δ δᵀ) / N + reg_covar per component, in one k × d × d
-    array: the scatter as one rank-2 update of S2's lower triangle (the kernels fill
-    that one), S2 − x δᵀ − δ xᵀ with x = S1 − N δ / 2 (BLAS syr2, in place), then
-    the lower triangle mirrored.  Exactly symmetric, as the Cholesky factor sees
-    it; no other k × d × d temporary (d = 2000, k = 8: 256 MB each)."""
-    k, d = means.shape
-    delta = means - stats.shifts
-    cov = stats.s2.reshape(k, d, d).copy()
-    syr2, = linalg.get_blas_funcs(("syr2",), (cov,))
-    upper = np.triu_indices(d, 1)
-    for c in range(k):
-        x = stats.s1[c] - 0.5 * stats.nk[c] * delta[c]
-        # cov[c]'s lower triangle is the upper one of the column-major cov[c].T
-        syr2(-1.0, x, delta[c], a=cov[c].T, lower=0, overwrite_a=True)
-        cov[c][upper] = cov[c].T[upper]
+    d = means.shape[1]
+    cov = _scatter(stats, means)
     cov /= nk_reg[:, None, None]
     cov[:, np.arange(d), np.arange(d)] += reg_covar
     return cov
@@ -365,8 +380,10 @@ def _covariances_full(stats, means, nk_reg, reg_covar):
 def _covariances_tied(stats, means, nk_reg, reg_covar):
     d = means.shape[1]
     S2 = _symmetric_from_lower(stats.s2.reshape(d, d))
-    # Σ_k Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ from the global shift c:
-    # S2 − Σ_k [S1c_k δ_kᵀ + δ_k S1c_kᵀ − N_k δ_k δ_kᵀ], S1c_k = Σ_i r_ik (x_i − c), δ_k = μ_k − c
+    # Σ_k Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ from the global shift c: moved_second_moments'
+    # algebra for each component (e_k = c − μ_k = −δ_k), summed over the components
+    # as matrix products, so that no k d × d stack is made:
+    # S2 − Σ_k [S1c_k δ_kᵀ + δ_k S1c_kᵀ − N_k δ_k δ_kᵀ], S1c_k = Σ_i r_ik (x_i − c)
     s1c = stats.s1 + stats.nk[:, None] * (stats.shifts - stats.tied_shift)
     delta = means - stats.tied_shift
     cross = s1c.T @ delta
@@ -377,10 +394,7 @@ def _covariances_tied(stats, means, nk_reg, reg_covar):
 
 
 def _variances_diag(stats, means, nk_reg):
-    delta = means - stats.shifts
-    k, d = means.shape
-    S2 = stats.s2.reshape(k, d)
-    var = (S2 - 2.0 * delta * stats.s1 + stats.nk[:, None] * delta**2) / nk_reg[:, None]
+    var = _scatter(stats, means) / nk_reg[:, None]
     # Rounding can leave a tiny negative variance where a feature is constant
     # within a component; a variance is never negative.
     return np.maximum(var, 0.0)
@@ -391,11 +405,8 @@ def _covariances_diag(stats, means, nk_reg, reg_covar):
 
 
 def _covariances_spherical(stats, means, nk_reg, reg_covar):
-    delta = means - stats.shifts
     d = means.shape[1]
-    total = (stats.s2 - 2.0 * np.einsum("kd,kd->k", delta, stats.s1)
-             + stats.nk * np.einsum("kd,kd->k", delta, delta))
-    return np.maximum(total / (d * nk_reg), 0.0) + reg_covar
+    return np.maximum(_scatter(stats, means) / (d * nk_reg), 0.0) + reg_covar
 
 
 _COVARIANCES = {
