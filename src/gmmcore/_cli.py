@@ -47,6 +47,7 @@ import numpy as np
 
 from . import GaussianMixture, __version__
 from . import _validation
+from ._covariance import COVARIANCE_TYPES
 from .exceptions import ModelFileError
 
 EXIT_OK = 0
@@ -775,7 +776,6 @@ def component_counts(text):
     return sorted(counts)
 
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 def _covariance_types(text):

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _validation as v
 from . import _interop, _persistence
+from ._covariance import COVARIANCE_TYPES
 from ._em import e_step_outputs, e_step_statistics
 from ._routing import MetadataRequester
 from .exceptions import (ConvergenceWarning, NonFiniteLikelihoodError, NotFittedError,
@@ -34,7 +35,6 @@ from ._mstep import (
 from ._parallel import (MIN_ROWS_PER_CHUNK, blas_single_threaded, blas_threads,
                         effective_n_threads)
 
-_COVARIANCE_TYPES = {"full", "tied", "diag", "spherical"}
 _INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
 _ON_DEGENERATE = {"raise", "reseed", "regularize"}
 _PARTIAL_FIT_MODES = {"stepwise", "exact"}
@@ -309,7 +309,7 @@ class GaussianMixture(MetadataRequester):
 
     def _check_parameters(self):
         v.check_int("n_components", self.n_components, 1)
-        v.check_option("covariance_type", self.covariance_type, _COVARIANCE_TYPES)
+        v.check_option("covariance_type", self.covariance_type, COVARIANCE_TYPES)
         v.check_real("tol", self.tol, 0.0)
         v.check_real("reg_covar", self.reg_covar, 0.0)
         v.check_int("max_iter", self.max_iter, 0)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 from scipy import linalg
 
+from ._covariance import parameter_shape, parameter_size
 from ._kernels import COVARIANCE_CODES, SMALL_D, statistics_around_means
 
 ILL_DEFINED_COVARIANCE = (
@@ -63,12 +64,16 @@ class SufficientStatistics:
         self.covariance_type = covariance_type
         self.shifts = shifts
         self.tied_shift = tied_shift
-        width = 2 + k + k * d + s2_size(covariance_type, k, d)
-        self.row = np.zeros(width) if row is None else row
+        self.row = np.zeros(self.width(covariance_type, k, d)) if row is None else row
         self.n_rows = n_rows
         self.n_nonfinite = 0
         # per chunk, the row with the lowest log-likelihood (re-seeding candidates)
         self.worst_rows = []
+
+    @staticmethod
+    def width(covariance_type, k, d):
+        """Entries of ``row``: Σ w log p, Σ w, N (k), S1 (k·d), S2."""
+        return 2 + k + k * d + parameter_size(covariance_type, k, d)
 
     def __iadd__(self, other):
         if not isinstance(other, SufficientStatistics):
@@ -311,15 +316,9 @@ def implied_statistics(model):
     return stats
 
 
-def s2_size(covariance_type, k, d):
-    return {"full": k * d * d, "tied": d * d, "diag": k * d, "spherical": k}[covariance_type]
-
-
 def s2_view(stats):
     """The second moments shaped per component: (k, d, d), (d, d), (k, d) or (k,)."""
-    k, d = stats.shifts.shape
-    shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
-    return stats.s2.reshape(shape[stats.covariance_type])
+    return stats.s2.reshape(parameter_shape(stats.covariance_type, *stats.shifts.shape))
 
 
 def moved_second_moments(covariance_type, nk, s1, s2, e):

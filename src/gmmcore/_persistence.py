@@ -17,6 +17,7 @@ import zlib
 
 import numpy as np
 
+from ._covariance import parameter_shape
 from ._validation import check_random_state
 from .exceptions import ModelFileError
 
@@ -36,12 +37,6 @@ _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
             NotImplementedError, KeyError, ValueError, struct.error, OverflowError)
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 _HEAD_BYTES = 512
-
-
-def _param_shapes(covariance_type, k, d):
-    return {
-        "full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,),
-    }[covariance_type]
 
 
 # ----------------------------------------------------------------------
@@ -287,7 +282,7 @@ def _read_fitted(model, data, d):
                              f"n_components={model.n_components}")
     model.means_ = means
     model.weights_ = _get(data, "weights_", "f", (k,))
-    cov_shape = _param_shapes(model.covariance_type, k, d)
+    cov_shape = parameter_shape(model.covariance_type, k, d)
     for name in ("covariances_", "precisions_", "precisions_cholesky_"):
         setattr(model, name, _get(data, name, "f", cov_shape))
     for name in _FITTED_FLOATS:
@@ -330,13 +325,13 @@ def _read_stream(model, data, k, d):
     model.statistics_ = None
     if "stream.row" not in data:
         return
-    from ._mstep import SufficientStatistics, s2_size
+    from ._mstep import SufficientStatistics
 
     mode = str(_get(data, "stream.mode", "U", ()))
     if mode not in ("stepwise", "exact"):
         raise ModelFileError(f"model file 'stream.mode' is {mode!r}, expected 'stepwise' "
                              "or 'exact'")
-    width = 2 + k + k * d + s2_size(model.covariance_type, k, d)
+    width = SufficientStatistics.width(model.covariance_type, k, d)
     row = _get(data, "stream.row", "f", (width,)).astype(np.float64)
     shifts = _get(data, "stream.shifts", "f", (k, d)).astype(np.float64)
     tied_shift = _get(data, "stream.tied_shift", "f", (d,)).astype(np.float64)

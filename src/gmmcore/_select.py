@@ -25,11 +25,11 @@ from time import perf_counter
 import numpy as np
 
 from . import _validation as v
+from ._covariance import COVARIANCE_TYPES
 from ._mixture import GaussianMixture
 from ._mstep import aic, bic, n_parameters
 from ._parallel import blas_single_threaded, cancel_event, effective_n_threads, plan_chunks
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 CRITERIA = ("bic", "aic")
 SCHEDULES = ("auto", "concurrent", "serial")
 KEEP = ("all", "best")

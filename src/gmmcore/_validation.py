@@ -11,6 +11,7 @@ import sys
 import numpy as np
 
 from . import _kernels
+from ._covariance import parameter_shape
 from .exceptions import InvalidParameterError, warn
 from ._parallel import LOOP_BYTES, loop_chunks
 
@@ -288,14 +289,6 @@ def check_means_init(means, n_components, n_features):
     return m
 
 
-_PRECISION_SHAPES = {
-    "full": lambda k, d: (k, d, d),
-    "tied": lambda k, d: (d, d),
-    "diag": lambda k, d: (k, d),
-    "spherical": lambda k, d: (k,),
-}
-
-
 def _check_precision_matrix(p, covariance_type):
     if not (np.allclose(p, p.T) and np.all(np.linalg.eigvalsh(p) > 0.0)):
         raise ValueError(f"'{covariance_type} precision' should be symmetric, positive-definite")
@@ -303,7 +296,7 @@ def _check_precision_matrix(p, covariance_type):
 
 def check_precisions_init(precisions, covariance_type, n_components, n_features):
     p = _as_float_array(precisions, f"{covariance_type} precision")
-    _check_shape(p, _PRECISION_SHAPES[covariance_type](n_components, n_features),
+    _check_shape(p, parameter_shape(covariance_type, n_components, n_features),
                  f"{covariance_type} precision")
     if covariance_type == "full":
         for pk in p:
