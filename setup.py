@@ -42,7 +42,7 @@ extensions = [
         "gmmcore._kernels",
         sources=["src/gmmcore/_kernels.pyx", "csrc/gmmcore_simd.c"],
         include_dirs=[np.get_include(), "csrc"],
-        depends=["csrc/gmmcore_simd.h"],
+        depends=["csrc/gmmcore_simd.h", "csrc/gmmcore_covariance.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
         # threadpoolctl looks these up in the loaded library (_parallel's controller).
         # ELF and Mach-O export every non-static function; a Windows DLL only what it

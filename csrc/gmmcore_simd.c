@@ -505,17 +505,17 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
                 al[i] = (double)X[i * D + l] - (double)shift[l];                    \
             for (ptrdiff_t i = n; i < ld; ++i) al[i] = 0.0;                         \
         }                                                                           \
-        if (cov == 0) {                                                             \
+        if (cov == GMM_FULL) {                                                             \
             ptrdiff_t p = 1 + D;                                                    \
             for (ptrdiff_t j = 0; j < D; ++j)                                       \
                 for (ptrdiff_t l = 0; l <= j; ++l, ++p)                             \
                     for (ptrdiff_t i = 0; i < ld; ++i)                              \
                         a[p * ld + i] = a[(1 + j) * ld + i] * a[(1 + l) * ld + i];  \
-        } else if (cov == 2) {                                                      \
+        } else if (cov == GMM_DIAG) {                                                      \
             for (ptrdiff_t l = 0; l < D; ++l)                                       \
                 for (ptrdiff_t i = 0; i < ld; ++i)                                  \
                     a[(1 + D + l) * ld + i] = a[(1 + l) * ld + i] * a[(1 + l) * ld + i]; \
-        } else if (cov == 3) {                                                      \
+        } else if (cov == GMM_SPHERICAL) {                                                      \
             for (ptrdiff_t i = 0; i < ld; ++i) a[(1 + D) * ld + i] = 0.0;           \
             for (ptrdiff_t l = 0; l < D; ++l)                                       \
                 for (ptrdiff_t i = 0; i < ld; ++i)                                  \
@@ -530,7 +530,7 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
         V z[GMM_SMALL_D];                                                           \
         stream_take(pf, (n - i0 + L - 1) / L);                                      \
         for (int l = 0; l < D; ++l) z[l] = *(const VU *)(zt + l * ld + i0);         \
-        if (cov == 2) {                                                             \
+        if (cov == GMM_DIAG) {                                                             \
             for (ptrdiff_t c = 0; c < k; ++c) {                                     \
                 V sq = z[0] * 0;                                                    \
                 for (int l = 0; l < D; ++l) {                                       \
@@ -540,7 +540,7 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
                 V out = (T)cst[c] - (T)0.5 * sq;                                    \
                 memcpy(wlp + c * ld + i0, &out, sizeof(V));                         \
             }                                                                       \
-        } else if (cov == 3) {                                                      \
+        } else if (cov == GMM_SPHERICAL) {                                                      \
             for (ptrdiff_t c = 0; c < k; ++c) {                                     \
                 V sq = z[0] * 0;                                                    \
                 for (int l = 0; l < D; ++l) {                                       \
@@ -550,7 +550,7 @@ GMM_INLINE int argmax_cols_f_body(const float *GMM_RESTRICT wlp, ptrdiff_t k, pt
                 V out = (T)cst[c] - ((T)0.5 * prec[c]) * sq;                        \
                 memcpy(wlp + c * ld + i0, &out, sizeof(V));                         \
             }                                                                       \
-        } else if (cov == 1) {                                                      \
+        } else if (cov == GMM_TIED) {                                                      \
             V y[GMM_SMALL_D];                                                       \
             for (int j = 0; j < D; ++j) {                                           \
                 y[j] = z[0] * prec[j];                                              \
@@ -809,7 +809,7 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
             }                                                                       \
         }                                                                           \
         for (int q = 0; q < CT; ++q) {                                              \
-            const T h = cov == 3 ? (T)0.5 * Pt[c0 + q] : (T)0.5;                    \
+            const T h = cov == GMM_SPHERICAL ? (T)0.5 * Pt[c0 + q] : (T)0.5;                    \
             const V out = (T)cst[c0 + q] - h * acc[q];                              \
             memcpy(wlp + (c0 + q) * ld + i0, &out, sizeof(V));                      \
             if (dist != NULL) memcpy(dist + (c0 + q) * ld + i0, &acc[q], sizeof(V)); \
@@ -825,7 +825,7 @@ GMM_FOR_WIDTHS(GMM_TRANSPOSE_BODIES)
     const V zero = {0};                                                             \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
         stream_take(pf, (n - i0 + L - 1) / L);                                      \
-        if (cov == 2) {                                                             \
+        if (cov == GMM_DIAG) {                                                             \
             GMM_WIDE_TILES(T, V, 2)                                                 \
         } else {                                                                    \
             GMM_WIDE_TILES(T, V, 1)                                                 \
@@ -962,14 +962,14 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
     }
 
 #define GMM_WIDE_STATS_BODY(T, V, L, ADD_LANES, W)                                  \
-    if (cov != 1 && cov != 2 && cov != 3) return -1;                                \
+    if (cov != GMM_TIED && cov != GMM_DIAG && cov != GMM_SPHERICAL) return -1;                                \
     const V zero = {0};                                                             \
     const ptrdiff_t n_pad = (n + L - 1) / L * L;                                    \
     for (ptrdiff_t c = 0; c < k; ++c) {                                             \
         T *GMM_RESTRICT r = R + c * ld;                                             \
         for (ptrdiff_t i = n; i < n_pad; ++i) r[i] = 0;                             \
         /* the padding rows' |t|^2 is |M[c]|^2, which may overflow: 0 r is not 0 */  \
-        if (cov == 3)                                                               \
+        if (cov == GMM_SPHERICAL)                                                               \
             for (ptrdiff_t i = n; i < n_pad; ++i) dist[c * ld + i] = 0;             \
         V s = zero, rv;                                                             \
         for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                   \
@@ -979,10 +979,10 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
         ADD_LANES(nk + c * L, s, W)                                                 \
     }                                                                               \
     ptrdiff_t c0 = 0;                                                               \
-    if (cov == 2) {                                                                 \
+    if (cov == GMM_DIAG) {                                                                 \
         for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, L, 4, ADD_LANES, W, 2) \
         for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, L, 1, ADD_LANES, W, 2)       \
-    } else if (cov == 1) {                                                          \
+    } else if (cov == GMM_TIED) {                                                          \
         for (; c0 + 4 <= k; c0 += 4) GMM_WIDE_STATS_TILE(T, V, L, 4, ADD_LANES, W, 1) \
         for (; c0 < k; ++c0) GMM_WIDE_STATS_TILE(T, V, L, 1, ADD_LANES, W, 1)       \
     } else {                                                                        \
@@ -1421,7 +1421,7 @@ GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
         TO *GMM_RESTRICT z = w + 1;                                                 \
         const_in_t *GMM_RESTRICT x = X + i * d;                                     \
         w[0] = 1;                                                                   \
-        if (kind == 3) {                                                            \
+        if (kind == GMM_SPHERICAL) {                                                            \
             /* z and |z|^2 in one sweep, the squares summed in 32 lanes: several  \
              * vectors, so that the additions do not wait on one another */         \
             TO acc[32] = {0};                                                       \
@@ -1444,14 +1444,14 @@ GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
             continue;                                                               \
         }                                                                           \
         for (ptrdiff_t j = 0; j < d; ++j) z[j] = (TO)x[j] - (TO)shift[j];           \
-        if (kind == 0) {                                                            \
+        if (kind == GMM_FULL) {                                                            \
             TO *GMM_RESTRICT o = w + 1 + d;                                         \
             for (ptrdiff_t j = 0; j < d; ++j) {                                     \
                 const TO zj = z[j];                                                 \
                 for (ptrdiff_t l = 0; l <= j; ++l) o[l] = zj * z[l];                \
                 o += j + 1;                                                         \
             }                                                                       \
-        } else if (kind == 2) {                                                     \
+        } else if (kind == GMM_DIAG) {                                                     \
             for (ptrdiff_t j = 0; j < d; ++j) z[d + j] = z[j] * z[j];               \
         }                                                                           \
     }                                                                               \
@@ -1539,7 +1539,7 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
     typedef VU_ VU;                                                                 \
     const V zero = {0};                                                             \
     const ptrdiff_t dv = d / L * L, kv = (k + L - 1) / L;                           \
-    const ptrdiff_t q_rows = kind == 2 ? 2 * d : d + 1;                             \
+    const ptrdiff_t q_rows = kind == GMM_DIAG ? 2 * d : d + 1;                             \
     for (ptrdiff_t i0 = 0; i0 < n; i0 += L) {                                       \
         const ptrdiff_t rt = n - i0 < L ? n - i0 : L;                               \
         ptrdiff_t quota = stream_quota(pf, (n - i0 + L - 1) / L);                   \
@@ -1551,7 +1551,7 @@ GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n
             V sq = zero;                                                            \
             ptrdiff_t j = 0;                                                        \
             o[0] = 1;                                                               \
-            if (kind == 2) {                                                        \
+            if (kind == GMM_DIAG) {                                                        \
                 for (; j < dv; j += L) {                                            \
                     const V z = *(const VU *)(x + j) - *(const VU *)(shift + j);    \
                     const V z2 = z * z;                                             \

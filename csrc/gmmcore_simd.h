@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "gmmcore_covariance.h"
+
 /* Choose the implementations for this CPU.  GMMCORE_SIMD=generic|avx2|avx512 in the
  * environment caps the choice (tests run every version).  Returns the level used:
  * 0 generic, 1 AVX2+FMA, 2 AVX-512. */
@@ -140,7 +142,8 @@ int gmm_add_to_double_d(const double *src, ptrdiff_t n, double *dst);
 int gmm_add_to_double_f(const float *src, ptrdiff_t n, double *dst);
 
 /* Rows of a row-major design W (n x width) with z = x - shift computed in the output
- * type: kind 0 [1, z, z_j z_l for l <= j], 1 [1, z], 2 [1, z, z^2], 3 [1, z, |z|^2].
+ * type (kind, a covariance code: the design that type's statistics take, see
+ * gmmcore_covariance.h).
  * design_fd: float rows, double design. */
 int gmm_design_d(int kind, const double *X, ptrdiff_t n, ptrdiff_t d, const double *shift,
                  double *W, ptrdiff_t width);
@@ -149,7 +152,7 @@ int gmm_design_f(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float
 int gmm_design_fd(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
                   double *W, ptrdiff_t width);
 
-/* Diag (kind 2) and spherical (kind 3), float64, more features: the design rows of
+/* Diag and spherical (kind GMM_DIAG, GMM_SPHERICAL), float64, more features: the design rows of
  * gmm_design_d's kind into W (n x width, width >= 1 + q), and from them
  * wlp[c * ld + i] = Qc[q kq + c] + sum_{j < q} a_ij Qc[j kq + c], a_i the row past its 1
  * (q = 2 d entries, [z, z^2], or d + 1, [z, |z|^2]): the expanded form's weighted

@@ -153,12 +153,19 @@ def thread_limit():
     return _thread_limit
 
 
-# Covariance type codes, shared with _mstep.COVARIANCE_CODES.
+cdef extern from "gmmcore_covariance.h" nogil:
+    cdef enum gmm_covariance:
+        GMM_FULL
+        GMM_TIED
+        GMM_DIAG
+        GMM_SPHERICAL
+
+# The covariance types as the kernels number them (csrc/gmmcore_covariance.h).
 cdef enum:
-    FULL = 0
-    TIED = 1
-    DIAG = 2
-    SPHERICAL = 3
+    FULL = GMM_FULL
+    TIED = GMM_TIED
+    DIAG = GMM_DIAG
+    SPHERICAL = GMM_SPHERICAL
 
 COVARIANCE_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
@@ -1103,7 +1110,7 @@ cdef inline void _diff_rows(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
 cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_type,
                   const floating *shift, floating *A, Py_ssize_t width) noexcept nogil:
     """Rows of A: [1, x − s] and then (x − s)² (diag) or ‖x − s‖² (spherical)."""
-    # gmm_design's kinds: 1 [1, z], 2 [1, z, z²], 3 [1, z, ‖z‖²]
+    # gmm_design's kind is the covariance type whose design it writes (TIED: [1, z])
     cdef int kind = cov_type if cov_type == DIAG or cov_type == SPHERICAL else 1
     if floating is float:
         gmm_design_f(kind, X, n_rows, d, shift, A, width)
@@ -1194,7 +1201,7 @@ cdef void _double_design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int
     """Rows of the float64 statistics design W (n_rows × width), z = x − s in double:
     [1, z] and then z_j z_l for l ≤ j (FULL), z² (DIAG), ‖z‖² (SPHERICAL) or nothing
     (TIED)."""
-    # gmm_design's kinds: 0 outer products, 1 [1, z], 2 squares, 3 ‖z‖²
+    # gmm_design's kind: FULL outer products, TIED [1, z], DIAG squares, SPHERICAL ‖z‖²
     cdef int c_kind = 0 if kind == FULL else 1 if kind == TIED else kind
     if floating is float:
         gmm_design_fd(c_kind, X, n_rows, d, shift, W, width)
