@@ -1002,8 +1002,8 @@ typedef float gmm_vf_8 __attribute__((vector_size(8)));
         GMM_WIDE_STATS_BODY(T, gmm_v##TS##_##W, GMM_LANES(gmm_v##TS##_##W, T),      \
                             GMM_ADD_LANES_##TU, W)                                  \
     }
-#define GMM_WIDE_STATS_BODIES(W)                                                    \
-    GMM_WIDE_STATS_BODY_OF(double, d, D, W) GMM_WIDE_STATS_BODY_OF(float, f, F, W)
+/* float32 only: float64 diag and spherical take the expanded form's design */
+#define GMM_WIDE_STATS_BODIES(W) GMM_WIDE_STATS_BODY_OF(float, f, F, W)
 GMM_FOR_WIDTHS(GMM_WIDE_STATS_BODIES)
 
 /* ------------------------------------------------------------------------- */
@@ -1340,8 +1340,8 @@ GMM_FOR_WIDTHS(GMM_DOT_BODIES)
         GMM_OUTER_DESIGN_BODY(T, gmm_v##TS##_##W, gmm_v##TS##u_##W,                 \
                               GMM_LANES(gmm_v##TS##_##W, T))                        \
     }
-#define GMM_OUTER_DESIGN_BODIES(W)                                                  \
-    GMM_OUTER_DESIGN_BODY_OF(double, d, W) GMM_OUTER_DESIGN_BODY_OF(float, f, W)
+/* float32 only: float64 outer products come from the float64 design */
+#define GMM_OUTER_DESIGN_BODIES(W) GMM_OUTER_DESIGN_BODY_OF(float, f, W)
 GMM_FOR_WIDTHS(GMM_OUTER_DESIGN_BODIES)
 
 /*
@@ -1371,17 +1371,6 @@ GMM_FOR_WIDTHS(GMM_OUTER_DESIGN_BODIES)
     }                                                                               \
     return 0;
 
-GMM_INLINE int assigned_rows_d_body(const double *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
-                                    ptrdiff_t k, const double *GMM_RESTRICT means,
-                                    const ptrdiff_t *GMM_RESTRICT assigned,
-                                    const double *GMM_RESTRICT weight,
-                                    const double *GMM_RESTRICT R, ptrdiff_t ldr,
-                                    double *GMM_RESTRICT Z, double *GMM_RESTRICT T,
-                                    double *GMM_RESTRICT M, double *GMM_RESTRICT G)
-{
-    GMM_ASSIGNED_ROWS_BODY(double)
-}
-
 GMM_INLINE int assigned_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
                                     ptrdiff_t k, const float *GMM_RESTRICT means,
                                     const ptrdiff_t *GMM_RESTRICT assigned,
@@ -1394,13 +1383,6 @@ GMM_INLINE int assigned_rows_f_body(const float *GMM_RESTRICT X, ptrdiff_t n, pt
 }
 
 /* dst[i] += src[i], in double */
-GMM_INLINE int add_to_double_d_body(const double *GMM_RESTRICT src, ptrdiff_t n,
-                                    double *GMM_RESTRICT dst)
-{
-    for (ptrdiff_t i = 0; i < n; ++i) dst[i] += src[i];
-    return 0;
-}
-
 GMM_INLINE int add_to_double_f_body(const float *GMM_RESTRICT src, ptrdiff_t n,
                                     double *GMM_RESTRICT dst)
 {
@@ -1463,14 +1445,6 @@ GMM_INLINE int design_d_body(int kind, const double *GMM_RESTRICT X, ptrdiff_t n
 {
     typedef const double const_in_t;
     GMM_DESIGN_BODY(double)
-}
-
-GMM_INLINE int design_f_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
-                             const float *GMM_RESTRICT shift, float *GMM_RESTRICT W,
-                             ptrdiff_t width)
-{
-    typedef const float const_in_t;
-    GMM_DESIGN_BODY(float)
 }
 
 GMM_INLINE int design_fd_body(int kind, const float *GMM_RESTRICT X, ptrdiff_t n, ptrdiff_t d,
@@ -1860,35 +1834,21 @@ GMM_VERSIONS_W(wide_wlp_f,
               const float *M, const float *P, const double *cst, float *wlp, float *dist,
               gmm_stream *pf),
              (cov, xt, n, d, ld, k, M, P, cst, wlp, dist, pf))
-GMM_VERSIONS_W(wide_stats_d,
-             (int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
-              const double *M, double *R, double *dist, double *nk, double *acc, gmm_stream *pf),
-             (cov, xt, n, d, ld, k, M, R, dist, nk, acc, pf))
 GMM_VERSIONS_W(wide_stats_f,
              (int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld, ptrdiff_t k,
               const float *M, float *R, float *dist, double *nk, double *acc, gmm_stream *pf),
              (cov, xt, n, d, ld, k, M, R, dist, nk, acc, pf))
 
-GMM_VERSIONS_W(outer_design_d,
-             (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *means,
-              const double *R, ptrdiff_t ldr, const ptrdiff_t *assigned, double *Dz,
-              double *H, double *G),
-             (X, n, d, k, means, R, ldr, assigned, Dz, H, G))
 GMM_VERSIONS_W(outer_design_f,
              (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const float *means,
               const float *R, ptrdiff_t ldr, const ptrdiff_t *assigned, float *Dz,
               double *H, double *G),
              (X, n, d, k, means, R, ldr, assigned, Dz, H, G))
-GMM_VERSIONS(add_to_double_d, (const double *src, ptrdiff_t n, double *dst), (src, n, dst))
 GMM_VERSIONS(add_to_double_f, (const float *src, ptrdiff_t n, double *dst), (src, n, dst))
 
 GMM_VERSIONS(design_d,
              (int kind, const double *X, ptrdiff_t n, ptrdiff_t d, const double *shift,
               double *W, ptrdiff_t width),
-             (kind, X, n, d, shift, W, width))
-GMM_VERSIONS(design_f,
-             (int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
-              float *W, ptrdiff_t width),
              (kind, X, n, d, shift, W, width))
 GMM_VERSIONS(design_fd,
              (int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
@@ -1920,11 +1880,6 @@ GMM_VERSIONS_W(full_wlp_f,
               gmm_stream *pf),
              (xt, n, d, ld, k, M, U, cst, wlp, zb, pf))
 
-GMM_VERSIONS(assigned_rows_d,
-             (const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const double *means,
-              const ptrdiff_t *assigned, const double *weight, const double *R, ptrdiff_t ldr,
-              double *Z, double *T, double *M, double *G),
-             (X, n, d, k, means, assigned, weight, R, ldr, Z, T, M, G))
 GMM_VERSIONS(assigned_rows_f,
              (const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k, const float *means,
               const ptrdiff_t *assigned, const float *weight, const float *R, ptrdiff_t ldr,
@@ -2012,20 +1967,15 @@ int gmm_simd_init(void)
     GMM_PICK(transpose_f);
     GMM_PICK(wide_wlp_d);
     GMM_PICK(wide_wlp_f);
-    GMM_PICK(wide_stats_d);
     GMM_PICK(wide_stats_f);
-    GMM_PICK(outer_design_d);
     GMM_PICK(outer_design_f);
-    GMM_PICK(add_to_double_d);
     GMM_PICK(add_to_double_f);
     GMM_PICK(design_d);
-    GMM_PICK(design_f);
     GMM_PICK(design_fd);
     GMM_PICK(upper_rows_d);
     GMM_PICK(upper_rows_f);
     GMM_PICK(full_wlp_d);
     GMM_PICK(full_wlp_f);
-    GMM_PICK(assigned_rows_d);
     GMM_PICK(assigned_rows_f);
     GMM_PICK(gram_lower_d);
     GMM_PICK(gram_lower_f);

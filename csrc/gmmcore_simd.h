@@ -117,9 +117,6 @@ int gmm_wide_wlp_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t
 /* L: 16 / 8 with GNU C vector extensions, 1 in the plain-C build. */
 int gmm_wide_lanes_d(void);
 int gmm_wide_lanes_f(void);
-int gmm_wide_stats_d(int cov, const double *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
-                     ptrdiff_t k, const double *M, double *R, double *dist, double *nk,
-                     double *acc, gmm_stream *pf);
 int gmm_wide_stats_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ld,
                      ptrdiff_t k, const float *M, float *R, float *dist, double *nk,
                      double *acc, gmm_stream *pf);
@@ -131,14 +128,10 @@ int gmm_wide_stats_f(int cov, const float *xt, ptrdiff_t n, ptrdiff_t d, ptrdiff
  * for 64 bytes past its n rows (the triangle's rows are written as whole vectors).
  * Returns -1 (and does nothing) if d > GMM_OUTER_D_MAX. */
 #define GMM_OUTER_D_MAX 40
-int gmm_outer_design_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
-                       const double *means, const double *R, ptrdiff_t ldr,
-                       const ptrdiff_t *assigned, double *Dz, double *H, double *G);
 int gmm_outer_design_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                        const float *means, const float *R, ptrdiff_t ldr,
                        const ptrdiff_t *assigned, float *Dz, double *H, double *G);
 /* dst[i] += src[i] in double, i < n. */
-int gmm_add_to_double_d(const double *src, ptrdiff_t n, double *dst);
 int gmm_add_to_double_f(const float *src, ptrdiff_t n, double *dst);
 
 /* Rows of a row-major design W (n x width) with z = x - shift computed in the output
@@ -147,8 +140,6 @@ int gmm_add_to_double_f(const float *src, ptrdiff_t n, double *dst);
  * design_fd: float rows, double design. */
 int gmm_design_d(int kind, const double *X, ptrdiff_t n, ptrdiff_t d, const double *shift,
                  double *W, ptrdiff_t width);
-int gmm_design_f(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
-                 float *W, ptrdiff_t width);
 int gmm_design_fd(int kind, const float *X, ptrdiff_t n, ptrdiff_t d, const float *shift,
                   double *W, ptrdiff_t width);
 
@@ -187,10 +178,6 @@ int gmm_upper_rows_f(const float *src, const float *shift, ptrdiff_t n, ptrdiff_
 /* Tied: rows around their assigned component's mean, Z[i] = x_i - means[a(i)], with
  * T[a(i)] += w_i Z[i], M[a(i)] += w_i and G[c, a(i)] += R[c, i] in double (weight may
  * be NULL for ones; R is k x ldr). */
-int gmm_assigned_rows_d(const double *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
-                        const double *means, const ptrdiff_t *assigned, const double *weight,
-                        const double *R, ptrdiff_t ldr, double *Z, double *T, double *M,
-                        double *G);
 int gmm_assigned_rows_f(const float *X, ptrdiff_t n, ptrdiff_t d, ptrdiff_t k,
                         const float *means, const ptrdiff_t *assigned, const float *weight,
                         const float *R, ptrdiff_t ldr, float *Z, double *T, double *M,

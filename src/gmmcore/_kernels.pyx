@@ -75,33 +75,20 @@ cdef extern from "gmmcore_simd.h" nogil:
                        float *wlp, float *dist, gmm_stream *pf)
     int gmm_wide_lanes_d()
     int gmm_wide_lanes_f()
-    int gmm_wide_stats_d(int cov, const double *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
-                         Py_ssize_t k, const double *M, double *R, double *dist, double *nk,
-                         double *acc, gmm_stream *pf)
     int gmm_wide_stats_f(int cov, const float *xt, Py_ssize_t n, Py_ssize_t d, Py_ssize_t ld,
                          Py_ssize_t k, const float *M, float *R, float *dist, double *nk,
                          double *acc, gmm_stream *pf)
     int GMM_OUTER_D_MAX
-    int gmm_outer_design_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
-                           const double *means, const double *R, Py_ssize_t ldr,
-                           const Py_ssize_t *assigned, double *Dz, double *H, double *G)
     int gmm_outer_design_f(const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                            const float *means, const float *R, Py_ssize_t ldr,
                            const Py_ssize_t *assigned, float *Dz, double *H, double *G)
-    int gmm_add_to_double_d(const double *src, Py_ssize_t n, double *dst)
     int gmm_add_to_double_f(const float *src, Py_ssize_t n, double *dst)
-    int gmm_assigned_rows_d(const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
-                            const double *means, const Py_ssize_t *assigned,
-                            const double *weight, const double *R, Py_ssize_t ldr,
-                            double *Z, double *T, double *M, double *G)
     int gmm_assigned_rows_f(const float *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                             const float *means, const Py_ssize_t *assigned,
                             const float *weight, const float *R, Py_ssize_t ldr,
                             float *Z, double *T, double *M, double *G)
     int gmm_design_d(int kind, const double *X, Py_ssize_t n, Py_ssize_t d,
                      const double *shift, double *W, Py_ssize_t width)
-    int gmm_design_f(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
-                     const float *shift, float *W, Py_ssize_t width)
     int gmm_design_fd(int kind, const float *X, Py_ssize_t n, Py_ssize_t d,
                       const float *shift, double *W, Py_ssize_t width)
     int gmm_design_wlp_d(int kind, const double *X, Py_ssize_t n, Py_ssize_t d,
@@ -763,7 +750,7 @@ def e_step(
                 _wide_wlp(cov_type, xt, n_rows, d, ldp, k, mt,
                           pt if cov_type == DIAG else &prec[0], &cst[0], wlp, dist, &pf)
             elif tied:
-                if need_a:  # the float64 statistics' design, and z from it
+                if floating is double and need_a:  # the float64 statistics' design, z
                     _design(Xb, n_rows, d, TIED, &shift[0], A, width)
                     _transpose(A + 1, n_rows, d, width, NULL, xt, ldp)
                     _upper_rows(xt, NULL, n_rows, d, ldp, &prec[0], xt, zb)
@@ -797,7 +784,7 @@ def e_step(
                 gmm_design_wlp_d(cov_type, <const double *>Xb, n_rows, d, k,
                                  <const double *>&shift[0], qt, kq, <double *>wlp, ldp,
                                  <double *>A, width, &pf)
-            else:
+            elif floating is double:
                 # the same with 2 lanes or none: the design, then one GEMM
                 _design(Xb, n_rows, d, cov_type, &shift[0], A, width)
                 _affine(A + 1, width, n_rows, q_rows, k, &Q[0], &cst[0], wlp, b)
@@ -832,14 +819,15 @@ def e_step(
                     for c in range(k):
                         for i in range(n_rows):
                             wlp[c * ldp + i] = wlp[c * ldp + i] * wb[i]
-                if wide or tied_lanes:
+                # wide, tied_lanes, full_stats and tied_stats are float32's only
+                if floating is float and (wide or tied_lanes):
                     gmm_stream_open(&pf, pf_shares, pf_shares)
                     _wide_stats(cov_type, xr if tied_lanes else xt, n_rows, d, ldp, k,
                                 &means[0, 0], wlp, dist, wnk, wacc, &pf)
-                elif full_stats:
+                elif floating is float and full_stats:
                     _full_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp,
                                          &assigned[0], lsew, Dz, ftmp, hg)
-                elif tied_stats:
+                elif floating is float and tied_stats:
                     _tied_single_moments(Xb, n_rows, d, k, &means[0, 0], wlp, ldp, wb,
                                          width, &assigned[0], lsew, Zb, ftmp, acc, tacc,
                                          row + 2 + k + k * d)
@@ -1044,14 +1032,12 @@ cdef inline void _wide_wlp(int cov_type, const floating *xt, Py_ssize_t n, Py_ss
         gmm_wide_wlp_d(cov_type, xt, n, d, ld, k, M, P, cst, wlp, dist, pf)
 
 
-cdef inline void _wide_stats(int cov_type, const floating *xt, Py_ssize_t n, Py_ssize_t d,
-                             Py_ssize_t ld, Py_ssize_t k, const floating *M, floating *R,
-                             floating *dist, double *nk, double *acc,
+cdef inline void _wide_stats(int cov_type, const float *xt, Py_ssize_t n, Py_ssize_t d,
+                             Py_ssize_t ld, Py_ssize_t k, const float *M, float *R,
+                             float *dist, double *nk, double *acc,
                              gmm_stream *pf) noexcept nogil:
-    if floating is float:
-        gmm_wide_stats_f(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc, pf)
-    else:
-        gmm_wide_stats_d(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc, pf)
+    """float32 only: float64 diag and spherical take the expanded form's design."""
+    gmm_wide_stats_f(cov_type, xt, n, d, ld, k, M, R, dist, nk, acc, pf)
 
 
 cdef inline Py_ssize_t _rounded(Py_ssize_t count) noexcept nogil:
@@ -1107,15 +1093,13 @@ cdef inline void _diff_rows(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
         gmm_diff_rows_d(X, n_rows, d, mu, r, r_stride, Z)
 
 
-cdef void _design(const floating *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_type,
-                  const floating *shift, floating *A, Py_ssize_t width) noexcept nogil:
-    """Rows of A: [1, x − s] and then (x − s)² (diag) or ‖x − s‖² (spherical)."""
+cdef void _design(const double *X, Py_ssize_t n_rows, Py_ssize_t d, int cov_type,
+                  const double *shift, double *A, Py_ssize_t width) noexcept nogil:
+    """Rows of A: [1, x − s] and then (x − s)² (diag) or ‖x − s‖² (spherical).
+    float64 only: float32 designs are written in double (_double_design)."""
     # gmm_design's kind is the covariance type whose design it writes (TIED: [1, z])
     cdef int kind = cov_type if cov_type == DIAG or cov_type == SPHERICAL else 1
-    if floating is float:
-        gmm_design_f(kind, X, n_rows, d, shift, A, width)
-    else:
-        gmm_design_d(kind, X, n_rows, d, shift, A, width)
+    gmm_design_d(kind, X, n_rows, d, shift, A, width)
 
 
 cdef void _direct_log_densities(
@@ -1241,11 +1225,11 @@ cdef void _fold_lanes(const double *S, Py_ssize_t p, Py_ssize_t q, Py_ssize_t la
             out[a * q + b] += t
 
 
-cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
-                               Py_ssize_t k, const floating *means, const floating *R,
-                               Py_ssize_t ldr, const floating *weight, Py_ssize_t width,
-                               Py_ssize_t *assigned, double *work, floating *Z,
-                               floating *tmp, double *acc, double *TMG,
+cdef void _tied_single_moments(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
+                               Py_ssize_t k, const float *means, const float *R,
+                               Py_ssize_t ldr, const float *weight, Py_ssize_t width,
+                               Py_ssize_t *assigned, double *work, float *Z,
+                               float *tmp, double *acc, double *TMG,
                                double *S) noexcept nogil:
     """The statistics of a float32 tied block in float32 (one GEMM and the rank update's
     register tiles), added up in double.
@@ -1265,39 +1249,31 @@ cdef void _tied_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
     without S2 take their statistics by lanes instead: see tied_lanes in e_step.)
     """
     cdef Py_ssize_t i, j, c
-    cdef floating v
+    cdef float v
     cdef int m = <int>d, n = <int>k, kk = <int>n_rows, ld_z = <int>d, ld_r = <int>ldr
-    cdef floating one = 1.0, zero = 0.0
+    cdef float one = 1.0, zero = 0.0
     cdef double *T = TMG
     cdef double *M = TMG + k * d
     cdef double *G = TMG + k * d + k
     _argmax_cols(R, k, n_rows, ldr, assigned, work)
-    if floating is float:
-        gmm_assigned_rows_f(X, n_rows, d, k, means, assigned, weight, R, ldr, Z, T, M, G)
-    else:
-        gmm_assigned_rows_d(X, n_rows, d, k, means, assigned, weight, R, ldr, Z, T, M, G)
+    gmm_assigned_rows_f(X, n_rows, d, k, means, assigned, weight, R, ldr, Z, T, M, G)
     # Column-major, tmpᵀ (d × k) = Zᵀ Rᵀ: Z's memory is Zᵀ, R's is Rᵀ: gemm(N, N)
-    if floating is float:
-        sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>Z, &ld_z, <float *>R, &ld_r, &zero,
-              tmp, &ld_z)
-    else:
-        dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>Z, &ld_z, <double *>R, &ld_r, &zero,
-              tmp, &ld_z)
+    sgemm(b"N", b"N", &m, &n, &kk, &one, Z, &ld_z, <float *>R, &ld_r, &zero, tmp, &ld_z)
     for c in range(k):
         for j in range(d):
             acc[c * width + 1 + j] += tmp[c * d + j]
     if weight != NULL:
         for i in range(n_rows):
-            v = <floating>sqrt(<double>weight[i])
+            v = <float>sqrt(<double>weight[i])
             for j in range(d):
                 Z[i * d + j] = v * Z[i * d + j]
     _add_gram(n_rows, d, Z, S)
 
 
-cdef void _full_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t d,
-                               Py_ssize_t k, const floating *means, const floating *R,
+cdef void _full_single_moments(const float *X, Py_ssize_t n_rows, Py_ssize_t d,
+                               Py_ssize_t k, const float *means, const float *R,
                                Py_ssize_t ldr, Py_ssize_t *assigned, double *work,
-                               floating *Dz, floating *tmp, double *hg) noexcept nogil:
+                               float *Dz, float *tmp, double *hg) noexcept nogil:
     """The statistics of a float32 full block (outer products) from one float32 GEMM,
     added up in double.
 
@@ -1317,19 +1293,12 @@ cdef void _full_single_moments(const floating *X, Py_ssize_t n_rows, Py_ssize_t 
     cdef double *H = hg + k * w2
     cdef double *G = H + k * k * d
     cdef int m = <int>w2, n = <int>k, kk = <int>n_rows, ld_d = <int>w2, ld_r = <int>ldr
-    cdef floating one = 1.0, zero = 0.0
+    cdef float one = 1.0, zero = 0.0
     _argmax_cols(R, k, n_rows, ldr, assigned, work)
     # Column-major, tmpᵀ (w2 × k) = Dzᵀ Rᵀ: Dz's memory is Dzᵀ, R's is Rᵀ: gemm(N, N)
-    if floating is float:
-        gmm_outer_design_f(X, n_rows, d, k, means, R, ldr, assigned, Dz, H, G)
-        sgemm(b"N", b"N", &m, &n, &kk, &one, <float *>Dz, &ld_d, <float *>R, &ld_r, &zero,
-              tmp, &ld_d)
-        gmm_add_to_double_f(tmp, k * w2, S)
-    else:
-        gmm_outer_design_d(X, n_rows, d, k, means, R, ldr, assigned, Dz, H, G)
-        dgemm(b"N", b"N", &m, &n, &kk, &one, <double *>Dz, &ld_d, <double *>R, &ld_r, &zero,
-              tmp, &ld_d)
-        gmm_add_to_double_d(tmp, k * w2, S)
+    gmm_outer_design_f(X, n_rows, d, k, means, R, ldr, assigned, Dz, H, G)
+    sgemm(b"N", b"N", &m, &n, &kk, &one, Dz, &ld_d, <float *>R, &ld_r, &zero, tmp, &ld_d)
+    gmm_add_to_double_f(tmp, k * w2, S)
 
 
 cdef void _write_full_single_statistics(Py_ssize_t k, Py_ssize_t d, const double *delta,
