@@ -430,10 +430,11 @@ def estimate_parameters(stats, reg_covar, eps):
     with np.errstate(over="ignore", invalid="ignore"):
         means = (stats.s1 + stats.nk[:, None] * stats.shifts) / nk_reg[:, None]
         covariances = _COVARIANCES[stats.covariance_type](stats, means, nk_reg, reg_covar)
-    if not (np.all(np.isfinite(means)) and np.all(np.isfinite(covariances))):
-        # the kernels sum the moments in the data's dtype, which eps tells
-        hint = (" or pass float64 data instead of float32"
-                if eps == np.finfo(np.float32).eps else "")
+    single = eps == np.finfo(np.float32).eps
+    # the parameters are kept in the data's dtype, which eps tells
+    largest = np.finfo(np.float32 if single else np.float64).max
+    if not (np.all(np.abs(means) <= largest) and np.all(np.abs(covariances) <= largest)):
+        hint = " or pass float64 data instead of float32" if single else ""
         dtype = "float32" if hint else "float64"
         raise ValueError(
             "the mixture's means or covariances are not finite: the spread of the data "
