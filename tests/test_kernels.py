@@ -289,9 +289,8 @@ def test_kernel_checks_shapes_and_ranges_before_running():
         e_step(X, kp, block_size=0)
     e1, e2 = E[np.float64]
     with pytest.raises(ValueError, match="label 5"):
-        _kernels.stats_from_assignment(X, 0, 50, e1, kp.cov_code, e2, np.full(50, 5, np.intp),
-                                       2, kp.means, e1, np.zeros(2), np.zeros((2, 3)),
-                                       np.zeros(18))
+        _kernels.assignment_statistics(X, 0, 50, e1, kp.cov_code, kp.shift, kp.means, e2,
+                                       np.full(50, 5, np.intp), np.zeros(28))
     with pytest.raises(ValueError):  # dtype mismatch between arguments
         e_step(X.astype(np.float32), kp)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _kernels
 from ._em import kernel_weights
-from ._mstep import Statistics
+from ._mstep import Statistics, centred_statistics, imprecise_components
 from ._parallel import loop_chunks, plan_chunks, run_ordered, sum_ordered
 
 def _weighted_mean(X, sample_weight):
@@ -216,7 +216,7 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
     """Statistics of the initial assignment chosen by ``init_params``."""
     n_samples, d = X.shape
     dtype = X.dtype
-    tied_shift = _weighted_mean(X, sample_weight).astype(dtype)
+    data_mean = tied_shift = _weighted_mean(X, sample_weight).astype(dtype)
     # the weights in the kernels' dtype and range: only their ratios matter here
     w_arg, w_scale = kernel_weights(sample_weight, dtype)
     scaled = None if sample_weight is None else w_arg
@@ -252,17 +252,40 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
         tied_shift = np.zeros(d, dtype=dtype)
 
     code = _kernels.COVARIANCE_CODES[covariance_type]
+    # The E-step's statistics kernels, responsibilities given: around the shifts
+    # where the plan takes its statistics around the means, else around the one
+    # shift (the data's mean; tied, k-means++: the origin, see above).
+    shift = tied_shift if covariance_type == "tied" else data_mean
+    around = _kernels.assignment_around_means(code, d, n_components, dtype)
+    out_shifts = shifts if around else np.ascontiguousarray(
+        np.broadcast_to(shift, (n_components, d)))
 
     def task(start, end):
-        part = Statistics(covariance_type, shifts, tied_shift, n_rows=end - start)
-        _kernels.stats_from_assignment(X, start, end, w_arg, code, resp, labels, n_components,
-                                       shifts, tied_shift, part.nk, part.s1, part.s2,
-                                       block_size)
+        part = Statistics(covariance_type, out_shifts, shift, n_rows=end - start)
+        _kernels.assignment_statistics(X, start, end, w_arg, code, shift, shifts, resp, labels,
+                                       part.row, block_size)
         return part
 
     total = sum_ordered(task, plan_chunks(n_samples, block_size, row_bytes=X.strides[0]),
                         n_threads)
     total.row *= w_scale
     total.row[1] = n_samples if sample_weight is None else sample_weight.sum()
+    imprecise = imprecise_components(total)
+    if imprecise:  # tight clusters far from the shift: sum them again around their means
+        total = centred_statistics(total, imprecise,
+                                   _assignment_blocks(X, sample_weight, resp, labels, n_components))
     return total
+
+
+def _assignment_blocks(X, sample_weight, resp, labels, n_components, step=4096):
+    """(rows, weights, responsibilities) of a given assignment over X, in slices."""
+    for start in range(0, X.shape[0], step):
+        end = min(start + step, X.shape[0])
+        if resp.shape[0]:
+            block = resp[start:end]
+        else:
+            block = np.zeros((end - start, n_components))
+            hit = labels[start:end] >= 0
+            block[np.flatnonzero(hit), labels[start:end][hit]] = 1.0
+        yield X[start:end], None if sample_weight is None else sample_weight[start:end], block
 
