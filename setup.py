@@ -1,8 +1,10 @@
-"""Build the compiled kernels: one Cython extension plus the plain C in csrc/.
+"""Build the compiled kernels: one Cython extension plus the C loops in csrc/.
 
 Metadata lives in pyproject.toml; this file only declares the extension, because its
-include directories come from numpy at build time, and its flags from the compiler.
+include directories come from numpy at build time, its flags from the compiler, and
+its C sources from the Tempita templates of csrc/simd/ (csrc/generate.py).
 """
+import pathlib
 import sys
 
 import numpy as np
@@ -37,12 +39,20 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "csrc"))
+from generate import generate  # noqa: E402  (csrc/generate.py, not a package)
+
+# the families of vectorised loops, each generated from its template
+generated = [f"csrc/simd/{path.name}" for path in generate() if path.suffix == ".c"]
+
 extensions = [
     Extension(
         "gmmcore._kernels",
-        sources=["src/gmmcore/_kernels.pyx", "csrc/gmmcore_simd.c"],
+        sources=["src/gmmcore/_kernels.pyx", "csrc/gmmcore_simd.c", *generated],
         include_dirs=[np.get_include(), "csrc"],
-        depends=["csrc/gmmcore_simd.h", "csrc/gmmcore_covariance.h"],
+        depends=["csrc/gmmcore_simd.h", "csrc/gmmcore_covariance.h", "csrc/simd/common.h",
+                 "csrc/simd/transpose_tiles.h", "csrc/generate.py",
+                 *map(str, sorted(pathlib.Path("csrc/simd").glob("*.tp")))],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION")],
         # threadpoolctl looks these up in the loaded library (_parallel's controller).
         # ELF and Mach-O export every non-static function; a Windows DLL only what it
