@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gmmcore import _kernels
-from gmmcore._mstep import KernelParams, Statistics, precisions_cholesky_from_precisions
+from gmmcore._covariance import TYPES
+from gmmcore._mstep import KernelParams, Statistics
 from conftest import COVARIANCE_TYPES, random_precisions
 
 E = {np.dtype(t): (np.empty(0, t), np.empty((0, 0), t)) for t in (np.float32, np.float64)}
@@ -21,8 +22,8 @@ def setup(covariance_type, k, d, n, dtype, seed=0):
     X = (rng.randn(n, d) * 2).astype(dtype)
     weights = rng.dirichlet(np.ones(k))
     means = rng.randn(k, d)
-    prec_chol = precisions_cholesky_from_precisions(
-        random_precisions(covariance_type, k, d, rng), covariance_type)
+    prec_chol = TYPES[covariance_type].cholesky_from_precisions(
+        random_precisions(covariance_type, k, d, rng))
     return X, KernelParams(weights, means, prec_chol, covariance_type, dtype), rng
 
 
@@ -56,8 +57,8 @@ def random_problem(covariance_type, k, d, n, dtype, seed):
     X = (rng.randn(n, d) * 2 + 5).astype(dtype)
     weights = rng.dirichlet(np.ones(k))
     means = rng.randn(k, d) + 5
-    pc = precisions_cholesky_from_precisions(random_precisions(covariance_type, k, d, rng),
-                                             covariance_type)
+    pc = TYPES[covariance_type].cholesky_from_precisions(
+        random_precisions(covariance_type, k, d, rng))
     return X, weights, pc, KernelParams(weights, means, pc, covariance_type, dtype), rng
 
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from . import _kernels
+from ._covariance import TYPES
 from .exceptions import NonFiniteLikelihoodError
 from ._mstep import Statistics, centred_statistics, imprecise_components, moved_second_moments
 from ._parallel import page_release, plan_chunks, run_ordered, sum_ordered
@@ -62,8 +63,7 @@ def stats_width(kparams):
 def work_per_row(kparams):
     """Rough flops per row of one pass, to size the chunks."""
     k, d = kparams.means.shape
-    per_component = {"full": d * d, "tied": d, "diag": 3 * d, "spherical": 2 * d}
-    return k * (per_component[kparams.covariance_type] + 30) + d * d
+    return TYPES[kparams.covariance_type].pass_work(k, d) + 30 * k + d * d
 
 
 def kernel_weights(sample_weight, dtype):

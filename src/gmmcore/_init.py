@@ -10,6 +10,7 @@ same start as scikit-learn's GaussianMixture.
 import numpy as np
 
 from . import _kernels
+from ._covariance import TYPES
 from ._em import kernel_weights
 from ._mstep import Statistics, centred_statistics, imprecise_components
 from ._parallel import loop_chunks, plan_chunks, run_ordered, sum_ordered
@@ -251,7 +252,7 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
         # an unshifted tied statistic reproduces that start exactly.
         tied_shift = np.zeros(d, dtype=dtype)
 
-    code = _kernels.COVARIANCE_CODES[covariance_type]
+    code = TYPES[covariance_type].code
     # The E-step's statistics kernels, responsibilities given: around the shifts
     # where the plan takes its statistics around the means, else around the one
     # shift (the data's mean; tied, k-means++: the origin, see above).

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _validation as v
 from . import _interop, _persistence
-from ._covariance import COVARIANCE_TYPES
+from ._covariance import COVARIANCE_TYPES, TYPES
 from ._em import e_step_outputs, e_step_statistics
 from ._routing import MetadataRequester
 from .exceptions import (ConvergenceWarning, NonFiniteLikelihoodError, NotFittedError,
@@ -21,7 +21,6 @@ from ._mstep import (
     KernelParams,
     SufficientStatistics,
     implied_statistics,
-    covariances_from_cholesky,
     estimate_parameters,
     aic as information_aic,
     bic as information_bic,
@@ -29,8 +28,6 @@ from ._mstep import (
     non_definite_components,
     pooled_covariance,
     precisions_cholesky_from_covariances,
-    precisions_cholesky_from_precisions,
-    precisions_from_cholesky,
 )
 from ._parallel import (MIN_ROWS_PER_CHUNK, blas_single_threaded, blas_threads,
                         effective_n_threads)
@@ -529,8 +526,8 @@ class GaussianMixture(MetadataRequester):
             precisions_cholesky = precisions_cholesky_from_covariances(covariances, cov_type,
                                                                        X.dtype)
         else:
-            precisions_cholesky = precisions_cholesky_from_precisions(precisions_init, cov_type)
-            covariances = covariances_from_cholesky(precisions_cholesky, cov_type)
+            precisions_cholesky = TYPES[cov_type].cholesky_from_precisions(precisions_init)
+            covariances = TYPES[cov_type].covariances_from_cholesky(precisions_cholesky)
         return _Params(np.asarray(weights, np.float64), np.asarray(means, np.float64),
                        covariances, precisions_cholesky)
 
@@ -584,7 +581,7 @@ class GaussianMixture(MetadataRequester):
         weights = self._repair(data, stats, weights, means, covariances, n_iter)
         # Factorising matrices of many features takes long enough for BLAS's own
         # threads (none run beside it) to pay back switching them on.
-        wide = means.shape[1] >= _WIDE_M_STEP and self.covariance_type in ("full", "tied")
+        wide = means.shape[1] >= _WIDE_M_STEP and TYPES[self.covariance_type].matrix
         with (blas_threads(effective_n_threads(self.n_threads)) if wide
               else contextlib.nullcontext()):
             precisions_cholesky = precisions_cholesky_from_covariances(
@@ -663,7 +660,7 @@ class GaussianMixture(MetadataRequester):
                                              else 1.0))
         for c in components:
             added = start
-            if cov_type in ("diag", "spherical"):  # positive as soon as anything is added
+            if not TYPES[cov_type].matrix:  # positive as soon as anything is added
                 covariances[c] = np.maximum(covariances[c], 0.0) + added
             else:
                 matrix = covariances if cov_type == "tied" else covariances[c]
@@ -688,9 +685,8 @@ class GaussianMixture(MetadataRequester):
         self.covariances_ = np.asarray(params.covariances).astype(dtype, copy=False)
         self.precisions_cholesky_ = np.asarray(params.precisions_cholesky).astype(
             dtype, copy=False)
-        self.precisions_ = precisions_from_cholesky(
-            np.asarray(params.precisions_cholesky, np.float64),
-            self.covariance_type).astype(dtype, copy=False)
+        self.precisions_ = TYPES[self.covariance_type].precisions_from_cholesky(
+            np.asarray(params.precisions_cholesky, np.float64)).astype(dtype, copy=False)
 
     def _kernel_params(self, dtype):
         """The fitted parameters in the kernels' form, cached while they are unchanged.

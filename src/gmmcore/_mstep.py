@@ -10,8 +10,8 @@ import math
 import numpy as np
 from scipy import linalg
 
-from ._covariance import parameter_shape, parameter_size
-from ._kernels import COVARIANCE_CODES, SMALL_D, statistics_around_means
+from ._covariance import TYPES
+from ._kernels import SMALL_D, statistics_around_means
 
 ILL_DEFINED_COVARIANCE = (
     "Fitting the mixture model failed because some components have "
@@ -73,7 +73,7 @@ class SufficientStatistics:
     @staticmethod
     def width(covariance_type, k, d):
         """Entries of ``row``: Σ w log p, Σ w, N (k), S1 (k·d), S2."""
-        return 2 + k + k * d + parameter_size(covariance_type, k, d)
+        return 2 + k + k * d + TYPES[covariance_type].size(k, d)
 
     def __iadd__(self, other):
         if not isinstance(other, SufficientStatistics):
@@ -318,7 +318,7 @@ def implied_statistics(model):
 
 def s2_view(stats):
     """The second moments shaped per component: (k, d, d), (d, d), (k, d) or (k,)."""
-    return stats.s2.reshape(parameter_shape(stats.covariance_type, *stats.shifts.shape))
+    return stats.s2.reshape(TYPES[stats.covariance_type].shape(*stats.shifts.shape))
 
 
 def moved_second_moments(covariance_type, nk, s1, s2, e):
@@ -490,8 +490,9 @@ def _upper_inverse_factors(covariances):
 def non_definite_components(covariances, covariance_type):
     """Indices of the components whose covariance is not positive definite
     ('tied': [0] when the one shared covariance is not)."""
-    if covariance_type in ("full", "tied"):
-        stack = covariances if covariance_type == "full" else covariances[None]
+    kind = TYPES[covariance_type]
+    if kind.matrix:
+        stack = kind.stack(covariances)
         try:  # all at once, the common case: every factor exists
             chol = np.linalg.cholesky(stack)
             if np.all(np.isfinite(chol)) and np.all(np.diagonal(chol, axis1=1, axis2=2) > 0):
@@ -523,13 +524,12 @@ def pooled_covariance(weights, covariances, covariance_type):
 
 def precisions_cholesky_from_covariances(covariances, covariance_type, dtype):
     """Cholesky factors of the precisions; scikit-learn's error if one is not definite."""
-    if covariance_type in ("full", "tied"):
+    kind = TYPES[covariance_type]
+    if kind.matrix:
         if not np.all(np.isfinite(covariances)):
             raise ValueError(_ill_defined_message(dtype))
         try:
-            if covariance_type == "full":
-                return _upper_inverse_factors(covariances)
-            return _upper_inverse_factors(covariances[None])[0]
+            return kind.unstack(_upper_inverse_factors(kind.stack(covariances)))
         except linalg.LinAlgError:
             raise ValueError(_ill_defined_message(dtype)) from None
     if np.any(covariances <= 0.0):
@@ -537,62 +537,10 @@ def precisions_cholesky_from_covariances(covariances, covariance_type, dtype):
     return 1.0 / np.sqrt(covariances)
 
 
-def _flip(a):
-    return a[..., ::-1, ::-1]
-
-
-def precisions_cholesky_from_precisions(precisions, covariance_type):
-    """Upper-triangular U with U Uᵀ = P, by Cholesky of the reversed matrix."""
-    if covariance_type == "full":
-        return np.stack([_flip(linalg.cholesky(_flip(p), lower=True)) for p in precisions])
-    if covariance_type == "tied":
-        return _flip(linalg.cholesky(_flip(precisions), lower=True))
-    return np.sqrt(precisions)
-
-
-def precisions_from_cholesky(precisions_cholesky, covariance_type):
-    if covariance_type == "full":
-        return precisions_cholesky @ np.swapaxes(precisions_cholesky, 1, 2)
-    if covariance_type == "tied":
-        return precisions_cholesky @ precisions_cholesky.T
-    return precisions_cholesky**2
-
-
-def covariances_from_cholesky(precisions_cholesky, covariance_type):
-    """Covariances Σ = (U Uᵀ)⁻¹ = U⁻ᵀ U⁻¹, for a start given as precisions."""
-    if covariance_type in ("full", "tied"):
-        U = np.asarray(precisions_cholesky, dtype=np.float64)
-        d = U.shape[-1]
-        eye = np.eye(d)
-        def one(u):
-            inv = linalg.solve_triangular(u, eye, lower=False)
-            return inv.T @ inv
-        return one(U) if covariance_type == "tied" else np.stack([one(u) for u in U])
-    return 1.0 / np.asarray(precisions_cholesky, dtype=np.float64) ** 2
-
-
-def log_det_cholesky(precisions_cholesky, covariance_type, n_features):
-    """log det U per component (half the log-determinant of the precision)."""
-    pc = np.asarray(precisions_cholesky, dtype=np.float64)
-    if covariance_type == "full":
-        return np.log(np.diagonal(pc, axis1=1, axis2=2)).sum(axis=1)
-    if covariance_type == "tied":
-        return np.log(np.diagonal(pc)).sum()
-    if covariance_type == "diag":
-        return np.log(pc).sum(axis=1)
-    return n_features * np.log(pc)
-
-
 def n_parameters(covariance_type, n_components, n_features):
     """Free parameters of the mixture (for BIC and AIC)."""
     k, d = n_components, n_features
-    cov_params = {
-        "full": k * d * (d + 1) / 2.0,
-        "diag": k * d,
-        "tied": d * (d + 1) / 2.0,
-        "spherical": k,
-    }[covariance_type]
-    return int(cov_params + d * k + k - 1)
+    return int(TYPES[covariance_type].n_parameters(k, d) + d * k + k - 1)
 
 
 def bic(log_likelihood, n_samples, n_parameters):
@@ -632,7 +580,7 @@ class KernelParams:
         weights = np.asarray(weights, dtype=np.float64)
         pc = np.asarray(precisions_cholesky, dtype=np.float64)
         self.covariance_type = covariance_type
-        self.cov_code = COVARIANCE_CODES[covariance_type]
+        self.cov_code = TYPES[covariance_type].code
         total = weights.sum()
         shift = weights @ means / total if total > 0 else means.mean(axis=0)
         # the kernel sees the shift rounded to its dtype: work from that one
@@ -640,7 +588,7 @@ class KernelParams:
         delta = means - shift
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
-        cst = (log_weights + log_det_cholesky(pc, covariance_type, d)
+        cst = (log_weights + TYPES[covariance_type].log_det_cholesky(pc, d)
                - 0.5 * d * math.log(2 * math.pi))
         direct = np.empty(0, dtype=np.intp)
         if covariance_type == "diag":
@@ -678,7 +626,7 @@ class KernelParams:
         self.means = np.ascontiguousarray(means, dtype=dtype)
         self.delta = np.ascontiguousarray(delta, dtype=dtype)
         # full and tied: the Cholesky factors; diag and spherical: the precisions
-        self.prec = np.ascontiguousarray(pc if covariance_type in ("full", "tied") else pc**2,
+        self.prec = np.ascontiguousarray(pc if TYPES[covariance_type].matrix else pc**2,
                                          dtype=dtype).reshape(-1)
         self.Q = np.ascontiguousarray(Q, dtype=dtype).reshape(-1)
         self.cst = np.ascontiguousarray(cst, dtype=np.float64)

@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from ._covariance import parameter_shape
+from ._covariance import TYPES
 from ._validation import check_random_state
 from .exceptions import ModelFileError
 
@@ -282,7 +282,7 @@ def _read_fitted(model, data, d):
                              f"n_components={model.n_components}")
     model.means_ = means
     model.weights_ = _get(data, "weights_", "f", (k,))
-    cov_shape = parameter_shape(model.covariance_type, k, d)
+    cov_shape = TYPES[model.covariance_type].shape(k, d)
     for name in ("covariances_", "precisions_", "precisions_cholesky_"):
         setattr(model, name, _get(data, name, "f", cov_shape))
     for name in _FITTED_FLOATS:
@@ -294,7 +294,7 @@ def _read_fitted(model, data, d):
             raise ModelFileError(f"model file array '{name}' contains NaN or infinity")
     _check_weights(model.weights_)
     pc = model.precisions_cholesky_
-    diag = (np.diagonal(pc, axis1=-2, axis2=-1) if model.covariance_type in ("full", "tied")
+    diag = (np.diagonal(pc, axis1=-2, axis2=-1) if TYPES[model.covariance_type].matrix
             else pc)
     if np.any(diag <= 0):
         raise ModelFileError("model file 'precisions_cholesky_' is not positive definite")

@@ -25,7 +25,7 @@ from time import perf_counter
 import numpy as np
 
 from . import _validation as v
-from ._covariance import COVARIANCE_TYPES
+from ._covariance import COVARIANCE_TYPES, TYPES
 from ._mixture import GaussianMixture
 from ._mstep import aic, bic, n_parameters
 from ._parallel import blas_single_threaded, cancel_event, effective_n_threads, plan_chunks
@@ -468,12 +468,7 @@ def _build(estimator, params, n_features):
 
 def candidate_cost(covariance_type, n_components, n_samples, n_features):
     """Relative cost of one candidate's fit: the flops of an EM pass, up to a constant."""
-    n, k, d = n_samples, n_components, n_features
-    if covariance_type == "full":
-        return n * k * d * d
-    if covariance_type == "tied":
-        return n * (k * d + d * d)
-    return n * k * d
+    return n_samples * TYPES[covariance_type].pass_work(n_components, n_features)
 
 
 def plan_schedule(costs, n_samples, n_threads, schedule="auto"):

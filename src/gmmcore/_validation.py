@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from . import _kernels
-from ._covariance import parameter_shape
+from ._covariance import TYPES
 from .exceptions import InvalidParameterError, warn
 from ._parallel import LOOP_BYTES, loop_chunks
 
@@ -162,7 +162,7 @@ MAX_FULL_FEATURES = 46340
 
 
 def check_n_features(n_features, covariance_type):
-    if covariance_type in ("full", "tied") and n_features > MAX_FULL_FEATURES:
+    if TYPES[covariance_type].matrix and n_features > MAX_FULL_FEATURES:
         raise ValueError(
             f"n_features={n_features} is too many for covariance_type="
             f"{covariance_type!r}: a {n_features}×{n_features} covariance exceeds what the "
@@ -296,13 +296,12 @@ def _check_precision_matrix(p, covariance_type):
 
 def check_precisions_init(precisions, covariance_type, n_components, n_features):
     p = _as_float_array(precisions, f"{covariance_type} precision")
-    _check_shape(p, parameter_shape(covariance_type, n_components, n_features),
+    _check_shape(p, TYPES[covariance_type].shape(n_components, n_features),
                  f"{covariance_type} precision")
-    if covariance_type == "full":
-        for pk in p:
+    kind = TYPES[covariance_type]
+    if kind.matrix:
+        for pk in kind.stack(p):
             _check_precision_matrix(pk, covariance_type)
-    elif covariance_type == "tied":
-        _check_precision_matrix(p, covariance_type)
     elif np.any(p <= 0.0):
         raise ValueError(f"'{covariance_type} precision' should be positive")
     return p
