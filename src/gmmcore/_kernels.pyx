@@ -548,15 +548,32 @@ cdef void _write_wide_statistics(int cov_type, Py_ssize_t k, Py_ssize_t d, Py_ss
             s2[c] = t2
 
 
+cdef inline void _move_moments(Py_ssize_t d, double n, const double *t, const double *e,
+                               double *s1, double *S) noexcept nogil:
+    """Sums over rows taken around a centre a, moved to the centre a − e, in double
+    (the kernels' one copy of this algebra; _mstep.moved_second_moments is the
+    M-step's): with z = x − a, x − (a − e) = z + e, so from n = Σ w and t = Σ w z
+
+        s1 += n e                      (s1 NULL: S1 not moved)
+        S  += t eᵀ + e tᵀ + n e eᵀ     (row-major lower triangle; S NULL: not moved)
+    """
+    cdef Py_ssize_t j, l
+    if s1 != NULL:
+        for j in range(d):
+            s1[j] += n * e[j]
+    if S != NULL:
+        for j in range(d):
+            for l in range(j + 1):
+                S[j * d + l] += t[j] * e[l] + e[j] * t[l] + n * e[j] * e[l]
+
+
 cdef void _first_moments_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delta,
                                   double *row) noexcept nogil:
     """S1 of the statistics row, from around each component's mean to around the
-    shift s, in double: S1_c += N_c e_c with e_c = μ_c − s (``delta``)."""
-    cdef Py_ssize_t c, j
-    cdef double *s1 = row + 2 + k
+    shift s: S1_c += N_c e_c with e_c = μ_c − s (``delta``)."""
+    cdef Py_ssize_t c
     for c in range(k):
-        for j in range(d):
-            s1[c * d + j] += row[2 + c] * delta[c * d + j]
+        _move_moments(d, row[2 + c], NULL, delta + c * d, row + 2 + k + c * d, NULL)
 
 
 cdef void _write_full_single_statistics(Py_ssize_t k, Py_ssize_t d, const double *delta,
@@ -581,7 +598,7 @@ cdef void _write_full_single_statistics(Py_ssize_t k, Py_ssize_t d, const double
     cdef double *s2 = s1 + k * d
     cdef double *out
     cdef const double *h
-    cdef double g, e_j
+    cdef double g
     cdef double ev[OUTER_D_MAX]  # e for one pair (d <= OUTER_D_MAX here)
     row[0] = loglik
     row[1] = weight
@@ -605,11 +622,7 @@ cdef void _write_full_single_statistics(Py_ssize_t k, Py_ssize_t d, const double
                 continue
             for j in range(d):
                 ev[j] = delta[a * d + j] - delta[c * d + j]
-                s1[c * d + j] += g * ev[j]
-            for j in range(d):
-                e_j = ev[j]
-                for l in range(j + 1):
-                    out[j * d + l] += h[j] * ev[l] + e_j * h[l] + g * e_j * ev[l]
+            _move_moments(d, g, h, ev, s1 + c * d, out)
 
 
 cdef void _tied_moments_to_shift(Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
@@ -623,33 +636,17 @@ cdef void _tied_moments_to_shift(Py_ssize_t k, Py_ssize_t d, Py_ssize_t width,
         S1_c = Σ_i R_ci z_i + Σ_c' G[c, c'] e_c'
         S    = Σ w z zᵀ + Σ_c (T_c e_cᵀ + e_c T_cᵀ + M_c e_c e_cᵀ).
     """
-    cdef Py_ssize_t c, c2, j
+    cdef Py_ssize_t c, c2
+    cdef const double *T = TMG
+    cdef const double *M = TMG + k * d
     cdef const double *G = TMG + k * d + k
-    cdef double g
     for c in range(k):
         acc[c * width] = 0.0
         for c2 in range(k):
-            g = G[c * k + c2]
-            acc[c * width] += g
-            for j in range(d):
-                acc[c * width + 1 + j] += g * delta[c2 * d + j]
-    _tied_s2_to_shift(k, d, delta, TMG, TMG + k * d, S)
-
-
-cdef void _tied_s2_to_shift(Py_ssize_t k, Py_ssize_t d, const double *delta, const double *T,
-                            const double *M, double *S) noexcept nogil:
-    """S (lower triangle) += Σ_c T_c e_cᵀ + e_c T_cᵀ + M_c e_c e_cᵀ, e_c = ``delta``[c]:
-    from Σ w z zᵀ with z = x − μ_a(i) (rows assigned to c: Σ w z = T_c, Σ w = M_c)
-    to Σ w (x − s)(x − s)ᵀ, since x − s = z + e_a(i)."""
-    cdef Py_ssize_t c, j, l
-    cdef const double *e
-    cdef const double *t
-    for c in range(k):
-        e = delta + c * d
-        t = T + c * d
-        for j in range(d):
-            for l in range(j + 1):
-                S[j * d + l] += t[j] * e[l] + e[j] * t[l] + M[c] * e[j] * e[l]
+            acc[c * width] += G[c * k + c2]
+            _move_moments(d, G[c * k + c2], NULL, delta + c2 * d, acc + c * width + 1, NULL)
+    for c in range(k):  # rows assigned to c: Σ w z = T_c, Σ w = M_c
+        _move_moments(d, M[c], T + c * d, delta + c * d, NULL, S)
 
 
 cdef inline int _add_gram(Py_ssize_t n_rows, Py_ssize_t d, const floating *Z,
