@@ -15,6 +15,7 @@ python=$(python -c 'import sys; print(sys.executable)')
 PYTHONMALLOC=malloc OPENBLAS_NUM_THREADS=1 valgrind --tool=memcheck --track-origins=no \
     --num-callers=30 --log-file="$log" \
     "$python" -m pytest -q -p no:cacheprovider tests/test_kernels.py tests/test_reference_scipy.py \
+    tests/test_plan.py \
     -k "not simd_level" || true
 errors=$(grep -cE "^==[0-9]+== (Invalid (read|write)|Conditional jump|Use of uninitialised|Invalid free|Mismatched free)" "$log" || true)
 ours=$(awk '/^==[0-9]+== (Invalid|Conditional|Use of uninit|Mismatched)/{block=1; hit=0; next}
