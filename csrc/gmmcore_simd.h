@@ -67,6 +67,13 @@ int gmm_argmax_cols_d(const double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
 int gmm_argmax_cols_f(const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
                       ptrdiff_t *labels, double *work);
 
+/* *out += sum_i w[i] sum_c r[c, i] log r[c, i] over a block of responsibilities (layout
+ * as above; w NULL: all 1; 0 log 0 = 0), in double; work: n doubles. */
+int gmm_entropy_cols_d(const double *r, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
+                       const double *w, double *work, double *out);
+int gmm_entropy_cols_f(const float *r, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
+                       const float *w, double *work, double *out);
+
 /* Few features (d <= 8): weighted log-densities (wlp, k x ld, component-major) and
  * the feature-major statistics design of a block, by register tiles of rows.
  * The design is float64 for both dtypes: cov 0 full ([1, z, z_j z_l for l <= j]),

@@ -38,7 +38,7 @@ def dense_precision(covariance_type, pc, c, d):
 
 
 def e_step(X, kp, w=None, stats=None, start=0, end=None, resp=None, lpn=None, labels=None,
-           block_size=256, tied_s2=True):
+           block_size=256, tied_s2=True, entropy=None):
     """Call the kernel with empty arrays for what is not wanted."""
     dtype = X.dtype
     e1, e2 = E[dtype]
@@ -48,7 +48,7 @@ def e_step(X, kp, w=None, stats=None, start=0, end=None, resp=None, lpn=None, la
         kp.shift, kp.means, kp.delta, kp.prec, kp.Q, kp.cst, kp.direct,
         ed1 if stats is None else stats.row, e2 if resp is None else resp,
         e1 if lpn is None else lpn, NO_LABELS if labels is None else labels, block_size,
-        tied_s2)
+        tied_s2, entropy)
 
 
 def random_problem(covariance_type, k, d, n, dtype, seed):
@@ -414,3 +414,21 @@ def test_all_finite():
     assert not _kernels.all_finite(X)
     X[7, 2] = -np.inf
     assert not _kernels.all_finite(X.astype(np.float32))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [2, 20])
+def test_entropy_of_the_responsibilities_is_the_numpy_sum(covariance_type, dtype, d):
+    """Σ w Σ_k r log r over the rows (the variational lower bound's term), from the
+    kernel's own responsibilities, against numpy; blocks of 64 and two shards."""
+    X, _, _, kp, rng = random_problem(covariance_type, 5, d, 300, dtype, seed=d)
+    w = rng.uniform(0.2, 3.0, X.shape[0]).astype(dtype)
+    resp = np.zeros((X.shape[0], 5), dtype=dtype)
+    entropy = np.zeros(1)
+    for start, end in [(0, 170), (170, 300)]:
+        e_step(X, kp, w, start=start, end=end, resp=resp, block_size=64, entropy=entropy)
+    r = resp.astype(np.float64)
+    safe = np.where(r > 0, r, 1.0)
+    expected = np.sum(w.astype(np.float64)[:, None] * r * np.log(safe))
+    np.testing.assert_allclose(entropy[0], expected, rtol=1e-12)

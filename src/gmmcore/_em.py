@@ -93,10 +93,13 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
 
     def task(start, end):
         part = Statistics(kparams.covariance_type, shifts, kparams.shift, n_rows=end - start)
+        entropy = np.zeros(1) if kparams.entropy else None
         _, _, part.n_nonfinite, worst = _kernels.e_step(
             X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
             kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, part.row, e2,
-            e1, el, block_size, tied_s2)
+            e1, el, block_size, tied_s2, entropy)
+        if entropy is not None:
+            part.resp_entropy = entropy[0]
         if worst >= 0:
             part.worst_rows.append(worst)
         return part
@@ -108,6 +111,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
         kparams.covariance_type, shifts, kparams.shift)
     if w_scale != 1.0:
         total.row *= w_scale
+        total.resp_entropy *= w_scale
     imprecise = imprecise_components(total)
     if imprecise and not total.n_nonfinite:
         total = centred_statistics(

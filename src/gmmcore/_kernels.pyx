@@ -51,6 +51,10 @@ cdef extern from "gmmcore_simd.h" nogil:
                           Py_ssize_t *labels, double *work)
     int gmm_argmax_cols_f(const float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
                           Py_ssize_t *labels, double *work)
+    int gmm_entropy_cols_d(const double *r, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
+                           const double *w, double *work, double *out)
+    int gmm_entropy_cols_f(const float *r, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
+                           const float *w, double *work, double *out)
     int gmm_small_block_d(int cov, const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                           const double *shift, const double *delta, const double *prec,
                           const double *Q, const double *cst, double *wlp, Py_ssize_t ld,
@@ -773,6 +777,7 @@ cdef struct Plan:
     int design           # covariance code naming the design (-1: none)
     bint single          # float32 data
     bint weighted, design_in_logp, around_means
+    bint entropy         # a row output: Σ w Σ_k r log r (the variational bound's)
     Py_ssize_t d, k, b, ldp, width, q_rows, lanes, dlanes, kq
     Py_ssize_t pf_shares  # shares of the next block's stream (see gmm_stream)
     Py_ssize_t f_size[N_F_SLOTS]
@@ -1038,6 +1043,7 @@ def design_bytes_per_row(int cov_type, Py_ssize_t d, Py_ssize_t k, dtype):
 cdef struct Totals:
     double sums[2]           # Σ w log p(x), Σ w
     double worst             # the lowest log p(x) of a row of positive weight
+    double entropy           # Σ w Σ_k r log r, when the plan asks for it
     Py_ssize_t n_nonfinite, worst_row
     int status               # the kernels' return codes, or-ed (0: all succeeded)
 
@@ -1060,7 +1066,7 @@ cdef void _run_plan(
     cdef const floating *Xb
     cdef const floating *wb = NULL
     cdef gmm_stream pf
-    t.sums[0] = t.sums[1] = 0.0
+    t.sums[0] = t.sums[1] = t.entropy = 0.0
     t.worst = INFINITY
     t.n_nonfinite, t.worst_row, t.status = 0, -1, 0
     _prepare_parameters(p, m, s, <const floating *>m.means)
@@ -1237,6 +1243,11 @@ cdef int _row_outputs(const Plan *p, const Scratch *s, const floating *wb, Py_ss
         for i in range(n):
             for c in range(k):
                 out_resp[(block_start + i) * k + c] = wlp[c * ldp + i]
+    if p.entropy:
+        if floating is float:
+            status |= gmm_entropy_cols_f(wlp, k, n, ldp, wb, s.g[D_WORK], &t.entropy)
+        else:
+            status |= gmm_entropy_cols_d(wlp, k, n, ldp, wb, s.g[D_WORK], &t.entropy)
     return status
 
 
@@ -1396,6 +1407,7 @@ def e_step(
     Py_ssize_t[::1] out_labels,          # OUT (n_samples,) argmax, or (0,)
     Py_ssize_t block_size=256,
     bint tied_s2=True,                   # tied: False leaves S2 zero (see tied_moments)
+    double[::1] resp_entropy=None,       # OUT (1,): += Σ w Σ_k r log r, or None
 ):
     """One pass over rows [start, end): E-step, and whatever outputs are given.
 
@@ -1443,11 +1455,14 @@ def e_step(
         _check_shape("out_log_prob_norm", (out_log_prob_norm.shape[0],), (n_samples,))
     if out_labels.shape[0] != 0:
         _check_shape("out_labels", (out_labels.shape[0],), (n_samples,))
+    if resp_entropy is not None:
+        _check_shape("resp_entropy", (resp_entropy.shape[0],), (1,))
     if end == start:
         return 0.0, 0.0, 0, -1
 
     cdef Plan p = _plan(cov_type, d, k, floating is float, end - start, block_size, False,
                         want_stats, tied_s2, weighted)
+    p.entropy = resp_entropy is not None
     cdef Scratch s
     _buffers = _carve(&p, &s, np.float32 if floating is float else np.float64)
     cdef Params m
@@ -1463,6 +1478,8 @@ def e_step(
                   &out_log_prob_norm[0] if out_log_prob_norm.shape[0] else NULL,
                   &out_labels[0] if out_labels.shape[0] else NULL, &t)
     _check_status(t.status, "e_step")
+    if p.entropy:
+        resp_entropy[0] += t.entropy
     return t.sums[0], t.sums[1], t.n_nonfinite, t.worst_row
 
 

@@ -57,7 +57,7 @@ class SufficientStatistics:
     """
 
     __slots__ = ("covariance_type", "shifts", "tied_shift", "row", "n_rows", "n_nonfinite",
-                 "worst_rows")
+                 "worst_rows", "resp_entropy")
 
     def __init__(self, covariance_type, shifts, tied_shift, row=None, n_rows=0):
         k, d = shifts.shape
@@ -69,6 +69,8 @@ class SufficientStatistics:
         self.n_nonfinite = 0
         # per chunk, the row with the lowest log-likelihood (re-seeding candidates)
         self.worst_rows = []
+        # Σ w Σ_k r log r, when the pass was asked for it (the variational bound's)
+        self.resp_entropy = 0.0
 
     @staticmethod
     def width(covariance_type, k, d):
@@ -96,6 +98,7 @@ class SufficientStatistics:
         self.row += other.row
         self.n_rows += other.n_rows
         self.n_nonfinite += other.n_nonfinite
+        self.resp_entropy += other.resp_entropy
         self.worst_rows.extend(other.worst_rows)
         return self
 
@@ -118,6 +121,7 @@ class SufficientStatistics:
                                    self.n_rows)
         new.n_nonfinite = self.n_nonfinite
         new.worst_rows = list(self.worst_rows)
+        new.resp_entropy = self.resp_entropy
         return new
 
     def scaled(self, factor):
@@ -125,6 +129,7 @@ class SufficientStatistics:
         old statistics in stepwise EM); the number of rows is kept."""
         new = self.copy()
         new.row *= float(factor)
+        new.resp_entropy *= float(factor)
         return new
 
     def __repr__(self):
@@ -572,9 +577,10 @@ class KernelParams:
     """
 
     __slots__ = ("covariance_type", "cov_code", "shift", "means", "delta", "prec", "Q", "cst",
-                 "direct")
+                 "direct", "entropy")
 
-    def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype):
+    def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype,
+                 log_weights=None, entropy=False):
         means = np.asarray(means, dtype=np.float64)
         k, d = means.shape
         weights = np.asarray(weights, dtype=np.float64)
@@ -586,10 +592,14 @@ class KernelParams:
         # the kernel sees the shift rounded to its dtype: work from that one
         shift = shift.astype(dtype).astype(np.float64)
         delta = means - shift
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(weights)
-        cst = (log_weights + TYPES[covariance_type].log_det_cholesky(pc, d)
-               - 0.5 * d * math.log(2 * math.pi))
+        if log_weights is None:  # else: the per-component terms of a variational E-step
+            with np.errstate(divide="ignore"):
+                log_weights = np.log(weights)
+        # a pass under these parameters also sums Σ w Σ_k r log r (SufficientStatistics.
+        # resp_entropy), for the variational lower bound
+        self.entropy = bool(entropy)
+        cst = (np.asarray(log_weights, dtype=np.float64)
+               + TYPES[covariance_type].log_det_cholesky(pc, d) - 0.5 * d * math.log(2 * math.pi))
         direct = np.empty(0, dtype=np.intp)
         if covariance_type == "diag":
             prec = pc**2
