@@ -56,7 +56,457 @@ class _Params:
         self.precisions_cholesky = precisions_cholesky
 
 
-class GaussianMixture(MetadataRequester):
+class _BaseMixture(MetadataRequester):
+    """What GaussianMixture and BayesianGaussianMixture share: the estimator
+    protocol, the fit over a row source (n_init starts, one pass over the rows per
+    iteration), and the uses of a fitted model.
+
+    A subclass supplies the checks of its parameters (``_check_parameters``,
+    ``_check_initial_values``), a start (``_initial_parameters``), the update from
+    a pass's statistics (``_m_step``), the lower bound (``_lower_bound``), the
+    parameters in the kernels' form (``_params_for_kernels``, ``_kernel_params``)
+    and the fitted attributes (``_set_parameters``, ``_current_parameters``).
+    """
+
+    # ------------------------------------------------------------------
+    # Estimator protocol (scikit-learn's, without importing scikit-learn)
+    # ------------------------------------------------------------------
+
+    @classmethod
+    def _get_param_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return sorted(p.name for p in signature.parameters.values()
+                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator, as a dict."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set parameters by name; returns self."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {valid!r}.")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = {p.name: p.default for p in
+                    inspect.signature(type(self).__init__).parameters.values()}
+        changed = []
+        for name in self._get_param_names():
+            value, default = getattr(self, name), defaults.get(name)
+            same = value is default
+            if not same and not isinstance(value, np.ndarray) and not isinstance(
+                    default, np.ndarray):
+                try:
+                    same = bool(value == default) and type(value) is type(default)
+                except (TypeError, ValueError):
+                    same = False
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self):
+        # Called by scikit-learn (>= 1.6) only, so importing it here is free for
+        # everyone else; the tags are those of scikit-learn's GaussianMixture.
+        from sklearn.utils import Tags, TargetTags
+
+        tags = Tags(estimator_type="density_estimator",
+                    target_tags=TargetTags(required=False),
+                    transformer_tags=None, regressor_tags=None, classifier_tags=None)
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        return tags
+
+    def _more_tags(self):
+        # the same for scikit-learn < 1.6
+        return {"requires_y": False, "allow_nan": False}
+
+    @property
+    def _estimator_type(self):
+        return "density_estimator"
+
+    def _repr_html_(self):
+        """HTML for notebooks: scikit-learn's estimator diagram when scikit-learn is
+        installed, else the parameters in a small table."""
+        try:
+            from sklearn.utils import estimator_html_repr
+        except ImportError:
+            return _html_parameters(self)
+        return estimator_html_repr(self)
+
+    def _check_is_fitted(self):
+        if not hasattr(self, "means_"):
+            raise raised_class(NotFittedError)(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the model parameters with the EM algorithm.
+
+        The model is fitted ``n_init`` times and the parameters with the largest
+        lower bound (mean log-likelihood) are kept.  Each fit iterates E- and
+        M-steps up to ``max_iter`` times, until the change of the lower bound is
+        below ``tol``; otherwise a ``ConvergenceWarning`` is raised.  With
+        ``warm_start=True``, later calls start from the previous solution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, one row per sample.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample; an integer weight counts as that
+            many copies of the row.
+
+        Returns
+        -------
+        self : GaussianMixture
+            The fitted mixture.
+        """
+        self._fit(X, sample_weight, want_labels=False)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the model to X and return the most probable component of each row.
+
+        Equal to ``fit(X).predict(X)`` for any ``max_iter``, ``tol`` and
+        ``random_state``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, one row per sample.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        return self._fit(X, sample_weight, want_labels=True)
+
+    def _fit(self, X, sample_weight, want_labels, initialise_only=False):
+        n_threads = self._check_parameters()
+        if _is_chunk_source(X):
+            if sample_weight is not None:
+                raise ValueError(
+                    "sample_weight cannot be given with a chunked X: yield pairs "
+                    "(X_chunk, sample_weight_chunk) from the chunk source instead")
+            return self._fit_rows(ChunkRows(X), None, n_threads, want_labels, initialise_only)
+        feature_names = v.feature_names_of(X)
+        # for a memory map larger than RAM, each pass drops the pages it is done with
+        with releasing_pages(X):
+            X = v.check_array(X, ensure_min_samples=2)
+            sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
+            return self._fit_rows(ArrayRows(X, sample_weight), feature_names, n_threads,
+                                  want_labels, initialise_only)
+
+    def _fit_rows(self, data, feature_names, n_threads, want_labels, initialise_only=False):
+        """Fit on a row source; ``initialise_only``: one start and no EM iteration."""
+        n_samples, n_features = data.n_rows, data.n_features
+        if n_samples < 2:
+            raise ValueError(f"Found {n_samples} sample(s) while a minimum of 2 is required "
+                             f"by {type(self).__name__}.")
+        v.check_n_features(n_features, self.covariance_type)
+        if n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got "
+                f"n_components = {self.n_components}, n_samples = {n_samples}")
+        init = self._check_initial_values(n_features)
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init and self.n_features_in_ != n_features:
+            raise ValueError(
+                f"X has {n_features} features, but the warm-started {type(self).__name__} "
+                f"was fitted with {self.n_features_in_} features")
+        n_init = self.n_init if do_init else 1
+        max_iter = 0 if initialise_only else self.max_iter
+        random_state = v.check_random_state(self.random_state)
+
+        self._events = []
+        self._random_state = random_state
+        try:
+            return self._fit_inits(data, init, do_init, n_init, max_iter, n_threads,
+                                   feature_names, want_labels, initialise_only)
+        finally:
+            # scratch of this fit only; what is kept is degenerate_events_
+            del self._events, self._random_state
+            self.__dict__.pop("_init_index", None)
+
+    def _fit_inits(self, data, init, do_init, n_init, max_iter, n_threads, feature_names,
+                   want_labels, initialise_only=False):
+        """The n_init EM runs, the choice of the best and the fitted attributes.
+
+        ``initialise_only`` (the start of a stream, from its first batch): no EM
+        iteration; of several starts, the one under which the rows are most
+        likely is kept.
+        """
+        n_features = data.n_features
+        random_state = self._random_state
+        best = None
+        with blas_single_threaded():
+            for init_index in range(n_init):
+                self._print_verbose_init_start(init_index)
+                self._init_index = init_index
+                params = None  # the last start's, unless best holds it
+                if do_init:
+                    def start():
+                        return self._initial_parameters(data.init_rows(), random_state,
+                                                        n_threads, init)
+                    lower_bound = -np.inf
+                else:
+                    start = self._current_parameters
+                    lower_bound = self.lower_bound_
+                params, lower_bound, lower_bounds, n_iter, converged = self._run_em(
+                    data, start, lower_bound, max_iter, n_threads)
+                if initialise_only and n_init > 1:
+                    lower_bound = data.statistics(self._params_for_kernels(params, data.dtype),
+                                                  n_threads).mean_loglik
+                if best is None or lower_bound > best[1] or best[1] == -np.inf:
+                    best = (params, lower_bound, lower_bounds, n_iter, converged)
+
+            params, lower_bound, lower_bounds, n_iter, converged = best
+            if not converged and max_iter > 0:
+                warn("Best performing initialization did not converge. Try different "
+                     "init parameters, or increase max_iter, tol, or check for degenerate "
+                     "data.", ConvergenceWarning)
+            self._set_parameters(params, data.dtype)
+            self.converged_ = bool(converged)
+            self.n_iter_ = n_iter
+            self.lower_bound_ = lower_bound
+            self.lower_bounds_ = lower_bounds
+            self.degenerate_events_ = self._events
+            self.n_features_in_ = n_features
+            self._start_stream(data, initialise_only)
+            if feature_names is not None:
+                self.feature_names_in_ = feature_names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            if want_labels:
+                # One more E-step with the kept parameters, so that
+                # fit_predict(X) == fit(X).predict(X) whatever max_iter and tol.
+                return data.labels(self._kernel_params(data.dtype), n_threads)
+        return None
+
+    def _start_stream(self, data, initialise_only):
+        """Attributes a fit resets for what follows it (partial_fit); none here."""
+
+    def _run_em(self, data, start, lower_bound, max_iter, n_threads):
+        """EM iterations from ``start()``'s parameters; returns the last parameters and
+        the trace.  Only this frame holds θ_t, so that its k d² arrays are freed
+        before θ_{t+1}'s are made."""
+        params = start()
+        lower_bounds = []
+        converged = False
+        n_iter = 0
+        for n_iter in range(1, max_iter + 1):
+            previous = lower_bound
+            kparams = self._params_for_kernels(params, data.dtype)
+            # θ_t's covariances are not needed again (the E-step reads its precision
+            # factors, and the loop returns θ_{t+1}): their k d² go before the pass
+            params = None
+            # One pass: the statistics for θ_{t+1} (and EM's lower bound under θ_t).
+            stats = data.statistics(kparams, n_threads)
+            if stats.n_nonfinite:
+                raise NonFiniteLikelihoodError(stats.n_nonfinite, data.dtype)
+            kparams = None  # and its factors before θ_{t+1}'s are made
+            params = self._m_step(stats, data.dtype, data, n_iter)
+            lower_bound = self._lower_bound(stats, params)
+            stats = None
+            lower_bounds.append(lower_bound)
+            change = lower_bound - previous
+            self._print_verbose_iter_end(n_iter, change, lower_bound)
+            if abs(change) < self.tol:
+                converged = True
+                break
+        if max_iter == 0:
+            lower_bound = -np.inf  # no E-step ran: nothing bounds the likelihood
+        else:
+            self._print_verbose_init_end(lower_bound, converged)
+        return params, lower_bound, lower_bounds, n_iter, converged
+
+    # ------------------------------------------------------------------
+    # Using a fitted model
+    # ------------------------------------------------------------------
+
+    def _check_predict_input(self, X):
+        self._check_is_fitted()
+        v.check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
+        X = v.check_array(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input.")
+        return X
+
+    def _outputs(self, X, **which):
+        if not may_be_mapped(X):  # the common case, without a context (one-row latency)
+            return self._outputs_of(X, which)
+        with releasing_pages(X):
+            return self._outputs_of(X, which)
+
+    def _outputs_of(self, X, which):
+        X = self._check_predict_input(X)
+        # a small batch is one chunk, run in the calling thread: skip the thread count
+        n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
+                     else effective_n_threads(self.n_threads))
+        # in the model's precision, or the data's where that is higher (scikit-learn
+        # computes a float64 model's outputs of float32 rows in float64)
+        dtype = np.result_type(X.dtype, self.means_.dtype)
+        return e_step_outputs(X, self._kernel_params(dtype), n_threads, **which)
+
+    def predict(self, X):
+        """The most probable component of each sample (hard labels).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, one per row.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        return self._outputs(X, labels=True)[2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each sample (responsibilities).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, one per row.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            Rows sum to one.
+        """
+        return self._outputs(X, resp=True)[0]
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the model, log p(x).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, one per row.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        return self._outputs(X, log_prob_norm=True)[1]
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean log-likelihood of the samples (weighted by sample_weight when given).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, one per row.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample.
+
+        Returns
+        -------
+        log_likelihood : float
+        """
+        log_prob = self.score_samples(X)
+        if sample_weight is None:
+            return float(np.mean(log_prob))  # in log_prob's dtype, as scikit-learn's
+        w = v.check_sample_weight(sample_weight, log_prob.shape[0])
+        return float(w @ log_prob / w.sum())
+
+    def sample(self, n_samples=1):
+        """Draw random samples from the fitted mixture.
+
+        Uses ``random_state`` as scikit-learn does, so the draws equal
+        scikit-learn's for the same parameters and seed.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to generate.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The samples, grouped by component.
+        y : ndarray of shape (n_samples,)
+            The component of each sample.
+        """
+        self._check_is_fitted()
+        if not v._integral(n_samples) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
+                "least one sample.")
+        n_features = self.means_.shape[1]
+        rng = v.check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, np.asarray(self.weights_, np.float64))
+        means = np.asarray(self.means_, np.float64)
+        covariances = np.asarray(self.covariances_, np.float64)
+        if self.covariance_type == "full":
+            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in
+                     zip(means, covariances, counts)]
+        elif self.covariance_type == "tied":
+            parts = [rng.multivariate_normal(m, covariances, int(n)) for m, n in
+                     zip(means, counts)]
+        else:
+            parts = [m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
+                     for m, c, n in zip(means, covariances, counts)]
+        y = np.concatenate([np.full(int(n), i, dtype=np.int64) for i, n in enumerate(counts)])
+        return np.vstack(parts).astype(np.float64), y
+
+    # ------------------------------------------------------------------
+    # Verbose output (scikit-learn's format)
+    # ------------------------------------------------------------------
+
+    def _print_verbose_init_start(self, n_init):
+        if self.verbose >= 1:
+            print(f"Initialization {n_init}")
+        if self.verbose >= 2:
+            self._init_prev_time = self._iter_prev_time = perf_counter()
+
+    def _print_verbose_iter_end(self, n_iter, diff_ll, lower_bound):
+        if n_iter % self.verbose_interval != 0:
+            return
+        if self.verbose == 1:
+            print(f"  Iteration {n_iter}")
+        elif self.verbose >= 2:
+            now = perf_counter()
+            # scikit-learn's line, plus the mean log-likelihood itself
+            print(f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t "
+                  f"ll change {diff_ll:.5f}\t log-likelihood {lower_bound:.5f}", flush=True)
+            self._iter_prev_time = now
+
+    def _print_verbose_init_end(self, lower_bound, converged):
+        message = "converged" if converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {message}.")
+        elif self.verbose >= 2:
+            elapsed = perf_counter() - self._init_prev_time
+            print(f"Initialization {message}. time lapse {elapsed:.5f}s\t lower bound "
+                  f"{lower_bound:.5f}.")
+
+
+class GaussianMixture(_BaseMixture):
     """Gaussian mixture model fitted by Expectation-Maximization.
 
     A drop-in for :class:`sklearn.mixture.GaussianMixture`: the same parameters,
@@ -233,77 +683,6 @@ class GaussianMixture(MetadataRequester):
         self.partial_fit_mode = partial_fit_mode
         self.learning_decay = learning_decay
 
-    # ------------------------------------------------------------------
-    # Estimator protocol (scikit-learn's, without importing scikit-learn)
-    # ------------------------------------------------------------------
-
-    @classmethod
-    def _get_param_names(cls):
-        signature = inspect.signature(cls.__init__)
-        return sorted(p.name for p in signature.parameters.values()
-                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
-
-    def get_params(self, deep=True):
-        """Parameters of this estimator, as a dict."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set parameters by name; returns self."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
-                    f"Valid parameters are: {valid!r}.")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = {p.name: p.default for p in
-                    inspect.signature(type(self).__init__).parameters.values()}
-        changed = []
-        for name in self._get_param_names():
-            value, default = getattr(self, name), defaults.get(name)
-            same = value is default
-            if not same and not isinstance(value, np.ndarray) and not isinstance(
-                    default, np.ndarray):
-                try:
-                    same = bool(value == default) and type(value) is type(default)
-                except (TypeError, ValueError):
-                    same = False
-            if not same:
-                changed.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def __sklearn_tags__(self):
-        # Called by scikit-learn (>= 1.6) only, so importing it here is free for
-        # everyone else; the tags are those of scikit-learn's GaussianMixture.
-        from sklearn.utils import Tags, TargetTags
-
-        tags = Tags(estimator_type="density_estimator",
-                    target_tags=TargetTags(required=False),
-                    transformer_tags=None, regressor_tags=None, classifier_tags=None)
-        tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
-        return tags
-
-    def _more_tags(self):
-        # the same for scikit-learn < 1.6
-        return {"requires_y": False, "allow_nan": False}
-
-    @property
-    def _estimator_type(self):
-        return "density_estimator"
-
-    def _repr_html_(self):
-        """HTML for notebooks: scikit-learn's estimator diagram when scikit-learn is
-        installed, else the parameters in a small table."""
-        try:
-            from sklearn.utils import estimator_html_repr
-        except ImportError:
-            return _html_parameters(self)
-        return estimator_html_repr(self)
-
     def _check_parameters(self):
         v.check_int("n_components", self.n_components, 1)
         v.check_option("covariance_type", self.covariance_type, COVARIANCE_TYPES)
@@ -327,171 +706,6 @@ class GaussianMixture(MetadataRequester):
             return effective_n_threads(self.n_threads)
         except (TypeError, ValueError) as exc:
             raise v.InvalidParameterError(f"The 'n_threads' parameter: {exc}") from None
-
-    def _check_is_fitted(self):
-        if not hasattr(self, "means_"):
-            raise raised_class(NotFittedError)(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator.")
-
-    # ------------------------------------------------------------------
-    # Fitting
-    # ------------------------------------------------------------------
-
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate the model parameters with the EM algorithm.
-
-        The model is fitted ``n_init`` times and the parameters with the largest
-        lower bound (mean log-likelihood) are kept.  Each fit iterates E- and
-        M-steps up to ``max_iter`` times, until the change of the lower bound is
-        below ``tol``; otherwise a ``ConvergenceWarning`` is raised.  With
-        ``warm_start=True``, later calls start from the previous solution.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one row per sample.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample; an integer weight counts as that
-            many copies of the row.
-
-        Returns
-        -------
-        self : GaussianMixture
-            The fitted mixture.
-        """
-        self._fit(X, sample_weight, want_labels=False)
-        return self
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit the model to X and return the most probable component of each row.
-
-        Equal to ``fit(X).predict(X)`` for any ``max_iter``, ``tol`` and
-        ``random_state``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one row per sample.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Component labels.
-        """
-        return self._fit(X, sample_weight, want_labels=True)
-
-    def _fit(self, X, sample_weight, want_labels, initialise_only=False):
-        n_threads = self._check_parameters()
-        if _is_chunk_source(X):
-            if sample_weight is not None:
-                raise ValueError(
-                    "sample_weight cannot be given with a chunked X: yield pairs "
-                    "(X_chunk, sample_weight_chunk) from the chunk source instead")
-            return self._fit_rows(ChunkRows(X), None, n_threads, want_labels, initialise_only)
-        feature_names = v.feature_names_of(X)
-        # for a memory map larger than RAM, each pass drops the pages it is done with
-        with releasing_pages(X):
-            X = v.check_array(X, ensure_min_samples=2)
-            sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
-            return self._fit_rows(ArrayRows(X, sample_weight), feature_names, n_threads,
-                                  want_labels, initialise_only)
-
-    def _fit_rows(self, data, feature_names, n_threads, want_labels, initialise_only=False):
-        """Fit on a row source; ``initialise_only``: one start and no EM iteration."""
-        n_samples, n_features = data.n_rows, data.n_features
-        if n_samples < 2:
-            raise ValueError(f"Found {n_samples} sample(s) while a minimum of 2 is required "
-                             f"by {type(self).__name__}.")
-        v.check_n_features(n_features, self.covariance_type)
-        if n_samples < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {n_samples}")
-        init = self._check_initial_values(n_features)
-
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
-        if not do_init and self.n_features_in_ != n_features:
-            raise ValueError(
-                f"X has {n_features} features, but the warm-started {type(self).__name__} "
-                f"was fitted with {self.n_features_in_} features")
-        n_init = self.n_init if do_init else 1
-        max_iter = 0 if initialise_only else self.max_iter
-        random_state = v.check_random_state(self.random_state)
-
-        self._events = []
-        self._random_state = random_state
-        try:
-            return self._fit_inits(data, init, do_init, n_init, max_iter, n_threads,
-                                   feature_names, want_labels, initialise_only)
-        finally:
-            # scratch of this fit only; what is kept is degenerate_events_
-            del self._events, self._random_state
-            self.__dict__.pop("_init_index", None)
-
-    def _fit_inits(self, data, init, do_init, n_init, max_iter, n_threads, feature_names,
-                   want_labels, initialise_only=False):
-        """The n_init EM runs, the choice of the best and the fitted attributes.
-
-        ``initialise_only`` (the start of a stream, from its first batch): no EM
-        iteration; of several starts, the one under which the rows are most
-        likely is kept.
-        """
-        n_features = data.n_features
-        random_state = self._random_state
-        best = None
-        with blas_single_threaded():
-            for init_index in range(n_init):
-                self._print_verbose_init_start(init_index)
-                self._init_index = init_index
-                params = None  # the last start's, unless best holds it
-                if do_init:
-                    def start():
-                        return self._initial_parameters(data.init_rows(), random_state,
-                                                        n_threads, init)
-                    lower_bound = -np.inf
-                else:
-                    start = self._current_parameters
-                    lower_bound = self.lower_bound_
-                params, lower_bound, lower_bounds, n_iter, converged = self._run_em(
-                    data, start, lower_bound, max_iter, n_threads)
-                if initialise_only and n_init > 1:
-                    lower_bound = data.statistics(self._params_for_kernels(params, data.dtype),
-                                                  n_threads).mean_loglik
-                if best is None or lower_bound > best[1] or best[1] == -np.inf:
-                    best = (params, lower_bound, lower_bounds, n_iter, converged)
-
-            params, lower_bound, lower_bounds, n_iter, converged = best
-            if not converged and max_iter > 0:
-                warn("Best performing initialization did not converge. Try different "
-                     "init parameters, or increase max_iter, tol, or check for degenerate "
-                     "data.", ConvergenceWarning)
-            self._set_parameters(params, data.dtype)
-            self.converged_ = bool(converged)
-            self.n_iter_ = n_iter
-            self.lower_bound_ = lower_bound
-            self.lower_bounds_ = lower_bounds
-            self.degenerate_events_ = self._events
-            self.n_features_in_ = n_features
-            # a new start of the stream: partial_fit continues from these parameters
-            self.n_samples_seen_ = 0.0 if initialise_only else data.total_weight
-            self.n_batches_seen_ = 0
-            self.statistics_ = None
-            if feature_names is not None:
-                self.feature_names_in_ = feature_names
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            if want_labels:
-                # One more E-step with the kept parameters, so that
-                # fit_predict(X) == fit(X).predict(X) whatever max_iter and tol.
-                return data.labels(self._kernel_params(data.dtype), n_threads)
-        return None
 
     def _check_initial_values(self, n_features):
         k = self.n_components
@@ -531,39 +745,16 @@ class GaussianMixture(MetadataRequester):
         return _Params(np.asarray(weights, np.float64), np.asarray(means, np.float64),
                        covariances, precisions_cholesky)
 
-    def _run_em(self, data, start, lower_bound, max_iter, n_threads):
-        """EM iterations from ``start()``'s parameters; returns the last parameters and
-        the trace.  Only this frame holds θ_t, so that its k d² arrays are freed
-        before θ_{t+1}'s are made."""
-        params = start()
-        lower_bounds = []
-        converged = False
-        n_iter = 0
-        for n_iter in range(1, max_iter + 1):
-            previous = lower_bound
-            kparams = self._params_for_kernels(params, data.dtype)
-            # θ_t's covariances are not needed again (the E-step reads its precision
-            # factors, and the loop returns θ_{t+1}): their k d² go before the pass
-            params = None
-            # One pass: the lower bound under θ_t and the statistics for θ_{t+1}.
-            stats = data.statistics(kparams, n_threads)
-            if stats.n_nonfinite:
-                raise NonFiniteLikelihoodError(stats.n_nonfinite, data.dtype)
-            lower_bound = stats.mean_loglik
-            kparams = None  # and its factors before θ_{t+1}'s are made
-            params = self._m_step(stats, data.dtype, data, n_iter)
-            stats = None
-            lower_bounds.append(lower_bound)
-            change = lower_bound - previous
-            self._print_verbose_iter_end(n_iter, change, lower_bound)
-            if abs(change) < self.tol:
-                converged = True
-                break
-        if max_iter == 0:
-            lower_bound = -np.inf  # no E-step ran: nothing bounds the likelihood
-        else:
-            self._print_verbose_init_end(lower_bound, converged)
-        return params, lower_bound, lower_bounds, n_iter, converged
+    def _start_stream(self, data, initialise_only):
+        # a new start of the stream: partial_fit continues from these parameters
+        self.n_samples_seen_ = 0.0 if initialise_only else data.total_weight
+        self.n_batches_seen_ = 0
+        self.statistics_ = None
+
+    def _lower_bound(self, stats, params):
+        """EM's: the mean log-likelihood of the rows under the parameters of the
+        pass that gave ``stats``."""
+        return stats.mean_loglik
 
     def _params_for_kernels(self, params, dtype):
         return KernelParams(params.weights, params.means, params.precisions_cholesky,
@@ -705,102 +896,6 @@ class GaussianMixture(MetadataRequester):
         _KERNEL_PARAMS_CACHE[self] = ((np.dtype(dtype), self.covariance_type),
                                       tuple(np.array(a, copy=True) for a in arrays), kparams)
         return kparams
-
-    # ------------------------------------------------------------------
-    # Using a fitted model
-    # ------------------------------------------------------------------
-
-    def _check_predict_input(self, X):
-        self._check_is_fitted()
-        v.check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
-        X = v.check_array(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input.")
-        return X
-
-    def _outputs(self, X, **which):
-        if not may_be_mapped(X):  # the common case, without a context (one-row latency)
-            return self._outputs_of(X, which)
-        with releasing_pages(X):
-            return self._outputs_of(X, which)
-
-    def _outputs_of(self, X, which):
-        X = self._check_predict_input(X)
-        # a small batch is one chunk, run in the calling thread: skip the thread count
-        n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
-                     else effective_n_threads(self.n_threads))
-        # in the model's precision, or the data's where that is higher (scikit-learn
-        # computes a float64 model's outputs of float32 rows in float64)
-        dtype = np.result_type(X.dtype, self.means_.dtype)
-        return e_step_outputs(X, self._kernel_params(dtype), n_threads, **which)
-
-    def predict(self, X):
-        """The most probable component of each sample (hard labels).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples, one per row.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Component labels.
-        """
-        return self._outputs(X, labels=True)[2]
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each sample (responsibilities).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples, one per row.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-            Rows sum to one.
-        """
-        return self._outputs(X, resp=True)[0]
-
-    def score_samples(self, X):
-        """Log-likelihood of each sample under the model, log p(x).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples, one per row.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-        """
-        return self._outputs(X, log_prob_norm=True)[1]
-
-    def score(self, X, y=None, sample_weight=None):
-        """Mean log-likelihood of the samples (weighted by sample_weight when given).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples, one per row.
-        y : Ignored
-            Not used, present for API consistency.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample.
-
-        Returns
-        -------
-        log_likelihood : float
-        """
-        log_prob = self.score_samples(X)
-        if sample_weight is None:
-            return float(np.mean(log_prob))  # in log_prob's dtype, as scikit-learn's
-        w = v.check_sample_weight(sample_weight, log_prob.shape[0])
-        return float(w @ log_prob / w.sum())
 
     # ------------------------------------------------------------------
     # Sufficient statistics and streaming
@@ -1025,46 +1120,6 @@ class GaussianMixture(MetadataRequester):
         loglik, _ = self._criterion_terms(X, sample_weight)
         return information_aic(loglik, self._n_parameters())
 
-    def sample(self, n_samples=1):
-        """Draw random samples from the fitted mixture.
-
-        Uses ``random_state`` as scikit-learn does, so the draws equal
-        scikit-learn's for the same parameters and seed.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of samples to generate.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-            The samples, grouped by component.
-        y : ndarray of shape (n_samples,)
-            The component of each sample.
-        """
-        self._check_is_fitted()
-        if not v._integral(n_samples) or n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at "
-                "least one sample.")
-        n_features = self.means_.shape[1]
-        rng = v.check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, np.asarray(self.weights_, np.float64))
-        means = np.asarray(self.means_, np.float64)
-        covariances = np.asarray(self.covariances_, np.float64)
-        if self.covariance_type == "full":
-            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in
-                     zip(means, covariances, counts)]
-        elif self.covariance_type == "tied":
-            parts = [rng.multivariate_normal(m, covariances, int(n)) for m, n in
-                     zip(means, counts)]
-        else:
-            parts = [m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
-                     for m, c, n in zip(means, covariances, counts)]
-        y = np.concatenate([np.full(int(n), i, dtype=np.int64) for i, n in enumerate(counts)])
-        return np.vstack(parts).astype(np.float64), y
-
     # ------------------------------------------------------------------
     # Model files
     # ------------------------------------------------------------------
@@ -1136,38 +1191,6 @@ class GaussianMixture(MetadataRequester):
         estimator : sklearn.mixture.GaussianMixture
         """
         return _interop.to_sklearn(self)
-
-    # ------------------------------------------------------------------
-    # Verbose output (scikit-learn's format)
-    # ------------------------------------------------------------------
-
-    def _print_verbose_init_start(self, n_init):
-        if self.verbose >= 1:
-            print(f"Initialization {n_init}")
-        if self.verbose >= 2:
-            self._init_prev_time = self._iter_prev_time = perf_counter()
-
-    def _print_verbose_iter_end(self, n_iter, diff_ll, lower_bound):
-        if n_iter % self.verbose_interval != 0:
-            return
-        if self.verbose == 1:
-            print(f"  Iteration {n_iter}")
-        elif self.verbose >= 2:
-            now = perf_counter()
-            # scikit-learn's line, plus the mean log-likelihood itself
-            print(f"  Iteration {n_iter}\t time lapse {now - self._iter_prev_time:.5f}s\t "
-                  f"ll change {diff_ll:.5f}\t log-likelihood {lower_bound:.5f}", flush=True)
-            self._iter_prev_time = now
-
-    def _print_verbose_init_end(self, lower_bound, converged):
-        message = "converged" if converged else "did not converge"
-        if self.verbose == 1:
-            print(f"Initialization {message}.")
-        elif self.verbose >= 2:
-            elapsed = perf_counter() - self._init_prev_time
-            print(f"Initialization {message}. time lapse {elapsed:.5f}s\t lower bound "
-                  f"{lower_bound:.5f}.")
-
 
 def _n_rows(X):
     shape = getattr(X, "shape", None)
