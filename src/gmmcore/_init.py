@@ -212,6 +212,40 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     return labels, centers.astype(np.float64) + x_mean
 
 
+def data_moments(X, sample_weight, covariance_type, n_threads, block_size=256):
+    """The rows' weighted mean and covariance (ddof 1, weights as repetitions, as
+    numpy.cov's fweights), by the E-step's statistics kernels: a d × d matrix for
+    the matrix types, per-feature variances for the others (scikit-learn's default
+    priors of the variational mixture)."""
+    kind = "full" if TYPES[covariance_type].matrix else "diag"
+    n_samples, d = X.shape
+    dtype = X.dtype
+    shift = _weighted_mean(X, sample_weight).astype(dtype)
+    shifts = shift[np.newaxis]
+    w_arg, w_scale = kernel_weights(sample_weight, dtype)
+    labels = np.zeros(n_samples, dtype=np.intp)  # one component: every row's
+    no_resp = np.empty((0, 0), dtype=dtype)
+    code = TYPES[kind].code
+
+    def task(start, end):
+        part = Statistics(kind, shifts, shift, n_rows=end - start)
+        _kernels.assignment_statistics(X, start, end, w_arg, code, shift, shifts, no_resp,
+                                       labels, part.row, block_size)
+        return part
+
+    total = sum_ordered(task, plan_chunks(n_samples, block_size, row_bytes=X.strides[0]),
+                        n_threads)
+    total.row *= w_scale
+    n, s1 = total.nk[0], total.s1[0]
+    centre = total.shifts[0].astype(np.float64)
+    if kind == "full":
+        lower = np.tril(total.s2.reshape(d, d))
+        scatter = lower + np.tril(lower, -1).T - np.outer(s1, s1) / n
+    else:
+        scatter = total.s2.reshape(d) - s1**2 / n
+    return centre + s1 / n, scatter / (n - 1.0)
+
+
 def initial_statistics(X, sample_weight, init_params, n_components, covariance_type,
                        random_state, n_threads, block_size=256):
     """Statistics of the initial assignment chosen by ``init_params``."""

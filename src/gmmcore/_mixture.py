@@ -170,7 +170,7 @@ class _BaseMixture(MetadataRequester):
 
         Returns
         -------
-        self : GaussianMixture
+        self : object
             The fitted mixture.
         """
         self._fit(X, sample_weight, want_labels=False)
@@ -209,7 +209,7 @@ class _BaseMixture(MetadataRequester):
         feature_names = v.feature_names_of(X)
         # for a memory map larger than RAM, each pass drops the pages it is done with
         with releasing_pages(X):
-            X = v.check_array(X, ensure_min_samples=2)
+            X = v.check_array(X, ensure_min_samples=2, estimator=type(self).__name__)
             sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
             return self._fit_rows(ArrayRows(X, sample_weight), feature_names, n_threads,
                                   want_labels, initialise_only)
@@ -345,7 +345,7 @@ class _BaseMixture(MetadataRequester):
     def _check_predict_input(self, X):
         self._check_is_fitted()
         v.check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
-        X = v.check_array(X)
+        X = v.check_array(X, estimator=type(self).__name__)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "

@@ -1,0 +1,282 @@
+"""BayesianGaussianMixture against scikit-learn's (same parameters, same start from
+the same random_state) and against a plain-numpy variational reference written here
+(sample weights, and an injected start)."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import betaln, digamma, gammaln
+
+from gmmcore import _bayesian
+from gmmcore._bayesian import BayesianGaussianMixture
+from conftest import COVARIANCE_TYPES, make_blobs
+
+sklearn_mixture = pytest.importorskip("sklearn.mixture")
+PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+pytestmark = pytest.mark.filterwarnings("ignore:Best performing initialization",
+                                        "ignore:Initialization")
+ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
+              "mean_precision_", "degrees_of_freedom_")
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def four_clusters(seed=0, n=300):
+    rng = np.random.RandomState(seed)
+    centres = [[0, 0, 0], [5, 5, 0], [0, 6, 3], [8, 0, 2]]
+    return np.vstack([rng.randn(n, 3) + c for c in centres])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_fit_equals_scikit_learn_from_the_same_start(covariance_type, prior_type,
+                                                     init_params):
+    X = four_clusters()
+    params = dict(n_components=6, covariance_type=covariance_type,
+                  weight_concentration_prior_type=prior_type, init_params=init_params,
+                  random_state=1, max_iter=300)
+    ours = BayesianGaussianMixture(**params).fit(X)
+    theirs = sklearn_mixture.BayesianGaussianMixture(**params).fit(X)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.converged_ == theirs.converged_
+    for name in ATTRIBUTES:
+        assert rel(getattr(ours, name), getattr(theirs, name)) < 1e-6, name
+    for ours_c, theirs_c in zip(np.atleast_2d(ours.weight_concentration_),
+                                np.atleast_2d(theirs.weight_concentration_)):
+        assert rel(ours_c, theirs_c) < 1e-6
+    assert isinstance(ours.lower_bound_, float)
+    assert ours.lower_bound_ == pytest.approx(float(np.ravel(theirs.lower_bound_)[0]),
+                                              rel=1e-6)
+    np.testing.assert_allclose(ours.lower_bounds_, np.ravel(theirs.lower_bounds_), rtol=1e-6)
+    for name in ("weight_concentration_prior_", "mean_precision_prior_", "mean_prior_",
+                 "degrees_of_freedom_prior_", "covariance_prior_"):
+        assert rel(getattr(ours, name), getattr(theirs, name)) < 1e-12, name
+    Y = four_clusters(seed=5, n=50)
+    assert rel(ours.predict_proba(Y), theirs.predict_proba(Y)) < 1e-6
+    assert rel(ours.score_samples(Y), theirs.score_samples(Y)) < 1e-6
+    np.testing.assert_array_equal(ours.predict(Y), theirs.predict(Y))
+    assert ours.score(Y) == pytest.approx(theirs.score(Y), rel=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_given_priors_give_scikit_learns_fit(covariance_type):
+    X = make_blobs(n_samples=500, n_features=4, n_components=3, seed=2)
+    d = X.shape[1]
+    covariance_prior = {"full": np.eye(d) * 2.0, "tied": np.eye(d) * 2.0,
+                        "diag": np.full(d, 2.0), "spherical": 2.0}[covariance_type]
+    params = dict(n_components=5, covariance_type=covariance_type, random_state=0,
+                  weight_concentration_prior=0.05, mean_precision_prior=0.5,
+                  mean_prior=np.full(d, 1.0), degrees_of_freedom_prior=d + 2.5,
+                  covariance_prior=covariance_prior, max_iter=200)
+    ours = BayesianGaussianMixture(**params).fit(X)
+    theirs = sklearn_mixture.BayesianGaussianMixture(**params).fit(X)
+    for name in ATTRIBUTES:
+        assert rel(getattr(ours, name), getattr(theirs, name)) < 1e-6, name
+
+
+def test_superfluous_components_are_switched_off():
+    X = four_clusters(seed=3)
+    model = BayesianGaussianMixture(n_components=10, weight_concentration_prior=1e-3,
+                                    random_state=0, max_iter=500).fit(X)
+    weights = np.sort(model.weights_)[::-1]
+    assert np.all(weights[:4] > 0.2)
+    assert np.all(weights[4:] < 1e-2)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_fits_close_to_float64(covariance_type):
+    X = four_clusters(seed=4)
+    params = dict(n_components=5, covariance_type=covariance_type, random_state=0,
+                  max_iter=100, tol=1e-6)
+    single = BayesianGaussianMixture(**params).fit(X.astype(np.float32))
+    double = BayesianGaussianMixture(**params).fit(X)
+    assert single.means_.dtype == np.float32
+    assert rel(single.means_, double.means_) < 1e-3
+    assert rel(single.weights_, double.weights_) < 1e-3
+
+
+# ---------------------------------------------------------------------------
+# A plain-numpy variational reference, for sample weights from an injected start
+# ---------------------------------------------------------------------------
+
+def reference_fit(X, w, R0, covariance_type, prior_type, n_iter, reg_covar=1e-6):
+    """Bishop's §10.2 updates with scikit-learn's conventions, dense and weighted:
+    returns the means, covariances (W⁻¹ / ν), expected weights and lower bounds."""
+    n, d = X.shape
+    k = R0.shape[1]
+    wsum = w.sum()
+    m0 = w @ X / wsum
+    Z = X - m0
+    C = (Z * w[:, None]).T @ Z / (wsum - 1.0)
+    cov0 = {"full": C, "tied": C, "diag": np.diag(C).copy(),
+            "spherical": float(np.mean(np.diag(C)))}[covariance_type]
+    gamma0, beta0, nu0 = 1.0 / k, 1.0, float(d)
+    eps = np.finfo(np.float64).eps
+
+    def update(R):
+        Rw = R * w[:, None]
+        nk = Rw.sum(axis=0) + 10 * eps * (wsum / n)
+        xk = Rw.T @ X / nk[:, None]
+        S = np.stack([(Rw[:, c, None] * (X - xk[c])).T @ (X - xk[c]) / nk[c]
+                      for c in range(k)])
+        if covariance_type == "tied":
+            S = np.einsum("k,kij->ij", nk, S) / nk.sum()
+        S = S + reg_covar * np.eye(d)
+        if prior_type == "dirichlet_process":
+            tail = np.concatenate([np.cumsum(nk[::-1])[::-1][1:], [0.0]])
+            wc = (1.0 + nk, gamma0 + tail)
+        else:
+            wc = gamma0 + nk
+        beta = beta0 + nk
+        means = (beta0 * m0 + nk[:, None] * xk) / beta[:, None]
+        diff = xk - m0
+        full_prior = cov0 if np.ndim(cov0) == 2 else (np.diag(cov0) if np.ndim(cov0) == 1
+                                                      else cov0 * np.eye(d))
+        if covariance_type == "tied":
+            nu = np.full(k, nu0 + nk.sum() / k)
+            Wi = full_prior + nk.sum() / k * S + beta0 / k * sum(
+                nk[c] / beta[c] * np.outer(diff[c], diff[c]) for c in range(k))
+            Wi = np.stack([Wi] * k)
+        else:
+            nu = nu0 + nk
+            Wi = np.stack([full_prior + nk[c] * S[c]
+                           + nk[c] * beta0 / beta[c] * np.outer(diff[c], diff[c])
+                           for c in range(k)])
+            if covariance_type == "diag":
+                Wi = np.stack([np.diag(np.diag(m)) for m in Wi])
+            elif covariance_type == "spherical":
+                Wi = np.stack([np.eye(d) * np.trace(m) / d for m in Wi])
+        return wc, beta, means, nu, Wi / nu[:, None, None]
+
+    def expected_log_weights(wc):
+        if prior_type == "dirichlet_process":
+            a, b = wc
+            return digamma(a) - digamma(a + b) + np.concatenate(
+                [[0.0], np.cumsum(digamma(b) - digamma(a + b))[:-1]])
+        return digamma(wc) - digamma(wc.sum())
+
+    def e_step(wc, beta, means, nu, covs):
+        log_rho = np.empty((n, k))
+        for c in range(k):
+            P = np.linalg.inv(covs[c])  # ν W
+            z = X - means[c]
+            maha = np.einsum("ni,ij,nj->n", z, P, z)
+            e_log_det = (np.sum(digamma(0.5 * (nu[c] - np.arange(d)))) + d * math.log(2)
+                         + np.linalg.slogdet(P)[1] - d * math.log(nu[c]))
+            log_rho[:, c] = (expected_log_weights(wc)[c] + 0.5 * e_log_det
+                             - 0.5 * d / beta[c] - 0.5 * maha - 0.5 * d * math.log(2 * math.pi))
+        top = log_rho.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(log_rho - top).sum(axis=1))
+        return log_rho - log_norm[:, None]
+
+    def lower_bound(log_r, wc, beta, nu, covs):
+        entropy = np.sum(w[:, None] * np.exp(log_r) * log_r)
+        half_log_det = np.array([-0.5 * np.linalg.slogdet(c)[1] for c in covs])
+        log_det = half_log_det - 0.5 * d * np.log(nu)
+        log_wishart = -(nu * log_det + nu * d * 0.5 * math.log(2.0)
+                        + np.sum(gammaln(0.5 * (nu - np.arange(d)[:, None])), axis=0))
+        log_wishart = k * log_wishart[0] if covariance_type == "tied" else log_wishart.sum()
+        if prior_type == "dirichlet_process":
+            log_norm_weight = -np.sum(betaln(wc[0], wc[1]))
+        else:
+            log_norm_weight = gammaln(wc.sum()) - np.sum(gammaln(wc))
+        return -entropy - log_wishart - log_norm_weight - 0.5 * d * np.sum(np.log(beta))
+
+    post = update(R0)
+    bounds = []
+    for _ in range(n_iter):
+        log_r = e_step(*post)
+        post = update(np.exp(log_r))
+        bounds.append(lower_bound(log_r, post[0], post[1], post[3], post[4]))
+    wc, beta, means, nu, covs = post
+    if prior_type == "dirichlet_process":
+        a, b = wc
+        weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(b / (a + b))[:-1]])
+    else:
+        weights = wc.copy()
+    return means, covs, weights / weights.sum(), np.array(bounds)
+
+
+def injected_start(monkeypatch, R0_of):
+    """Make the fit start from the responsibilities R0_of(X) (by the kernels'
+    statistics of that assignment) instead of drawing one."""
+    from gmmcore import _kernels
+    from gmmcore._em import kernel_weights
+    from gmmcore._mstep import Statistics
+    from gmmcore._covariance import TYPES
+
+    def initial_statistics(X, sample_weight, init_params, k, covariance_type, *args, **kw):
+        R0 = R0_of(X).astype(X.dtype)
+        shift = X.mean(axis=0).astype(X.dtype)
+        shifts = np.ascontiguousarray(np.broadcast_to(shift, (k, X.shape[1])))
+        w_arg, scale = kernel_weights(sample_weight, X.dtype)
+        # every component's shift is the one shift: the statistics are around it
+        stats = Statistics(covariance_type, shifts, shift, n_rows=len(X))
+        code = TYPES[covariance_type].code
+        _kernels.assignment_statistics(X, 0, len(X), w_arg, code, shift, shifts, R0,
+                                       np.empty(0, np.intp), stats.row)
+        stats.row *= scale
+        return stats
+
+    monkeypatch.setattr(_bayesian, "initial_statistics", initial_statistics)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+def test_weighted_fit_equals_the_numpy_reference(monkeypatch, covariance_type, prior_type):
+    X = make_blobs(n_samples=400, n_features=3, n_components=3, seed=7)
+    w = np.random.RandomState(2).uniform(0.2, 3.0, len(X))
+    R0 = np.random.RandomState(3).dirichlet(np.ones(4), len(X))
+    injected_start(monkeypatch, lambda rows: R0)
+    model = BayesianGaussianMixture(n_components=4, covariance_type=covariance_type,
+                                    weight_concentration_prior_type=prior_type, max_iter=8,
+                                    tol=0.0).fit(X, sample_weight=w)
+    means, covs, weights, bounds = reference_fit(X, w, R0, covariance_type, prior_type, 8)
+    dense = {"full": lambda c: c, "tied": lambda c: np.stack([c] * 4),
+             "diag": lambda c: np.stack([np.diag(v) for v in c]),
+             "spherical": lambda c: np.stack([np.eye(3) * v for v in c])}[covariance_type]
+    assert rel(model.means_, means) < 1e-9
+    assert rel(dense(model.covariances_), covs) < 1e-9
+    assert rel(model.weights_, weights) < 1e-9
+    np.testing.assert_allclose(model.lower_bounds_, bounds, rtol=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_integer_weights_equal_repeated_rows(monkeypatch, covariance_type):
+    X = make_blobs(n_samples=300, n_features=3, n_components=3, seed=8)
+    counts = np.random.RandomState(4).randint(1, 4, size=len(X))
+    R0 = np.random.RandomState(5).dirichlet(np.ones(3), len(X))
+    injected_start(monkeypatch, lambda rows: R0 if len(rows) == len(X)
+                   else np.repeat(R0, counts, axis=0))
+    params = dict(n_components=3, covariance_type=covariance_type, max_iter=10, tol=0.0)
+    weighted = BayesianGaussianMixture(**params).fit(X, sample_weight=counts)
+    repeated = BayesianGaussianMixture(**params).fit(np.repeat(X, counts, axis=0))
+    for name in ATTRIBUTES + ("covariance_prior_", "mean_prior_"):
+        assert rel(getattr(weighted, name), getattr(repeated, name)) < 1e-9, name
+    assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, rel=1e-9)
+
+
+def test_bad_priors_raise_clear_errors():
+    X = four_clusters(n=20)
+    with pytest.raises(ValueError, match="'degrees_of_freedom_prior' should be greater than 2"):
+        BayesianGaussianMixture(2, degrees_of_freedom_prior=1.5).fit(X)
+    with pytest.raises(ValueError, match="weight_concentration_prior"):
+        BayesianGaussianMixture(2, weight_concentration_prior=0.0).fit(X)
+    with pytest.raises(ValueError, match="mean_precision_prior"):
+        BayesianGaussianMixture(2, mean_precision_prior=-1.0).fit(X)
+    with pytest.raises(ValueError, match="weight_concentration_prior_type"):
+        BayesianGaussianMixture(2, weight_concentration_prior_type="dirichlet").fit(X)
+    with pytest.raises(ValueError, match="shape"):
+        BayesianGaussianMixture(2, mean_prior=np.zeros(4)).fit(X)
+    with pytest.raises(ValueError, match="shape"):
+        BayesianGaussianMixture(2, covariance_prior=np.eye(2)).fit(X)
+    with pytest.raises(ValueError, match="symmetric, positive-definite"):
+        BayesianGaussianMixture(2, covariance_prior=-np.eye(3)).fit(X)
+    with pytest.raises(ValueError, match="positive"):
+        BayesianGaussianMixture(2, covariance_type="diag",
+                                covariance_prior=np.array([1.0, -1.0, 1.0])).fit(X)
