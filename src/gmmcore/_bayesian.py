@@ -19,7 +19,7 @@ from scipy.special import betaln, digamma, gammaln
 
 from . import _validation as v
 from ._covariance import COVARIANCE_TYPES, TYPES
-from ._init import data_moments, initial_statistics
+from ._init import initial_statistics
 from ._kernels import same_bytes
 from ._mixture import _INIT_PARAMS, _KERNEL_PARAMS_CACHE, _BaseMixture
 from ._mstep import KernelParams, estimate_parameters, precisions_cholesky_from_covariances
@@ -214,8 +214,7 @@ default='dirichlet_process'
                 f"{d - 1}, but got {self.degrees_of_freedom_prior:.3f}.")
         moments = None
         if self.mean_prior is None or self.covariance_prior is None:
-            rows = data.init_rows()
-            moments = data_moments(rows.X, rows.sample_weight, cov_type, n_threads)
+            moments = data.moments(cov_type, n_threads)
         if self.mean_prior is None:
             self.mean_prior_ = moments[0]
         else:

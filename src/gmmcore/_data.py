@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _validation as v
 from ._em import TiedSecondMoment, e_step_outputs, e_step_statistics
-from ._init import column_moments, column_variances
+from ._init import column_moments, column_variances, data_moments, moment_statistics
 from ._parallel import page_release
 
 
@@ -119,6 +119,11 @@ class ArrayRows:
 
     def column_variances(self):
         return column_variances(self.X)
+
+    def moments(self, covariance_type, n_threads):
+        """The rows' weighted mean and covariance (see _init.data_moments)."""
+        return data_moments(moment_statistics(self.X, self.sample_weight, covariance_type,
+                                              n_threads))
 
 
 NEW_ITERATOR = ("the callable must return a NEW iterator that yields the same rows on "
@@ -229,6 +234,15 @@ class ChunkRows:
             inside = (indices >= offset) & (indices < offset + X.shape[0])
             out[inside] = X[indices[inside] - offset]
         return out
+
+    def moments(self, covariance_type, n_threads):
+        """The rows' weighted mean and covariance, from every chunk's statistics
+        (added around their pooled mean: see SufficientStatistics)."""
+        total = None
+        for _, X, w in self._chunks():
+            part = moment_statistics(X, w, covariance_type, n_threads)
+            total = part if total is None else total + part
+        return data_moments(total)
 
     def column_variances(self):
         # per-chunk means and sums of squares, merged pairwise (Chan et al.)

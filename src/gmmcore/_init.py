@@ -212,11 +212,10 @@ def kmeans(X, n_clusters, random_state, sample_weight=None, n_threads=1, max_ite
     return labels, centers.astype(np.float64) + x_mean
 
 
-def data_moments(X, sample_weight, covariance_type, n_threads, block_size=256):
-    """The rows' weighted mean and covariance (ddof 1, weights as repetitions, as
-    numpy.cov's fweights), by the E-step's statistics kernels: a d × d matrix for
-    the matrix types, per-feature variances for the others (scikit-learn's default
-    priors of the variational mixture)."""
+def moment_statistics(X, sample_weight, covariance_type, n_threads, block_size=256):
+    """The statistics of every row as one component ('full' for the matrix types,
+    else 'diag'), by the E-step's statistics kernels: add those of several chunks,
+    then read the moments with data_moments."""
     kind = "full" if TYPES[covariance_type].matrix else "diag"
     n_samples, d = X.shape
     dtype = X.dtype
@@ -236,9 +235,18 @@ def data_moments(X, sample_weight, covariance_type, n_threads, block_size=256):
     total = sum_ordered(task, plan_chunks(n_samples, block_size, row_bytes=X.strides[0]),
                         n_threads)
     total.row *= w_scale
+    return total
+
+
+def data_moments(total):
+    """The rows' weighted mean and covariance (ddof 1, weights as repetitions, as
+    numpy.cov's fweights) from moment_statistics: a d × d matrix ('full'),
+    per-feature variances ('diag'); scikit-learn's default priors of the
+    variational mixture."""
+    d = total.shifts.shape[1]
     n, s1 = total.nk[0], total.s1[0]
-    centre = total.shifts[0].astype(np.float64)
-    if kind == "full":
+    centre = np.asarray(total.shifts[0], dtype=np.float64)
+    if total.covariance_type == "full":
         lower = np.tril(total.s2.reshape(d, d))
         scatter = lower + np.tril(lower, -1).T - np.outer(s1, s1) / n
     else:
