@@ -310,3 +310,85 @@ def test_chunked_and_mapped_fits_equal_the_in_memory_fit(monkeypatch, tmp_path,
         for name in ATTRIBUTES + ("covariance_prior_", "mean_prior_"):
             assert rel(getattr(other, name), getattr(memory, name)) < 1e-10, name
         np.testing.assert_allclose(other.lower_bounds_, memory.lower_bounds_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+def test_conversions_and_pickles_predict_what_the_original_does(covariance_type, prior_type):
+    import pickle
+
+    X = four_clusters(seed=6, n=100)
+    params = dict(n_components=5, covariance_type=covariance_type,
+                  weight_concentration_prior_type=prior_type, random_state=0)
+    theirs = sklearn_mixture.BayesianGaussianMixture(**params).fit(X)
+    ours = BayesianGaussianMixture.from_sklearn(theirs)
+    assert isinstance(ours.lower_bound_, float)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(ours.score_samples(X), theirs.score_samples(X), rtol=1e-9)
+    fitted = BayesianGaussianMixture(**params).fit(X)
+    back = fitted.to_sklearn()
+    assert type(back).__name__ == "BayesianGaussianMixture"
+    np.testing.assert_allclose(back.predict_proba(X), fitted.predict_proba(X), rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(back.score_samples(X), fitted.score_samples(X), rtol=1e-9)
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.score_samples(X), fitted.score_samples(X))
+    with pytest.raises(TypeError, match="expected a scikit-learn BayesianGaussianMixture"):
+        BayesianGaussianMixture.from_sklearn(object())
+
+
+def test_check_estimator_passes_every_check():
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(BayesianGaussianMixture(), on_fail=None)
+    assert len(results) > 30
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
+              if r["status"] == "failed"]
+    assert failed == []
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+def test_model_files_round_trip(tmp_path, covariance_type, prior_type):
+    from gmmcore import GaussianMixture
+    from gmmcore.exceptions import ModelFileError
+
+    X = four_clusters(seed=2, n=80)
+    d = X.shape[1]
+    prior = {"full": np.eye(d), "tied": np.eye(d), "diag": np.ones(d),
+             "spherical": 1.5}[covariance_type]
+    model = BayesianGaussianMixture(5, covariance_type=covariance_type,
+                                    weight_concentration_prior_type=prior_type,
+                                    mean_prior=np.zeros(d), covariance_prior=prior,
+                                    random_state=0).fit(X)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = BayesianGaussianMixture.load(path)
+    assert loaded.get_params().keys() == model.get_params().keys()
+    np.testing.assert_array_equal(loaded.mean_prior, model.mean_prior)
+    assert np.array_equal(np.asarray(loaded.covariance_prior), np.asarray(prior))
+    for name in BayesianGaussianMixture._FITTED_ATTRIBUTES:
+        if name == "weight_concentration_":
+            for a, b in zip(np.atleast_2d(loaded.weight_concentration_),
+                            np.atleast_2d(model.weight_concentration_)):
+                np.testing.assert_array_equal(a, b)
+        elif hasattr(model, name):
+            np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name),
+                                          err_msg=name)
+    np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    with pytest.raises(ModelFileError, match="holds a BayesianGaussianMixture.*"
+                                             "BayesianGaussianMixture.load"):
+        GaussianMixture.load(path)
+    # a posterior out of range is refused, not used
+    data = dict(np.load(path))
+    key = ("weight_concentration_a" if prior_type == "dirichlet_process"
+           else "weight_concentration_")
+    data[key] = -data[key]
+    np.savez(tmp_path / "bad.npz", **data)
+    with pytest.raises(ModelFileError, match="out of range"):
+        BayesianGaussianMixture.load(tmp_path / "bad.npz")

@@ -117,6 +117,12 @@ default='dirichlet_process'
         Only when fitted on data with string column names.
     """
 
+    _ARRAY_PARAMS = ("mean_prior", "covariance_prior")
+    _FITTED_ATTRIBUTES = _BaseMixture._FITTED_ATTRIBUTES + (
+        "weight_concentration_", "mean_precision_", "degrees_of_freedom_",
+        "weight_concentration_prior_", "mean_precision_prior_", "mean_prior_",
+        "degrees_of_freedom_prior_", "covariance_prior_")
+
     def __init__(
         self,
         n_components=1,

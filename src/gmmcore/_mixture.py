@@ -68,6 +68,13 @@ class _BaseMixture(MetadataRequester):
     and the fitted attributes (``_set_parameters``, ``_current_parameters``).
     """
 
+    # Constructor parameters that may hold arrays (model files store them as arrays)
+    _ARRAY_PARAMS = ()
+    # Fitted attributes that scikit-learn's estimator of the same name has too
+    _FITTED_ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_",
+                          "precisions_cholesky_", "converged_", "n_iter_", "lower_bound_",
+                          "lower_bounds_", "n_features_in_", "feature_names_in_")
+
     # ------------------------------------------------------------------
     # Estimator protocol (scikit-learn's, without importing scikit-learn)
     # ------------------------------------------------------------------
@@ -475,6 +482,84 @@ class _BaseMixture(MetadataRequester):
         return np.vstack(parts).astype(np.float64), y
 
     # ------------------------------------------------------------------
+    # Model files
+    # ------------------------------------------------------------------
+
+    def save(self, file):
+        """Write the fitted model to a versioned .npz file.
+
+        The file holds only arrays and JSON text: :meth:`load` reads it with
+        ``allow_pickle=False``, so a model file cannot run code.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+            Where to write (numpy adds '.npz' to a path without it).
+        """
+        _persistence.save(self, file)
+
+    @classmethod
+    def load(cls, file):
+        """Read a model written by :meth:`save`, checking every array.
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+
+        Returns
+        -------
+        model
+            The fitted model, of this class.
+
+        Raises
+        ------
+        ValueError
+            (``ModelFileError``) for a file of another format, of a newer format
+            version, or with missing, mis-shaped or non-finite arrays.
+        """
+        return _persistence.load(cls, file)
+
+    # ------------------------------------------------------------------
+    # scikit-learn's estimators
+    # ------------------------------------------------------------------
+
+    @classmethod
+    def from_sklearn(cls, estimator, **params):
+        """A gmmcore model from a fitted scikit-learn estimator of the same name
+        (``GaussianMixture``, ``BayesianGaussianMixture``).
+
+        Parameters and fitted attributes are copied unchanged, so the model
+        predicts what ``estimator`` does; gmmcore's own parameters (``n_threads``,
+        ``on_degenerate``) keep their defaults unless given in ``params``.
+
+        Parameters
+        ----------
+        estimator : sklearn.mixture.GaussianMixture or BayesianGaussianMixture
+            A fitted scikit-learn mixture.
+        **params
+            gmmcore parameters to set on the new model.
+
+        Returns
+        -------
+        model
+            A fitted gmmcore model of this class.
+        """
+        return _interop.from_sklearn(cls, estimator, **params)
+
+    def to_sklearn(self):
+        """This fitted model as scikit-learn's estimator of the same name (needs
+        scikit-learn).
+
+        Parameters scikit-learn knows and every fitted attribute are copied
+        unchanged, so the result predicts what this model does.
+
+        Returns
+        -------
+        estimator : sklearn.mixture.GaussianMixture or BayesianGaussianMixture
+        """
+        return _interop.to_sklearn(self)
+
+    # ------------------------------------------------------------------
     # Verbose output (scikit-learn's format)
     # ------------------------------------------------------------------
 
@@ -641,6 +726,8 @@ class GaussianMixture(_BaseMixture):
     >>> gm.predict([[0, 0], [12, 3]])
     array([1, 0])
     """
+
+    _ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
 
     def __init__(
         self,
@@ -1120,77 +1207,6 @@ class GaussianMixture(_BaseMixture):
         loglik, _ = self._criterion_terms(X, sample_weight)
         return information_aic(loglik, self._n_parameters())
 
-    # ------------------------------------------------------------------
-    # Model files
-    # ------------------------------------------------------------------
-
-    def save(self, file):
-        """Write the fitted model to a versioned .npz file.
-
-        The file holds only arrays and JSON text: :meth:`load` reads it with
-        ``allow_pickle=False``, so a model file cannot run code.
-
-        Parameters
-        ----------
-        file : str, os.PathLike or binary file object
-            Where to write (numpy adds '.npz' to a path without it).
-        """
-        _persistence.save(self, file)
-
-    @classmethod
-    def load(cls, file):
-        """Read a model written by :meth:`save`, checking every array.
-
-        Parameters
-        ----------
-        file : str, os.PathLike or binary file object
-
-        Returns
-        -------
-        model : GaussianMixture
-            The fitted model.
-
-        Raises
-        ------
-        ValueError
-            (``ModelFileError``) for a file of another format, of a newer format
-            version, or with missing, mis-shaped or non-finite arrays.
-        """
-        return _persistence.load(cls, file)
-
-    @classmethod
-    def from_sklearn(cls, estimator, **params):
-        """A gmmcore model from a fitted scikit-learn ``GaussianMixture``.
-
-        Parameters and fitted attributes are copied unchanged, so the model
-        predicts what ``estimator`` does; gmmcore's own parameters (``n_threads``,
-        ``on_degenerate``) keep their defaults unless given in ``params``.
-
-        Parameters
-        ----------
-        estimator : sklearn.mixture.GaussianMixture
-            A fitted scikit-learn mixture.
-        **params
-            gmmcore parameters to set on the new model.
-
-        Returns
-        -------
-        model : GaussianMixture
-            A fitted gmmcore model.
-        """
-        return _interop.from_sklearn(cls, estimator, **params)
-
-    def to_sklearn(self):
-        """This fitted model as a scikit-learn ``GaussianMixture`` (needs scikit-learn).
-
-        Parameters scikit-learn knows and every fitted attribute are copied
-        unchanged, so the result predicts what this model does.
-
-        Returns
-        -------
-        estimator : sklearn.mixture.GaussianMixture
-        """
-        return _interop.to_sklearn(self)
 
 def _n_rows(X):
     shape = getattr(X, "shape", None)

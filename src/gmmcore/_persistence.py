@@ -21,14 +21,20 @@ from ._covariance import TYPES
 from ._validation import check_random_state
 from .exceptions import ModelFileError
 
-FORMAT = "gmmcore.GaussianMixture"
+FORMAT = "gmmcore.GaussianMixture"  # the estimator's class name after "gmmcore."
 FORMAT_VERSION = 1
 
-_ARRAY_PARAMS = ("weights_init", "means_init", "precisions_init")
 _FITTED_FLOATS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 
-A_MODEL_FILE = ("a gmmcore model file (the .npz archive that GaussianMixture.save or "
-                "'gmmcore fit -o' writes)")
+def _format(cls):
+    return f"gmmcore.{cls.__name__}"
+
+
+def _a_model_file(expected):
+    """What a model file of the format ``expected`` is, for messages."""
+    name = expected[len("gmmcore."):]
+    writers = f"{name}.save or 'gmmcore fit -o'" if name == "GaussianMixture" else f"{name}.save"
+    return f"a gmmcore model file (the .npz archive that {writers} writes)"
 
 # What reading a truncated, bit-flipped or otherwise damaged archive raises, from
 # zipfile (a flipped flag bit asks for encryption or an unknown compression), zlib,
@@ -49,7 +55,7 @@ def save(model, file):
     from ._version import __version__
 
     arrays = {
-        "format": np.array(FORMAT),
+        "format": np.array(_format(type(model))),
         "format_version": np.array(FORMAT_VERSION),
         "gmmcore_version": np.array(__version__),
     }
@@ -63,10 +69,11 @@ def _param_arrays(model):
     scalars = {}
     arrays = {}
     for name, value in model.get_params().items():
-        if name in _ARRAY_PARAMS:
-            if value is not None:
-                arrays[f"param.{name}"] = np.asarray(value, dtype=np.float64)
+        if name in model._ARRAY_PARAMS and value is not None and np.ndim(value) > 0:
+            arrays[f"param.{name}"] = np.asarray(value, dtype=np.float64)
             continue
+        if name in model._ARRAY_PARAMS and value is not None:
+            value = float(value)  # a scalar one (a spherical covariance_prior)
         if name == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
             value = None  # a RandomState instance has no safe serial form
         if isinstance(value, (np.integer, np.floating, np.bool_)):
@@ -94,7 +101,27 @@ def _fitted_arrays(model):
         arrays[name] = np.asarray(getattr(model, name))
     if hasattr(model, "feature_names_in_"):
         arrays["feature_names_in_"] = np.asarray(model.feature_names_in_, dtype=str)
-    arrays.update(_stream_arrays(model))
+    if hasattr(model, "weight_concentration_"):
+        arrays.update(_variational_arrays(model))
+    else:
+        arrays.update(_stream_arrays(model))
+    return arrays
+
+
+# A variational posterior's and its priors' arrays, beside the point estimates
+_PRIORS = ("weight_concentration_prior_", "mean_precision_prior_", "mean_prior_",
+           "degrees_of_freedom_prior_", "covariance_prior_")
+
+
+def _variational_arrays(model):
+    wc = model.weight_concentration_
+    arrays = ({"weight_concentration_a": np.asarray(wc[0]),
+               "weight_concentration_b": np.asarray(wc[1])} if isinstance(wc, tuple)
+              else {"weight_concentration_": np.asarray(wc)})
+    arrays["mean_precision_"] = np.asarray(model.mean_precision_)
+    arrays["degrees_of_freedom_"] = np.asarray(model.degrees_of_freedom_, dtype=np.float64)
+    for name in _PRIORS:
+        arrays[name] = np.asarray(getattr(model, name), dtype=np.float64)
     return arrays
 
 
@@ -124,7 +151,7 @@ def _stream_arrays(model):
 def load(cls, file):
     """Read a model written by ``save``; never unpickles."""
     try:
-        return _read_model(cls, _read_arrays(file))
+        return _read_model(cls, _read_arrays(file, _format(cls)))
     except ModelFileError as exc:
         raise ModelFileError(f"cannot load a model from {_file_label(file)}: {exc}") from None
 
@@ -136,7 +163,7 @@ def _file_label(file):
     return name if isinstance(name, str) else "the file object"
 
 
-def _read_arrays(file):
+def _read_arrays(file, expected):
     """Every array of the model file ``file``, by name.
 
     All are read here, so that whatever a damaged archive raises is caught in one
@@ -152,7 +179,7 @@ def _read_arrays(file):
         except OSError as exc:
             raise ModelFileError(str(exc)) from None
         if not head.startswith(_ZIP_MAGIC):
-            raise ModelFileError(f"it is {_describe(head)}, not {A_MODEL_FILE}")
+            raise ModelFileError(f"it is {_describe(head)}, not {_a_model_file(expected)}")
         try:
             with np.load(f, allow_pickle=False) as archive:
                 if "format" not in archive.files:
@@ -160,8 +187,8 @@ def _read_arrays(file):
                     more = ", ..." if len(archive.files) > 5 else ""
                     raise ModelFileError(
                         f"it is an .npz archive ({names or 'empty'}{more}) without "
-                        f"gmmcore's 'format' marker, not {A_MODEL_FILE}")
-                _check_format(_member(archive, "format"))
+                        f"gmmcore's 'format' marker, not {_a_model_file(expected)}")
+                _check_format(_member(archive, "format"), expected)
                 return {name: _member(archive, name) for name in archive.files}
         except ModelFileError:
             raise
@@ -203,10 +230,18 @@ def _member(archive, name):
                              "never does (reading them would unpickle)") from None
 
 
-def _check_format(fmt):
-    if fmt.dtype.kind != "U" or fmt.shape != () or str(fmt) != FORMAT:
+def _check_format(fmt, expected):
+    if fmt.dtype.kind != "U" or fmt.shape != ():
         raise ModelFileError(f"its format marker is {str(fmt)[:80]!r}: it is not "
-                             f"{A_MODEL_FILE}")
+                             f"{_a_model_file(expected)}")
+    if str(fmt) != expected:
+        other = str(fmt)[:80]
+        if other.startswith("gmmcore.") and other != expected:
+            raise ModelFileError(f"it holds a {other[len('gmmcore.'):]}, not a "
+                                 f"{expected[len('gmmcore.'):]}: load it with "
+                                 f"{other[len('gmmcore.'):]}.load")
+        raise ModelFileError(f"its format marker is {other!r}: it is not "
+                             f"{_a_model_file(expected)}")
 
 
 def _get(data, name, kind, shape=None):
@@ -253,9 +288,12 @@ def _read_params(cls, data):
     unknown = set(params) - set(cls._get_param_names())
     if unknown:
         raise ModelFileError(f"model file has unknown parameters {sorted(unknown)}")
-    for name in _ARRAY_PARAMS:
+    for name in cls._ARRAY_PARAMS:
         key = f"param.{name}"
-        params[name] = _get(data, key, "f").astype(np.float64) if key in data else None
+        if key in data:
+            params[name] = _get(data, key, "f").astype(np.float64)
+        else:  # None, or a scalar (a spherical covariance_prior) in the JSON
+            params[name] = params.get(name)
     return params
 
 
@@ -309,7 +347,45 @@ def _read_fitted(model, data, d):
     if "feature_names_in_" in data:
         names = _get(data, "feature_names_in_", "U", (d,))
         model.feature_names_in_ = names.astype(object)
-    _read_stream(model, data, k, d)
+    if hasattr(model, "weight_concentration_prior_type"):
+        _read_variational(model, data, k, d)
+    else:
+        _read_stream(model, data, k, d)
+
+
+def _read_variational(model, data, k, d):
+    """What ``_variational_arrays`` wrote, each checked: positive concentrations
+    and precisions, degrees of freedom above d - 1, finite priors."""
+    dtype = model.means_.dtype
+    if model.weight_concentration_prior_type == "dirichlet_process":
+        model.weight_concentration_ = tuple(
+            _get(data, f"weight_concentration_{p}", "f", (k,)).astype(dtype) for p in "ab")
+        concentrations = model.weight_concentration_
+    else:
+        model.weight_concentration_ = _get(data, "weight_concentration_", "f", (k,)).astype(
+            dtype)
+        concentrations = (model.weight_concentration_,)
+    model.mean_precision_ = _get(data, "mean_precision_", "f", (k,)).astype(dtype)
+    tied = model.covariance_type == "tied"
+    dof = _get(data, "degrees_of_freedom_", "f", () if tied else (k,))
+    model.degrees_of_freedom_ = float(dof) if tied else dof.astype(dtype)
+    prior_shapes = {"weight_concentration_prior_": (), "mean_precision_prior_": (),
+                    "mean_prior_": (d,), "degrees_of_freedom_prior_": (),
+                    "covariance_prior_": {"full": (d, d), "tied": (d, d), "diag": (d,),
+                                          "spherical": ()}[model.covariance_type]}
+    for name, shape in prior_shapes.items():
+        value = _get(data, name, "f", shape).astype(np.float64)
+        setattr(model, name, float(value) if shape == () else value)
+    checked = [*concentrations, model.mean_precision_, np.asarray(dof),
+               *(np.asarray(getattr(model, name)) for name in prior_shapes)]
+    if not all(np.all(np.isfinite(a)) for a in checked):
+        raise ModelFileError("model file variational parameters contain NaN or infinity")
+    if not (all(np.all(c > 0) for c in concentrations) and np.all(model.mean_precision_ > 0)
+            and np.all(dof > d - 1) and model.degrees_of_freedom_prior_ > d - 1
+            and model.weight_concentration_prior_ > 0 and model.mean_precision_prior_ > 0):
+        raise ModelFileError("model file variational parameters are out of range: "
+                             "concentrations and precisions must be positive, degrees of "
+                             f"freedom above {d - 1}")
 
 
 def _read_stream(model, data, k, d):
