@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _kernels
 from ._covariance import TYPES
-from ._em import kernel_weights
+from ._em import kernel_weights, tied_moments
 from ._mstep import Statistics, centred_statistics, imprecise_components
 from ._parallel import loop_chunks, plan_chunks, run_ordered, sum_ordered
 
@@ -222,14 +222,14 @@ def moment_statistics(X, sample_weight, covariance_type, n_threads, block_size=2
     shift = _weighted_mean(X, sample_weight).astype(dtype)
     shifts = shift[np.newaxis]
     w_arg, w_scale = kernel_weights(sample_weight, dtype)
-    labels = np.zeros(n_samples, dtype=np.intp)  # one component: every row's
-    no_resp = np.empty((0, 0), dtype=dtype)
+    # neither responsibilities nor labels: one component, every row's
+    no_resp, no_labels = np.empty((0, 0), dtype=dtype), np.empty(0, dtype=np.intp)
     code = TYPES[kind].code
 
     def task(start, end):
         part = Statistics(kind, shifts, shift, n_rows=end - start)
         _kernels.assignment_statistics(X, start, end, w_arg, code, shift, shifts, no_resp,
-                                       labels, part.row, block_size)
+                                       no_labels, part.row, block_size)
         return part
 
     total = sum_ordered(task, plan_chunks(n_samples, block_size, row_bytes=X.strides[0]),
@@ -280,8 +280,7 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
         else:
             indices = kmeans_plusplus(X, n_components, random_state, scaled, n_threads)
         if len(np.unique(indices)) == n_components:
-            labels = np.full(n_samples, -1, dtype=np.intp)
-            labels[indices] = np.arange(n_components)
+            return _seed_statistics(X, sample_weight, indices, covariance_type, n_threads)
         else:
             # k-means++ can pick one row twice (when every row left lies on a seed):
             # scikit-learn's responsibilities then give that row to each of its
@@ -318,6 +317,23 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
         total = centred_statistics(total, imprecise,
                                    _assignment_blocks(X, sample_weight, resp, labels, n_components))
     return total
+
+
+def _seed_statistics(X, sample_weight, indices, covariance_type, n_threads):
+    """The statistics of one row per component, every other row's responsibilities
+    zero ('random_from_data', 'k-means++'), with no n-long array: N the seed's
+    weight, S1 and S2 zero around the seed itself, and tied's S2 that of every row
+    around the origin (scikit-learn's tied start is (XᵀX − Σ N_k μ_k μ_kᵀ) / Σ N_k)."""
+    n_samples, d = X.shape
+    k = len(indices)
+    stats = Statistics(covariance_type, np.asarray(X[indices], dtype=np.float64), np.zeros(d),
+                       n_rows=n_samples)
+    stats.row[1] = n_samples if sample_weight is None else sample_weight.sum()
+    stats.row[2:2 + k] = 1.0 if sample_weight is None else sample_weight[indices]
+    if covariance_type == "tied":
+        moments = tied_moments(X, sample_weight, np.zeros(d), n_threads).reshape(d + 1, d + 1)
+        stats.row[2 + k + k * d:] = np.tril(moments[1:, 1:]).reshape(-1)
+    return stats
 
 
 def _assignment_blocks(X, sample_weight, resp, labels, n_components, step=4096):

@@ -1124,10 +1124,14 @@ cdef void _prepare_parameters(const Plan *p, const Params *m, const Scratch *s,
 cdef void _given_responsibilities(const Plan *p, const Scratch *s, const floating *given,
                                   const Py_ssize_t *labels, Py_ssize_t block_start,
                                   Py_ssize_t n_rows) noexcept nogil:
-    """WLP (k × ldp) = the block's given responsibilities, or 0/1 from its labels."""
+    """WLP (k × ldp) = the block's given responsibilities, or 0/1 from its labels, or
+    (neither given, one component) 1: every row is the component's."""
     cdef floating *wlp = <floating *>s.f[F_WLP]
     cdef Py_ssize_t i, c, k = p.k, ldp = p.ldp
-    if labels != NULL:
+    if labels == NULL and given == NULL:
+        for i in range(n_rows):
+            wlp[i] = 1.0
+    elif labels != NULL:
         memset(wlp, 0, k * ldp * sizeof(floating))
         for i in range(n_rows):
             c = labels[block_start + i]
@@ -1497,10 +1501,11 @@ def assignment_statistics(
 ):
     """The statistics of a given assignment (initialisation), by the E-step's
     statistics kernels (plan LOGP_GIVEN): [0, 0, N, S1, S2] around ``means`` when
-    ``statistics_around_means(..., given=True)``, else around ``shift``.
+    ``assignment_around_means(...)``, else around ``shift``.
 
     Either ``resp`` or ``labels`` (-1: the row belongs to no component; a label
-    is a responsibility of 1) is given.
+    is a responsibility of 1) is given, or, for one component, neither: every row
+    is the component's (the moments of the rows, with no n-long array).
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], k = means.shape[0]
     _check_rows(n_samples, start, end)
@@ -1509,11 +1514,13 @@ def assignment_statistics(
     if not FULL <= cov_type <= SPHERICAL:
         raise ValueError(f"unknown covariance type code {cov_type}")
     cdef bint hard = labels.shape[0] != 0
-    if hard == (resp.shape[0] != 0):
-        raise ValueError("give exactly one of resp and labels")
+    cdef bint whole = not hard and resp.shape[0] == 0  # one component of every row
+    if hard and resp.shape[0] != 0 or whole and k != 1:
+        raise ValueError("give exactly one of resp and labels (neither: one component "
+                         "of every row)")
     if hard:
         _check_shape("labels", (labels.shape[0],), (n_samples,))
-    else:
+    elif not whole:
         _check_shape("resp", (resp.shape[0], resp.shape[1]), (n_samples, k))
     cdef bint weighted = sample_weight.shape[0] != 0
     if weighted:
@@ -1536,7 +1543,7 @@ def assignment_statistics(
     memset(&m, 0, sizeof(Params))
     m.shift, m.means = &shift[0], &means[0, 0]
     cdef const floating *given = NULL
-    if not hard:
+    if not hard and not whole:
         given = &resp[0, 0]
     cdef Totals t
     with nogil:
