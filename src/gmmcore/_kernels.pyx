@@ -1360,6 +1360,16 @@ cdef _check_rows(Py_ssize_t n_samples, Py_ssize_t start, Py_ssize_t end):
             f"row range [{start}, {end}) is outside of [0, {n_samples})")
 
 
+cdef _check_pass(Py_ssize_t n_samples, Py_ssize_t start, Py_ssize_t end,
+                 Py_ssize_t block_size, int cov_type):
+    """The arguments every pass over rows [start, end) of X shares."""
+    _check_rows(n_samples, start, end)
+    if block_size < 1:
+        raise ValueError("block_size must be positive")
+    if not FULL <= cov_type <= SPHERICAL:
+        raise ValueError(f"unknown covariance type code {cov_type}")
+
+
 cdef _check_shape(name, tuple actual, tuple expected):
     if actual != expected:
         raise ValueError(f"{name} has shape {actual}, expected {expected}")
@@ -1428,11 +1438,7 @@ def e_step(
     sample the mixture explains worst; -1 if there is none).
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], k = means.shape[0]
-    _check_rows(n_samples, start, end)
-    if block_size < 1:
-        raise ValueError("block_size must be positive")
-    if not FULL <= cov_type <= SPHERICAL:
-        raise ValueError(f"unknown covariance type code {cov_type}")
+    _check_pass(n_samples, start, end, block_size, cov_type)
     _check_shape("shift", (shift.shape[0],), (d,))
     _check_shape("means", (means.shape[0], means.shape[1]), (k, d))
     _check_shape("delta", (delta.shape[0], delta.shape[1]), (k, d))
@@ -1508,11 +1514,7 @@ def assignment_statistics(
     is the component's (the moments of the rows, with no n-long array).
     """
     cdef Py_ssize_t n_samples = X.shape[0], d = X.shape[1], k = means.shape[0]
-    _check_rows(n_samples, start, end)
-    if block_size < 1:
-        raise ValueError("block_size must be positive")
-    if not FULL <= cov_type <= SPHERICAL:
-        raise ValueError(f"unknown covariance type code {cov_type}")
+    _check_pass(n_samples, start, end, block_size, cov_type)
     cdef bint hard = labels.shape[0] != 0
     cdef bint whole = not hard and resp.shape[0] == 0  # one component of every row
     if hard and resp.shape[0] != 0 or whole and k != 1:
