@@ -123,3 +123,31 @@ def optional_modules_after(code):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout
     return out.strip()
+
+
+def sklearn_tests(module, import_line, replacement, private):
+    """The test functions, helpers and fixtures of scikit-learn's own test module
+    ``sklearn/mixture/tests/<module>`` (of the installed version), its source run
+    with ``import_line`` replaced so that it tests gmmcore's estimator; tests that
+    call scikit-learn's private methods (``private``: name -> what they call) are
+    strict xfails.  For ``globals().update(...)`` in a test module."""
+    import pathlib
+
+    sklearn = pytest.importorskip("sklearn")
+    source = pathlib.Path(sklearn.__file__).parent / "mixture" / "tests" / module
+    if not source.exists():
+        pytest.skip("this scikit-learn installation has no tests", allow_module_level=True)
+    code = source.read_text()
+    if import_line not in code:
+        pytest.skip(f"scikit-learn's {module} no longer has {import_line.strip()!r}",
+                    allow_module_level=True)
+    namespace = {"__name__": f"sklearn_{module[:-3]}_on_gmmcore", "__file__": str(source)}
+    exec(compile(code.replace(import_line, replacement), str(source), "exec"), namespace)
+    found = {}
+    for name, obj in namespace.items():
+        if name.startswith("test_") and callable(obj) and name in private:
+            obj = pytest.mark.xfail(reason=f"calls scikit-learn's private {private[name]}",
+                                    strict=True)(obj)
+        if not name.startswith("__"):
+            found[name] = obj  # tests, and the module's helpers and fixtures
+    return found
