@@ -17,13 +17,11 @@ import json
 import statistics
 import subprocess
 import sys
-import time
-import warnings
 
 import numpy as np
 
-from _rss import reset_peak, status_bytes
-from bench_em import WORKLOADS, describe_machine, make_data
+from bench_em import (WORKLOADS, describe_machine, fit_seconds, make_data, peak_growth,
+                      seconds_per_iteration)
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -41,42 +39,21 @@ def estimator(library, k, covariance_type, max_iter, n_threads=None, bayesian=Tr
 
 
 def time_fit(library, X, k, covariance_type, max_iter, n_threads=None, bayesian=True):
-    est = estimator(library, k, covariance_type, max_iter, n_threads, bayesian)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t0 = time.perf_counter()
-        est.fit(X)
-        return time.perf_counter() - t0
+    return fit_seconds(estimator(library, k, covariance_type, max_iter, n_threads, bayesian), X)
 
 
 def per_iteration(library, X, k, covariance_type, m_lo, m_hi, repeat, n_threads=None,
                   bayesian=True):
-    samples = []
-    for _ in range(repeat):
-        lo = time_fit(library, X, k, covariance_type, m_lo, n_threads, bayesian)
-        hi = time_fit(library, X, k, covariance_type, m_hi, n_threads, bayesian)
-        samples.append(max(hi - lo, 1e-9) / (m_hi - m_lo))
-    return statistics.median(samples)
+    return seconds_per_iteration(
+        lambda m: estimator(library, k, covariance_type, m, n_threads, bayesian), X, m_lo,
+        m_hi, repeat)
 
 
 def memory_child(spec):
     """One fit in a fresh process: the peak RSS growth as a multiple of X's size."""
-    import gc
-
-    if spec["library"] == "sklearn":
-        import sklearn.mixture  # noqa: F401  (imported before the baseline)
-    else:
-        import gmmcore  # noqa: F401
     X = make_data(spec["n"], spec["d"], spec["k"], np.float64)
-    est = estimator(spec["library"], spec["k"], spec["covariance_type"], 2)
-    small = estimator(spec["library"], spec["k"], spec["covariance_type"], 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        small.fit(X[: max(5 * spec["k"], 2000)])
-        gc.collect()
-        baseline = reset_peak()
-        est.fit(X)
-    growth = max(0, status_bytes("VmHWM") - baseline)
+    growth = peak_growth(spec["library"], lambda m: estimator(
+        spec["library"], spec["k"], spec["covariance_type"], m), X, spec["k"])
     print(json.dumps({"growth": growth, "x_bytes": X.nbytes}))
 
 

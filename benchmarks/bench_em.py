@@ -99,8 +99,8 @@ def estimator(library, k, covariance_type, start, max_iter, n_threads=None):
     return GaussianMixture(n_threads=n_threads, **params)
 
 
-def time_fit(library, X, k, covariance_type, start, max_iter, n_threads=None):
-    est = estimator(library, k, covariance_type, start, max_iter, n_threads)
+def fit_seconds(est, X):
+    """Seconds of one fit (warnings silenced)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
@@ -108,39 +108,55 @@ def time_fit(library, X, k, covariance_type, start, max_iter, n_threads=None):
         return time.perf_counter() - t0
 
 
-def per_iteration(library, X, k, covariance_type, start, m_lo, m_hi, repeat, n_threads=None):
+def seconds_per_iteration(make, X, m_lo, m_hi, repeat):
+    """Median over ``repeat`` of (t(m_hi) − t(m_lo)) / (m_hi − m_lo), ``make(max_iter)``
+    returning the estimator: set-up and final steps cancel out."""
     samples = []
     for _ in range(repeat):
-        lo = time_fit(library, X, k, covariance_type, start, m_lo, n_threads)
-        hi = time_fit(library, X, k, covariance_type, start, m_hi, n_threads)
+        lo = fit_seconds(make(m_lo), X)
+        hi = fit_seconds(make(m_hi), X)
         samples.append(max(hi - lo, 1e-9) / (m_hi - m_lo))
     return statistics.median(samples)
+
+
+def time_fit(library, X, k, covariance_type, start, max_iter, n_threads=None):
+    return fit_seconds(estimator(library, k, covariance_type, start, max_iter, n_threads), X)
+
+
+def per_iteration(library, X, k, covariance_type, start, m_lo, m_hi, repeat, n_threads=None):
+    return seconds_per_iteration(
+        lambda m: estimator(library, k, covariance_type, start, m, n_threads), X, m_lo, m_hi,
+        repeat)
 
 
 # ---------------------------------------------------------------------------
 # Peak memory, in a subprocess
 # ---------------------------------------------------------------------------
 
-def memory_child(spec):
-    """Run one fit and print the peak RSS growth as a multiple of X's size."""
+def peak_growth(library, make, X, k):
+    """Peak RSS growth of ``make(2).fit(X)`` as a multiple of X's size, after a warm-up
+    fit on a small slice (lazy imports, allocator pools)."""
     import gc
 
-    if spec["library"] == "sklearn":
+    if library == "sklearn":
         import sklearn.mixture  # noqa: F401  (imported before the baseline)
     else:
         import gmmcore  # noqa: F401
-    X = make_data(spec["n"], spec["d"], spec["k"], np.dtype(spec["dtype"]))
-    start = make_start(X, spec["k"], spec["covariance_type"])
-    est = estimator(spec["library"], spec["k"], spec["covariance_type"], start, 2)
-    # warm up lazy imports and allocator pools on a small slice first
-    small = estimator(spec["library"], spec["k"], spec["covariance_type"], start, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        small.fit(X[: max(5 * spec["k"], 2000)])
+        make(1).fit(X[: max(5 * k, 2000)])
         gc.collect()
         baseline = reset_peak()
-        est.fit(X)
-    growth = max(0, status_bytes("VmHWM") - baseline)
+        make(2).fit(X)
+    return max(0, status_bytes("VmHWM") - baseline)
+
+
+def memory_child(spec):
+    """Run one fit and print the peak RSS growth as a multiple of X's size."""
+    X = make_data(spec["n"], spec["d"], spec["k"], np.dtype(spec["dtype"]))
+    start = make_start(X, spec["k"], spec["covariance_type"])
+    growth = peak_growth(spec["library"], lambda m: estimator(
+        spec["library"], spec["k"], spec["covariance_type"], start, m), X, spec["k"])
     print(json.dumps({"growth": growth, "x_bytes": X.nbytes}))
 
 
