@@ -482,6 +482,78 @@ class _BaseMixture(MetadataRequester):
         return np.vstack(parts).astype(np.float64), y
 
     # ------------------------------------------------------------------
+    # Statistics of chunks
+    # ------------------------------------------------------------------
+
+    def accumulate(self, X, sample_weight=None):
+        """Sufficient statistics of X under the current parameters (one E-step).
+
+        Statistics of disjoint chunks add, so one iteration over data that never
+        sits in memory at once is::
+
+            stats = sum(model.accumulate(chunk) for chunk in chunks)
+            model.update(stats)
+
+        which gives the same parameters as an iteration of ``fit`` on all the
+        rows (to rounding).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row.
+
+        Returns
+        -------
+        stats : SufficientStatistics
+        """
+        with releasing_pages(X):
+            X = self._check_predict_input(X)
+            sample_weight = v.check_sample_weight(sample_weight, X.shape[0],
+                                                  allow_all_zero=True)
+            stats = self._statistics_of(X, sample_weight)
+        stats.worst_rows = []  # row indices of this chunk: meaningless once chunks add
+        return stats
+
+    def _statistics_of(self, X, sample_weight):
+        """Statistics of validated rows under the current parameters."""
+        n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
+                     else effective_n_threads(self.n_threads))
+        dtype = np.result_type(X.dtype, self.means_.dtype)  # as _outputs_of
+        X = np.asarray(X, dtype=dtype)
+        with blas_single_threaded():
+            stats = e_step_statistics(X, sample_weight, self._kernel_params(dtype), n_threads)
+        if stats.n_nonfinite:
+            raise NonFiniteLikelihoodError(stats.n_nonfinite, X.dtype)
+        return stats
+
+    def _check_statistics(self, stats):
+        if not isinstance(stats, SufficientStatistics):
+            raise TypeError(f"expected SufficientStatistics, got {type(stats).__name__}")
+        if (stats.covariance_type != self.covariance_type
+                or stats.shifts.shape != self.means_.shape):
+            raise ValueError(
+                f"statistics of a {stats.covariance_type!r} mixture with "
+                f"{stats.shifts.shape[0]} components and {stats.shifts.shape[1]} features do "
+                f"not fit this {self.covariance_type!r} mixture with {self.n_components} "
+                f"components and {self.means_.shape[1]} features")
+
+    def _apply(self, stats, data):
+        """M-step from ``stats`` onto the fitted attributes (``data``: the rows, if at hand)."""
+        dtype = self.means_.dtype
+        self._events = self.degenerate_events_ = list(getattr(self, "degenerate_events_", []))
+        self._random_state = v.check_random_state(self.random_state)
+        try:
+            # tiny LAPACK calls: a BLAS thread pool's wake-ups would cost more than them
+            with blas_single_threaded():
+                params = self._m_step(stats, dtype, data, getattr(self, "n_iter_", 0))
+        finally:
+            del self._events, self._random_state
+        self._set_parameters(params, dtype)
+        self.lower_bound_ = self._lower_bound(stats, params)
+
+    # ------------------------------------------------------------------
     # Model files
     # ------------------------------------------------------------------
 
@@ -988,49 +1060,6 @@ class GaussianMixture(_BaseMixture):
     # Sufficient statistics and streaming
     # ------------------------------------------------------------------
 
-    def accumulate(self, X, sample_weight=None):
-        """Sufficient statistics of X under the current parameters (one E-step).
-
-        Statistics of disjoint chunks add, so one EM iteration over data that
-        never sits in memory at once is::
-
-            stats = sum(gmm.accumulate(chunk) for chunk in chunks)
-            gmm.update(stats)
-
-        which gives the same parameters as an iteration of ``fit`` on all the
-        rows (to rounding).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A chunk of rows.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row.
-
-        Returns
-        -------
-        stats : SufficientStatistics
-        """
-        with releasing_pages(X):
-            X = self._check_predict_input(X)
-            sample_weight = v.check_sample_weight(sample_weight, X.shape[0],
-                                                  allow_all_zero=True)
-            stats = self._statistics_of(X, sample_weight)
-        stats.worst_rows = []  # row indices of this chunk: meaningless once chunks add
-        return stats
-
-    def _statistics_of(self, X, sample_weight):
-        """Statistics of validated rows under the current parameters."""
-        n_threads = (1 if X.shape[0] < 2 * MIN_ROWS_PER_CHUNK
-                     else effective_n_threads(self.n_threads))
-        dtype = np.result_type(X.dtype, self.means_.dtype)  # as _outputs_of
-        X = np.asarray(X, dtype=dtype)
-        with blas_single_threaded():
-            stats = e_step_statistics(X, sample_weight, self._kernel_params(dtype), n_threads)
-        if stats.n_nonfinite:
-            raise NonFiniteLikelihoodError(stats.n_nonfinite, X.dtype)
-        return stats
-
     def update(self, stats=None):
         """The M-step: set the parameters from sufficient statistics.
 
@@ -1136,31 +1165,6 @@ class GaussianMixture(_BaseMixture):
         self.n_batches_seen_ = getattr(self, "n_batches_seen_", 0) + 1
         self.lower_bound_ = stats.mean_loglik
         return self
-
-    def _check_statistics(self, stats):
-        if not isinstance(stats, SufficientStatistics):
-            raise TypeError(f"expected SufficientStatistics, got {type(stats).__name__}")
-        if (stats.covariance_type != self.covariance_type
-                or stats.shifts.shape != self.means_.shape):
-            raise ValueError(
-                f"statistics of a {stats.covariance_type!r} mixture with "
-                f"{stats.shifts.shape[0]} components and {stats.shifts.shape[1]} features do "
-                f"not fit this {self.covariance_type!r} mixture with {self.n_components} "
-                f"components and {self.means_.shape[1]} features")
-
-    def _apply(self, stats, data):
-        """M-step from ``stats`` onto the fitted attributes (``data``: the rows, if at hand)."""
-        dtype = self.means_.dtype
-        self._events = self.degenerate_events_ = list(getattr(self, "degenerate_events_", []))
-        self._random_state = v.check_random_state(self.random_state)
-        try:
-            # tiny LAPACK calls: a BLAS thread pool's wake-ups would cost more than them
-            with blas_single_threaded():
-                params = self._m_step(stats, dtype, data, getattr(self, "n_iter_", 0))
-        finally:
-            del self._events, self._random_state
-        self._set_parameters(params, dtype)
-        self.lower_bound_ = stats.mean_loglik
 
     def _n_parameters(self):
         return n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
