@@ -104,102 +104,122 @@ def test_float32_fits_close_to_float64(covariance_type):
 # A plain-numpy variational reference, for sample weights from an injected start
 # ---------------------------------------------------------------------------
 
-def reference_fit(X, w, R0, covariance_type, prior_type, n_iter, reg_covar=1e-6):
-    """Bishop's §10.2 updates with scikit-learn's conventions, dense and weighted:
-    returns the means, covariances (W⁻¹ / ν), expected weights and lower bounds."""
+def reference_priors(X, w, covariance_type):
+    """scikit-learn's default priors, weighted: (γ, β₀, ν₀, m₀, covariance prior)."""
     n, d = X.shape
-    k = R0.shape[1]
     wsum = w.sum()
     m0 = w @ X / wsum
     Z = X - m0
     C = (Z * w[:, None]).T @ Z / (wsum - 1.0)
     cov0 = {"full": C, "tied": C, "diag": np.diag(C).copy(),
             "spherical": float(np.mean(np.diag(C)))}[covariance_type]
+    return m0, cov0
+
+
+def reference_update(X, w, R, priors, k, covariance_type, prior_type, reg_covar=1e-6):
+    """Bishop's §10.2 updates with scikit-learn's conventions, dense and weighted:
+    (concentration, β, means, ν, covariances W⁻¹ / ν as dense matrices)."""
+    n, d = X.shape
+    m0, cov0 = priors
     gamma0, beta0, nu0 = 1.0 / k, 1.0, float(d)
     eps = np.finfo(np.float64).eps
+    wsum = w.sum()
+    Rw = R * w[:, None]
+    nk = Rw.sum(axis=0) + 10 * eps * (wsum / n)
+    xk = Rw.T @ X / nk[:, None]
+    S = np.stack([(Rw[:, c, None] * (X - xk[c])).T @ (X - xk[c]) / nk[c] for c in range(k)])
+    if covariance_type == "tied":
+        S = np.einsum("k,kij->ij", nk, S) / nk.sum()
+    S = S + reg_covar * np.eye(d)
+    if prior_type == "dirichlet_process":
+        tail = np.concatenate([np.cumsum(nk[::-1])[::-1][1:], [0.0]])
+        wc = (1.0 + nk, gamma0 + tail)
+    else:
+        wc = gamma0 + nk
+    beta = beta0 + nk
+    means = (beta0 * m0 + nk[:, None] * xk) / beta[:, None]
+    diff = xk - m0
+    full_prior = cov0 if np.ndim(cov0) == 2 else (np.diag(cov0) if np.ndim(cov0) == 1
+                                                  else cov0 * np.eye(d))
+    if covariance_type == "tied":
+        nu = np.full(k, nu0 + nk.sum() / k)
+        Wi = full_prior + nk.sum() / k * S + beta0 / k * sum(
+            nk[c] / beta[c] * np.outer(diff[c], diff[c]) for c in range(k))
+        Wi = np.stack([Wi] * k)
+    else:
+        nu = nu0 + nk
+        Wi = np.stack([full_prior + nk[c] * S[c]
+                       + nk[c] * beta0 / beta[c] * np.outer(diff[c], diff[c])
+                       for c in range(k)])
+        if covariance_type == "diag":
+            Wi = np.stack([np.diag(np.diag(m)) for m in Wi])
+        elif covariance_type == "spherical":
+            Wi = np.stack([np.eye(d) * np.trace(m) / d for m in Wi])
+    return wc, beta, means, nu, Wi / nu[:, None, None]
 
-    def update(R):
-        Rw = R * w[:, None]
-        nk = Rw.sum(axis=0) + 10 * eps * (wsum / n)
-        xk = Rw.T @ X / nk[:, None]
-        S = np.stack([(Rw[:, c, None] * (X - xk[c])).T @ (X - xk[c]) / nk[c]
-                      for c in range(k)])
-        if covariance_type == "tied":
-            S = np.einsum("k,kij->ij", nk, S) / nk.sum()
-        S = S + reg_covar * np.eye(d)
-        if prior_type == "dirichlet_process":
-            tail = np.concatenate([np.cumsum(nk[::-1])[::-1][1:], [0.0]])
-            wc = (1.0 + nk, gamma0 + tail)
-        else:
-            wc = gamma0 + nk
-        beta = beta0 + nk
-        means = (beta0 * m0 + nk[:, None] * xk) / beta[:, None]
-        diff = xk - m0
-        full_prior = cov0 if np.ndim(cov0) == 2 else (np.diag(cov0) if np.ndim(cov0) == 1
-                                                      else cov0 * np.eye(d))
-        if covariance_type == "tied":
-            nu = np.full(k, nu0 + nk.sum() / k)
-            Wi = full_prior + nk.sum() / k * S + beta0 / k * sum(
-                nk[c] / beta[c] * np.outer(diff[c], diff[c]) for c in range(k))
-            Wi = np.stack([Wi] * k)
-        else:
-            nu = nu0 + nk
-            Wi = np.stack([full_prior + nk[c] * S[c]
-                           + nk[c] * beta0 / beta[c] * np.outer(diff[c], diff[c])
-                           for c in range(k)])
-            if covariance_type == "diag":
-                Wi = np.stack([np.diag(np.diag(m)) for m in Wi])
-            elif covariance_type == "spherical":
-                Wi = np.stack([np.eye(d) * np.trace(m) / d for m in Wi])
-        return wc, beta, means, nu, Wi / nu[:, None, None]
 
-    def expected_log_weights(wc):
-        if prior_type == "dirichlet_process":
-            a, b = wc
-            return digamma(a) - digamma(a + b) + np.concatenate(
-                [[0.0], np.cumsum(digamma(b) - digamma(a + b))[:-1]])
-        return digamma(wc) - digamma(wc.sum())
-
-    def e_step(wc, beta, means, nu, covs):
-        log_rho = np.empty((n, k))
-        for c in range(k):
-            P = np.linalg.inv(covs[c])  # ν W
-            z = X - means[c]
-            maha = np.einsum("ni,ij,nj->n", z, P, z)
-            e_log_det = (np.sum(digamma(0.5 * (nu[c] - np.arange(d)))) + d * math.log(2)
-                         + np.linalg.slogdet(P)[1] - d * math.log(nu[c]))
-            log_rho[:, c] = (expected_log_weights(wc)[c] + 0.5 * e_log_det
-                             - 0.5 * d / beta[c] - 0.5 * maha - 0.5 * d * math.log(2 * math.pi))
-        top = log_rho.max(axis=1, keepdims=True)
-        log_norm = top[:, 0] + np.log(np.exp(log_rho - top).sum(axis=1))
-        return log_rho - log_norm[:, None]
-
-    def lower_bound(log_r, wc, beta, nu, covs):
-        entropy = np.sum(w[:, None] * np.exp(log_r) * log_r)
-        half_log_det = np.array([-0.5 * np.linalg.slogdet(c)[1] for c in covs])
-        log_det = half_log_det - 0.5 * d * np.log(nu)
-        log_wishart = -(nu * log_det + nu * d * 0.5 * math.log(2.0)
-                        + np.sum(gammaln(0.5 * (nu - np.arange(d)[:, None])), axis=0))
-        log_wishart = k * log_wishart[0] if covariance_type == "tied" else log_wishart.sum()
-        if prior_type == "dirichlet_process":
-            log_norm_weight = -np.sum(betaln(wc[0], wc[1]))
-        else:
-            log_norm_weight = gammaln(wc.sum()) - np.sum(gammaln(wc))
-        return -entropy - log_wishart - log_norm_weight - 0.5 * d * np.sum(np.log(beta))
-
-    post = update(R0)
-    bounds = []
-    for _ in range(n_iter):
-        log_r = e_step(*post)
-        post = update(np.exp(log_r))
-        bounds.append(lower_bound(log_r, post[0], post[1], post[3], post[4]))
+def reference_log_resp(X, post, prior_type):
+    """log responsibilities of the variational E-step, dense."""
     wc, beta, means, nu, covs = post
+    n, d = X.shape
+    k = len(beta)
+    if prior_type == "dirichlet_process":
+        a, b = wc
+        e_log_w = digamma(a) - digamma(a + b) + np.concatenate(
+            [[0.0], np.cumsum(digamma(b) - digamma(a + b))[:-1]])
+    else:
+        e_log_w = digamma(wc) - digamma(wc.sum())
+    log_rho = np.empty((n, k))
+    for c in range(k):
+        P = np.linalg.inv(covs[c])  # ν W
+        z = X - means[c]
+        maha = np.einsum("ni,ij,nj->n", z, P, z)
+        e_log_det = (np.sum(digamma(0.5 * (nu[c] - np.arange(d)))) + d * math.log(2)
+                     + np.linalg.slogdet(P)[1] - d * math.log(nu[c]))
+        log_rho[:, c] = (e_log_w[c] + 0.5 * e_log_det - 0.5 * d / beta[c] - 0.5 * maha
+                         - 0.5 * d * math.log(2 * math.pi))
+    top = log_rho.max(axis=1, keepdims=True)
+    log_norm = top[:, 0] + np.log(np.exp(log_rho - top).sum(axis=1))
+    return log_rho - log_norm[:, None]
+
+
+def reference_lower_bound(w, log_r, post, covariance_type, prior_type):
+    wc, beta, means, nu, covs = post
+    k, d = means.shape
+    entropy = np.sum(w[:, None] * np.exp(log_r) * log_r)
+    log_det = np.array([-0.5 * np.linalg.slogdet(c)[1] for c in covs]) - 0.5 * d * np.log(nu)
+    log_wishart = -(nu * log_det + nu * d * 0.5 * math.log(2.0)
+                    + np.sum(gammaln(0.5 * (nu - np.arange(d)[:, None])), axis=0))
+    log_wishart = k * log_wishart[0] if covariance_type == "tied" else log_wishart.sum()
+    if prior_type == "dirichlet_process":
+        log_norm_weight = -np.sum(betaln(wc[0], wc[1]))
+    else:
+        log_norm_weight = gammaln(wc.sum()) - np.sum(gammaln(wc))
+    return -entropy - log_wishart - log_norm_weight - 0.5 * d * np.sum(np.log(beta))
+
+
+def reference_weights(wc, prior_type):
     if prior_type == "dirichlet_process":
         a, b = wc
         weights = a / (a + b) * np.concatenate([[1.0], np.cumprod(b / (a + b))[:-1]])
     else:
         weights = wc.copy()
-    return means, covs, weights / weights.sum(), np.array(bounds)
+    return weights / weights.sum()
+
+
+def reference_fit(X, w, R0, covariance_type, prior_type, n_iter):
+    """n_iter iterations from the responsibilities R0: the means, dense covariances,
+    expected weights and lower bounds."""
+    k = R0.shape[1]
+    priors = reference_priors(X, w, covariance_type)
+    post = reference_update(X, w, R0, priors, k, covariance_type, prior_type)
+    bounds = []
+    for _ in range(n_iter):
+        log_r = reference_log_resp(X, post, prior_type)
+        post = reference_update(X, w, np.exp(log_r), priors, k, covariance_type, prior_type)
+        bounds.append(reference_lower_bound(w, log_r, post, covariance_type, prior_type))
+    wc, beta, means, nu, covs = post
+    return means, covs, reference_weights(wc, prior_type), np.array(bounds)
 
 
 def injected_start(monkeypatch, R0_of):
@@ -381,6 +401,11 @@ def test_model_files_round_trip(tmp_path, covariance_type, prior_type):
             np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name),
                                           err_msg=name)
     np.testing.assert_array_equal(loaded.score_samples(X), model.score_samples(X))
+    assert loaded.n_samples_seen_ == len(X)
+    # a loaded model continues a stream as the saved one does
+    batch = four_clusters(seed=4, n=30)
+    np.testing.assert_array_equal(loaded.partial_fit(batch).means_,
+                                  model.partial_fit(batch).means_)
     with pytest.raises(ModelFileError, match="holds a BayesianGaussianMixture.*"
                                              "BayesianGaussianMixture.load"):
         GaussianMixture.load(path)
@@ -392,3 +417,104 @@ def test_model_files_round_trip(tmp_path, covariance_type, prior_type):
     np.savez(tmp_path / "bad.npz", **data)
     with pytest.raises(ModelFileError, match="out of range"):
         BayesianGaussianMixture.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_accumulate_and_update_are_one_iteration_of_fit(covariance_type):
+    X = four_clusters(seed=8, n=150)
+    w = np.random.RandomState(9).uniform(0.5, 2.0, len(X))
+    params = dict(n_components=5, covariance_type=covariance_type, random_state=2, tol=0.0)
+    one = BayesianGaussianMixture(max_iter=1, **params).fit(X, sample_weight=w)
+    two = BayesianGaussianMixture(max_iter=2, **params).fit(X, sample_weight=w)
+    stats = sum(one.accumulate(X[s:s + 100], sample_weight=w[s:s + 100])
+                for s in range(0, len(X), 100))
+    one.update(stats)
+    for name in ATTRIBUTES:
+        assert rel(getattr(one, name), getattr(two, name)) < 1e-10, name
+    assert one.lower_bound_ == pytest.approx(two.lower_bound_, rel=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_the_first_batch_of_a_stream_is_one_iteration_of_fit(covariance_type):
+    """Stochastic variational inference's first step is scikit-learn's first
+    iteration on the batch, from the same start."""
+    X = four_clusters(seed=10, n=120)
+    params = dict(n_components=5, covariance_type=covariance_type, random_state=3)
+    stream = BayesianGaussianMixture(**params).partial_fit(X)
+    theirs = sklearn_mixture.BayesianGaussianMixture(max_iter=1, **params).fit(X)
+    for name in ATTRIBUTES:
+        assert rel(getattr(stream, name), getattr(theirs, name)) < 1e-9, name
+    assert stream.n_samples_seen_ == len(X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_stream_of_batches_finds_the_clusters(covariance_type):
+    rng = np.random.RandomState(11)
+    centres = np.array([[0, 0, 0], [6, 6, 0], [0, 7, 4], [9, 0, 3]], dtype=float)
+
+    def batch(m=400):
+        return centres[rng.randint(0, 4, m)] + rng.randn(m, 3)
+
+    model = BayesianGaussianMixture(n_components=8, covariance_type=covariance_type,
+                                    weight_concentration_prior=1e-2, random_state=0)
+    model.fit(batch(2000))  # a start, then the stream continues from it
+    for _ in range(30):
+        model.partial_fit(batch())
+    assert model.n_batches_seen_ == 30
+    assert model.n_samples_seen_ == pytest.approx(2000 + 30 * 400)
+    used = model.weights_ > 0.05
+    assert 4 <= used.sum() <= 5  # (a tied covariance may split one cluster in two)
+    assert model.weights_[used].sum() > 0.95
+    found = model.means_[used]
+    # every cluster has a component at its centre
+    nearest = np.min(np.linalg.norm(centres[:, None] - found[None], axis=2), axis=1)
+    assert np.all(nearest < 0.5)
+
+
+def test_implied_statistics_reproduce_the_fitted_posterior():
+    """A fitted model's implied statistics, updated at its own weight, give back its
+    posterior (the update inverted)."""
+    for covariance_type in COVARIANCE_TYPES:
+        X = four_clusters(seed=12, n=100)
+        model = BayesianGaussianMixture(4, covariance_type=covariance_type,
+                                        random_state=0).fit(X)
+        stats = model._implied_statistics()
+        post = model._update(stats.scaled(model.n_samples_seen_), np.dtype(np.float64))
+        assert rel(post.means, model.means_) < 1e-9, covariance_type
+        assert rel(post.covariances, model.covariances_) < 1e-9, covariance_type
+        assert rel(post.mean_precision, model.mean_precision_) < 1e-9, covariance_type
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+def test_stochastic_steps_equal_the_numpy_reference(monkeypatch, covariance_type, prior_type):
+    """Two batches of stochastic variational inference from an injected start: the
+    second step's posterior is the update from the first batch's statistics, weighted
+    (1 − ρ) (W₁ + W₂) / W₁, and the second's, weighted ρ (W₁ + W₂) / W₂."""
+    X = make_blobs(n_samples=600, n_features=3, n_components=3, seed=13)
+    w = np.random.RandomState(14).uniform(0.5, 2.0, len(X))
+    B1, w1, B2, w2 = X[:250], w[:250], X[250:], w[250:]
+    R0 = np.random.RandomState(15).dirichlet(np.ones(4), len(B1))
+    injected_start(monkeypatch, lambda rows: R0)
+    model = BayesianGaussianMixture(4, covariance_type=covariance_type,
+                                    weight_concentration_prior_type=prior_type,
+                                    learning_decay=0.7)
+    model.partial_fit(B1, sample_weight=w1).partial_fit(B2, sample_weight=w2)
+    k = 4
+    priors = reference_priors(B1, w1, covariance_type)  # the first batch's rows
+    post0 = reference_update(B1, w1, R0, priors, k, covariance_type, prior_type)
+    R1 = np.exp(reference_log_resp(B1, post0, prior_type))
+    post1 = reference_update(B1, w1, R1, priors, k, covariance_type, prior_type)
+    R2 = np.exp(reference_log_resp(B2, post1, prior_type))
+    W1, W2 = w1.sum(), w2.sum()
+    rho = (W1 / W2 + 1.0) ** -0.7
+    union = np.concatenate([w1 * (1 - rho) * (W1 + W2) / W1, w2 * rho * (W1 + W2) / W2])
+    post2 = reference_update(np.vstack([B1, B2]), union, np.vstack([R1, R2]), priors, k,
+                             covariance_type, prior_type)
+    dense = {"full": lambda c: c, "tied": lambda c: np.stack([c] * k),
+             "diag": lambda c: np.stack([np.diag(v) for v in c]),
+             "spherical": lambda c: np.stack([np.eye(3) * v for v in c])}[covariance_type]
+    assert rel(model.means_, post2[2]) < 1e-9
+    assert rel(dense(model.covariances_), post2[4]) < 1e-9
+    assert rel(model.weights_, reference_weights(post2[0], prior_type)) < 1e-9
+    assert model.n_samples_seen_ == pytest.approx(W1 + W2)

@@ -22,7 +22,8 @@ from ._covariance import COVARIANCE_TYPES, TYPES
 from ._init import initial_statistics
 from ._kernels import same_bytes
 from ._mixture import _INIT_PARAMS, _KERNEL_PARAMS_CACHE, _BaseMixture
-from ._mstep import KernelParams, estimate_parameters, precisions_cholesky_from_covariances
+from ._mstep import (KernelParams, SufficientStatistics, estimate_parameters,
+                     precisions_cholesky_from_covariances)
 from ._parallel import effective_n_threads
 
 _PRIOR_TYPES = {"dirichlet_process", "dirichlet_distribution"}
@@ -93,6 +94,9 @@ default='dirichlet_process'
     verbose_interval : int, default=10
     n_threads : int or None, default=None
         Threads of the kernels (None: all cores, within threadpoolctl's limit).
+    learning_decay : float in (0.5, 1], default=0.6
+        κ of :meth:`partial_fit`'s step sizes ρ_t = (t + 1)^−κ (stochastic
+        variational inference).
 
     Attributes
     ----------
@@ -144,6 +148,7 @@ default='dirichlet_process'
         verbose=0,
         verbose_interval=10,
         n_threads=None,
+        learning_decay=0.6,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -163,6 +168,7 @@ default='dirichlet_process'
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
+        self.learning_decay = learning_decay
 
     # ------------------------------------------------------------------
     # Parameters and priors
@@ -192,10 +198,21 @@ default='dirichlet_process'
         if not isinstance(self.verbose, (bool, np.bool_)):
             v.check_int("verbose", self.verbose, 0, name)
         v.check_int("verbose_interval", self.verbose_interval, 1, name)
+        v.check_real("learning_decay", self.learning_decay, 0.0, name)
+        if not 0.5 < self.learning_decay <= 1.0:
+            raise v.InvalidParameterError(
+                f"The 'learning_decay' parameter of {name} must be a float in the range "
+                f"(0.5, 1.0]. Got {self.learning_decay!r} instead.")
         try:
             return effective_n_threads(self.n_threads)
         except (TypeError, ValueError) as exc:
             raise v.InvalidParameterError(f"The 'n_threads' parameter: {exc}") from None
+
+    def _start_stream(self, data, initialise_only):
+        # partial_fit continues from these: the fit's rows count as seen
+        self.n_samples_seen_ = 0.0 if initialise_only else data.total_weight
+        self.n_batches_seen_ = 0
+        self.statistics_ = None
 
     def _check_initial_values(self, n_features):
         return None  # the start is always an assignment (init_params)
@@ -330,6 +347,123 @@ default='dirichlet_process'
             log_norm_weight = float(gammaln(np.sum(wc)) - np.sum(gammaln(wc)))
         return (-stats.resp_entropy - log_wishart - log_norm_weight
                 - 0.5 * d * float(np.sum(np.log(post.mean_precision))))
+
+    # ------------------------------------------------------------------
+    # Streams: exact passes over chunks, and stochastic variational inference
+    # ------------------------------------------------------------------
+
+    def update(self, stats):
+        """The variational update from sufficient statistics of every row (summed
+        over chunks by :meth:`accumulate`): one pass over the chunks and this is one
+        iteration of ``fit`` on all the rows (to rounding).
+
+        Parameters
+        ----------
+        stats : SufficientStatistics
+
+        Returns
+        -------
+        self : BayesianGaussianMixture
+            ``lower_bound_`` becomes the variational lower bound after the update.
+        """
+        self._check_is_fitted()
+        self._check_statistics(stats)
+        if stats.total_weight <= 0:
+            raise ValueError("the statistics hold no rows of positive weight")
+        self._apply(stats, None)
+        return self
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Stochastic variational inference on one batch of a stream (Hoffman, Blei,
+        Wang and Paisley, 2013).
+
+        The stream starts from the fitted model where there is one (after ``fit``,
+        ``load`` or earlier batches); otherwise the first batch initialises it as
+        ``fit`` would, priors included.  Each batch's statistics under the current
+        posterior, per unit weight, are blended into running ones,
+        ``s ← (1 − ρ) s + ρ s_batch`` with ``ρ = (t + 1) ** -learning_decay`` (``t``
+        the batches of this one's weight seen before it), and the posterior is the
+        update from ``s`` scaled to the weight seen so far, ``n_samples_seen_``: the
+        natural-gradient step of the variational objective for a data set of that
+        size.  The first batch's step is one iteration of ``fit`` on it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : BayesianGaussianMixture
+        """
+        self._check_parameters()
+        starting = not hasattr(self, "means_")
+        if starting:
+            self._fit(X, sample_weight, want_labels=False, initialise_only=True)
+        X = self._check_predict_input(X)
+        sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
+        stats = self._statistics_of(X, sample_weight)
+        stats.worst_rows = []
+        weight = stats.total_weight
+        batch = stats.scaled(1.0 / weight)
+        seen = float(getattr(self, "n_samples_seen_", 0.0))
+        running = getattr(self, "statistics_", None)
+        if running is None and not starting:
+            # a fitted or loaded model: the statistics its posterior implies, worth
+            # n_samples_seen_ of weight (at least this batch's, where unknown)
+            seen = max(seen, weight)
+            running = self._implied_statistics()
+        if running is None:
+            running = batch
+        else:
+            rho = (seen / weight + 1.0) ** -float(self.learning_decay)
+            running = running.scaled(1.0 - rho) + batch.scaled(rho)
+        self.statistics_ = running
+        self.n_samples_seen_ = seen + weight
+        self.n_batches_seen_ = int(getattr(self, "n_batches_seen_", 0)) + 1
+        self._apply(running.scaled(self.n_samples_seen_), None)
+        return self
+
+    def _implied_statistics(self):
+        """The statistics per unit weight that the fitted posterior implies: the
+        update inverted (N = β − β₀, x̄ from the means, the scatter from the
+        Wishart's scale, less reg_covar), around each x̄ (tied: around m₀)."""
+        post = self._current_parameters()
+        k, d = post.means.shape
+        beta0, m0 = self.mean_precision_prior_, np.asarray(self.mean_prior_, np.float64)
+        prior, reg = self.covariance_prior_, self.reg_covar
+        nk = np.maximum(post.mean_precision - beta0, 0.0)
+        if not nk.sum() > 0:
+            raise ValueError("the fitted posterior holds no weight to continue a stream from")
+        safe = np.where(nk > 0, nk, 1.0)
+        xk = np.where((nk > 0)[:, None],
+                      (post.mean_precision[:, None] * post.means - beta0 * m0) / safe[:, None],
+                      post.means)
+        diff = xk - m0
+        nu = np.asarray(post.degrees_of_freedom, np.float64)
+        shrink = nk * beta0 / post.mean_precision  # the means' pull towards m₀
+        cov_type = self.covariance_type
+        stats = SufficientStatistics(cov_type, xk, m0.copy(), n_rows=k)
+        stats.row[1] = nk.sum()
+        stats.row[2:2 + k] = nk
+        s2 = stats.s2
+        if cov_type == "full":  # N_k S_k, less the N_k reg_covar the fit added
+            scatter = (post.covariances * nu[:, None, None] - prior
+                       - shrink[:, None, None] * diff[:, :, None] * diff[:, None, :])
+            s2.reshape(k, d, d)[:] = np.tril(scatter - nk[:, None, None] * reg * np.eye(d))
+        elif cov_type == "tied":  # every row's second moment around m₀
+            scatter = (post.covariances * nu - prior
+                       - beta0 / k * np.dot((nk / post.mean_precision) * diff.T, diff))
+            within = k * scatter - nk.sum() * reg * np.eye(d)
+            s2.reshape(d, d)[:] = np.tril(within + np.einsum("k,ki,kj->ij", nk, diff, diff))
+        elif cov_type == "diag":
+            scatter = post.covariances * nu[:, None] - prior - shrink[:, None] * diff**2
+            s2.reshape(k, d)[:] = scatter - nk[:, None] * reg
+        else:
+            scatter = post.covariances * nu - prior - shrink * np.mean(diff**2, axis=1)
+            s2[:] = d * (scatter - nk * reg)
+        return stats.scaled(1.0 / nk.sum())
 
     # ------------------------------------------------------------------
     # The kernels' parameters and the fitted attributes
