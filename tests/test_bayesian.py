@@ -80,12 +80,19 @@ def test_given_priors_give_scikit_learns_fit(covariance_type):
 
 
 def test_superfluous_components_are_switched_off():
+    import gmmcore
+
     X = four_clusters(seed=3)
-    model = BayesianGaussianMixture(n_components=10, weight_concentration_prior=1e-3,
-                                    random_state=0, max_iter=500).fit(X)
+    model = gmmcore.BayesianGaussianMixture(n_components=10, weight_concentration_prior=1e-3,
+                                            random_state=0, max_iter=500).fit(X)
     weights = np.sort(model.weights_)[::-1]
     assert np.all(weights[:4] > 0.2)
     assert np.all(weights[4:] < 1e-2)
+    used = model.effective_components()
+    np.testing.assert_array_equal(used, np.argsort(-model.weights_)[:4])
+    assert len(model.effective_components(threshold=0.0)) == 10
+    with pytest.raises(ValueError, match="threshold"):
+        model.effective_components(threshold=1.5)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

@@ -73,11 +73,17 @@ def bic_finds_true_k(out):
     assert f"best: k={true_k} covariance_type=full" in out
 
 
+def bayesian_finds_the_clusters(out):
+    true_k = int(re.search(r"true number of clusters: (\d+)", out).group(1))
+    assert f"effective components (weight > 1%): {true_k} of 10" in out
+
+
 PICTURES = {
     "kmeans_vs_gmm": gmm_beats_kmeans,
     "gmm_probabilities": some_points_uncertain,
     "covariance_types": full_has_lowest_bic,
     "bic_model_selection": bic_finds_true_k,
+    "bayesian_components": bayesian_finds_the_clusters,
 }
 
 

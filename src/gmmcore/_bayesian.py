@@ -348,6 +348,27 @@ default='dirichlet_process'
         return (-stats.resp_entropy - log_wishart - log_norm_weight
                 - 0.5 * d * float(np.sum(np.log(post.mean_precision))))
 
+    def effective_components(self, threshold=0.01):
+        """The components the fit uses: those whose expected weight exceeds
+        ``threshold``, heaviest first.
+
+        Parameters
+        ----------
+        threshold : float in [0, 1), default=0.01
+
+        Returns
+        -------
+        components : ndarray of int
+            Indices into ``weights_``, ``means_`` and the other per-component
+            attributes.
+        """
+        self._check_is_fitted()
+        if not (v._real(threshold) and 0.0 <= threshold < 1.0):
+            raise ValueError(f"threshold must be a number in [0, 1), got {threshold!r}")
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        order = np.argsort(-weights, kind="stable")
+        return order[weights[order] > threshold]
+
     # ------------------------------------------------------------------
     # Streams: exact passes over chunks, and stochastic variational inference
     # ------------------------------------------------------------------
