@@ -632,3 +632,30 @@ def test_a_closed_pipe_ends_quietly(tmp_path, model_file):
 def test_demo_in_process(capsys):
     code, out, _ = run(capsys, "demo", "--n-samples", 300)
     assert code == 0 and "agreement with the true clusters" in out
+
+
+def test_a_bayesian_fit_equals_the_api_fit_and_predicts(tmp_path, capsys, X, data_npy):
+    from gmmcore import BayesianGaussianMixture
+
+    model_path = tmp_path / "model.npz"
+    code, out, err = run(capsys, "fit", data_npy, "-k", 6, "--bayesian",
+                         "--weight-concentration-prior-type", "dirichlet_distribution",
+                         "--weight-concentration-prior", 0.05, "--mean-precision-prior", 0.5,
+                         "--degrees-of-freedom-prior", 4.0, "--random-state", 0,
+                         "-o", model_path)
+    assert code == 0, err
+    cli = BayesianGaussianMixture.load(model_path)
+    api = BayesianGaussianMixture(6, weight_concentration_prior_type="dirichlet_distribution",
+                                  weight_concentration_prior=0.05, mean_precision_prior=0.5,
+                                  degrees_of_freedom_prior=4.0, random_state=0).fit(X)
+    np.testing.assert_allclose(cli.means_, api.means_, rtol=1e-12, atol=1e-12)
+    facts = summary(out)
+    assert float(facts["lower_bound"]) == pytest.approx(api.lower_bound_, abs=1e-3)
+    assert int(facts["components_in_use"].split()[0]) == len(api.effective_components())
+    assert "bic" not in facts
+    code, out, err = run(capsys, "predict", model_path, data_npy)
+    assert code == 0, err
+    np.testing.assert_array_equal(np.array(out.split()[1:], dtype=int), api.predict(X))
+    code, out, err = run(capsys, "fit", data_npy, "-k", 2, "--bayesian", "--on-degenerate",
+                         "reseed", "-o", tmp_path / "other.npz")
+    assert code == 2 and "--on-degenerate is for EM fits" in err

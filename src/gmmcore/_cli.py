@@ -45,7 +45,7 @@ import warnings
 
 import numpy as np
 
-from . import GaussianMixture, __version__
+from . import BayesianGaussianMixture, GaussianMixture, __version__
 from . import _validation
 from ._covariance import COVARIANCE_TYPES
 from .exceptions import ModelFileError
@@ -435,7 +435,12 @@ def _load_model(args):
     if not os.path.isfile(args.model):
         raise CliError(f"no such model file: {args.model}")
     try:
-        return GaussianMixture.load(args.model)
+        try:
+            return GaussianMixture.load(args.model)
+        except ModelFileError as exc:
+            if "holds a BayesianGaussianMixture" not in str(exc):
+                raise
+            return BayesianGaussianMixture.load(args.model)
     except ModelFileError as exc:
         swapped = args.data.lower().endswith(".npz")
         hint = (f"; the model comes first: gmmcore {args.command} MODEL DATA"
@@ -500,14 +505,27 @@ def fit(args):
     X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2,
                          quiet=args.quiet)
     _check_enough_samples(X, args.n_components, args.data)
-    gmm = GaussianMixture(n_components=args.n_components, covariance_type=args.covariance_type,
-                          verbose=2 if args.verbose else 0, verbose_interval=1,
-                          **_estimator_params(args))
+    params = dict(n_components=args.n_components, covariance_type=args.covariance_type,
+                  verbose=2 if args.verbose else 0, verbose_interval=1,
+                  **_estimator_params(args))
+    if args.bayesian:
+        if args.on_degenerate != "raise":
+            raise CliError("--on-degenerate is for EM fits; a --bayesian fit's priors keep "
+                           "every component's covariance positive definite")
+        del params["on_degenerate"]
+        gmm = BayesianGaussianMixture(
+            weight_concentration_prior_type=args.weight_concentration_prior_type,
+            weight_concentration_prior=args.weight_concentration_prior,
+            mean_precision_prior=args.mean_precision_prior,
+            degrees_of_freedom_prior=args.degrees_of_freedom_prior, **params)
+    else:
+        gmm = GaussianMixture(**params)
     start = time.perf_counter()
     with _estimator_errors(args.quiet):
         gmm.fit(X)
         elapsed = time.perf_counter() - start
-        log_likelihood, bic = gmm.score(X), gmm.bic(X)
+        log_likelihood = gmm.score(X)
+        bic = None if args.bayesian else gmm.bic(X)
     _save_model(gmm, names, model_path)
     if not args.quiet:
         summary = [("model", model_path), ("n_components", gmm.n_components),
@@ -516,8 +534,14 @@ def fit(args):
         if names is not None:
             summary.append(("columns", ",".join(names)))
         summary += [("dtype", X.dtype.name), ("converged", "yes" if gmm.converged_ else "no"),
-                    ("n_iter", gmm.n_iter_), ("mean_log_likelihood", f"{log_likelihood:.6f}"),
-                    ("bic", f"{bic:.4f}"), ("fit_time", f"{elapsed:.3f}s")]
+                    ("n_iter", gmm.n_iter_), ("mean_log_likelihood", f"{log_likelihood:.6f}")]
+        if args.bayesian:
+            used = gmm.effective_components()
+            summary += [("lower_bound", f"{gmm.lower_bound_:.4f}"),
+                        ("components_in_use", f"{len(used)} (weight > 1%)")]
+        else:
+            summary.append(("bic", f"{bic:.4f}"))
+        summary.append(("fit_time", f"{elapsed:.3f}s"))
         for key, value in summary:
             print(f"{key + ':':<21}{value}")
     return EXIT_OK
@@ -732,13 +756,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"gmmcore: error: {message} (see '{self.prog} --help')\n")
 
 
-def _number_type(convert, low, what, high=math.inf):
+def _number_type(convert, low, what, high=math.inf, low_open=False):
     def parse(text):
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not (math.isfinite(value) and low <= value <= high):
+        if not (math.isfinite(value) and low <= value <= high) or low_open and value == low:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
     return parse
@@ -854,6 +878,21 @@ def build_parser():
                    help="(default: full)")
     _add_estimator_options(p, "print progress on stderr: each iteration's log-likelihood "
                               "and time")
+    b = p.add_argument_group("variational fit (as BayesianGaussianMixture's): -k is then an "
+                             "upper bound, and the fit switches the components it does not "
+                             "need off")
+    b.add_argument("--bayesian", action="store_true",
+                   help="fit BayesianGaussianMixture instead of GaussianMixture")
+    b.add_argument("--weight-concentration-prior-type", default="dirichlet_process",
+                   choices=("dirichlet_process", "dirichlet_distribution"),
+                   help="(default: dirichlet_process)")
+    positive = _number_type(float, 0.0, "a number > 0", low_open=True)
+    b.add_argument("--weight-concentration-prior", type=positive, metavar="GAMMA",
+                   help="smaller: fewer components (default: 1 / K)")
+    b.add_argument("--mean-precision-prior", type=positive, metavar="BETA",
+                   help="(default: 1)")
+    b.add_argument("--degrees-of-freedom-prior", type=float, metavar="NU",
+                   help="above n_features - 1 (default: n_features)")
 
     for name, func, help_text in (
             ("predict", predict, "the most probable component of each row (column 'label')"),
