@@ -525,3 +525,30 @@ def test_stochastic_steps_equal_the_numpy_reference(monkeypatch, covariance_type
     assert rel(dense(model.covariances_), post2[4]) < 1e-9
     assert rel(model.weights_, reference_weights(post2[0], prior_type)) < 1e-9
     assert model.n_samples_seen_ == pytest.approx(W1 + W2)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_posterior_predictive_is_scipys_student_t_mixture(covariance_type):
+    from scipy.stats import multivariate_t
+
+    X = four_clusters(seed=16, n=40)  # few rows: the posterior is wide, the tails heavy
+    model = BayesianGaussianMixture(5, covariance_type=covariance_type,
+                                    random_state=0).fit(X)
+    k, d = model.means_.shape
+    nu = np.broadcast_to(np.asarray(model.degrees_of_freedom_, float), (k,))
+    precisions = {"full": lambda p: p, "tied": lambda p: np.stack([p] * k),
+                  "diag": lambda p: np.stack([np.diag(v) for v in p]),
+                  "spherical": lambda p: np.stack([np.eye(d) * v for v in p])}[
+        covariance_type](model.precisions_)  # ν W
+    Y = four_clusters(seed=17, n=10)
+    density = np.zeros(len(Y))
+    for c in range(k):
+        dof = nu[c] + 1 - d
+        beta = model.mean_precision_[c]
+        L = dof * beta / ((1 + beta) * nu[c]) * precisions[c]
+        density += model.weights_[c] * multivariate_t(loc=model.means_[c],
+                                                      shape=np.linalg.inv(L), df=dof).pdf(Y)
+    np.testing.assert_allclose(model.predictive_score_samples(Y), np.log(density), rtol=1e-10)
+    # heavier tails than the plug-in density far from the data
+    far = np.array([[40.0, 40.0, 40.0]])
+    assert model.predictive_score_samples(far)[0] > model.score_samples(far)[0]
