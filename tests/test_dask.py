@@ -288,3 +288,28 @@ def test_select_on_dask_equals_select_in_memory(client, blobs):
     np.testing.assert_array_equal(on_cluster.table["n_iter"], local.table["n_iter"])
     np.testing.assert_allclose(on_cluster.best_estimator_.means_, local.best_estimator_.means_,
                                rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
+def test_bayesian_fit_equals_in_memory_fit_for_any_chunking(client, blobs, covariance_type,
+                                                            prior_type):
+    """The variational mixture on dask: priors from a pass over the blocks, the start
+    from all 1000 rows (within the init sample), every pass's statistics and entropy
+    from the workers; the in-memory fit's posterior to rounding."""
+    weights = np.random.RandomState(1).uniform(0.5, 2.0, len(blobs))
+    params = dict(n_components=4, covariance_type=covariance_type, random_state=0,
+                  weight_concentration_prior_type=prior_type, tol=1e-9, max_iter=12)
+    expected = gmmcore.BayesianGaussianMixture(**params).fit(blobs, sample_weight=weights)
+    for chunks in CHUNKINGS:
+        got = gmm_dask.BayesianGaussianMixture(client=client, timeout=60, **params).fit(
+            da.from_array(blobs, chunks=(chunks, 3)), sample_weight=weights)
+        for name in ("weights_", "means_", "covariances_", "mean_precision_",
+                     "degrees_of_freedom_", "covariance_prior_", "mean_prior_"):
+            assert max_rel(getattr(got, name), getattr(expected, name)) <= 1e-10, name
+        assert got.n_iter_ == expected.n_iter_
+        np.testing.assert_allclose(got.lower_bounds_, expected.lower_bounds_, rtol=1e-10)
+    X = da.from_array(blobs, chunks=300)
+    np.testing.assert_allclose(got.predict_proba(X).compute(), expected.predict_proba(blobs),
+                               rtol=1e-9, atol=1e-12)
+    assert got.score(X) == pytest.approx(expected.score(blobs), rel=1e-10)

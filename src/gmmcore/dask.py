@@ -9,7 +9,9 @@ the estimator's own M-step turns it into the next parameters.  The parameters go
 out the same way, as one small key of each pass's graph.  The rows never leave
 the workers, and the partial sums are added in block order whatever the timing,
 so a fit is reproducible and equals the in-memory fit from the same start to
-rounding, for any chunking.
+rounding, for any chunking.  ``gmmcore.dask.BayesianGaussianMixture`` runs the
+variational mixture the same way (``_DaskMixin`` is what both add to their
+in-memory estimators).
 
 This module is the only one of gmmcore that imports dask and distributed
 (``pip install 'gmmcore[dask]'``); ``import gmmcore`` never loads them.
@@ -31,13 +33,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("gmmcore.dask needs dask and distributed: "
                       "pip install 'gmmcore[dask]'") from exc
 
-from . import _mixture
+from . import _bayesian, _mixture
 from . import _validation as v
 from ._data import ArrayRows
 from ._em import e_step_outputs, e_step_statistics
+from ._init import data_moments, moment_statistics
 from ._parallel import blas_single_threaded, usable_cpu_count
 
-__all__ = ["DaskRows", "GaussianMixture"]
+__all__ = ["BayesianGaussianMixture", "DaskRows", "GaussianMixture"]
 
 _OUTPUT_INDEX = {"resp": 0, "log_prob_norm": 1, "labels": 2}
 
@@ -60,6 +63,16 @@ def _block_statistics(block, weights, kparams, start):
         stats = e_step_statistics(X, w, kparams, 1)
     stats.worst_rows = [start + int(r) for r in stats.worst_rows]
     return stats
+
+
+def _block_moments(block, weights, covariance_type, dtype, start):
+    """The moment statistics of a block (every row one component's: see
+    _init.moment_statistics), for the priors of the variational mixture."""
+    end = start + block.shape[0]
+    X = v.check_array(block, name=f"X[{start}:{end}]", dtype=dtype, ensure_min_samples=0)
+    w = v.check_sample_weight(weights, X.shape[0], allow_all_zero=True)
+    with blas_single_threaded():
+        return moment_statistics(X, w, covariance_type, 1)
 
 
 def _block_outputs(block, kparams, output):
@@ -406,6 +419,24 @@ class DaskRows:
                                  f"EM pass {self._n_passes} over {len(parts)} blocks")
         return stats
 
+    def moments(self, covariance_type, n_threads):
+        """The rows' weighted mean and covariance (see _init.data_moments): one task
+        per block, a tree sum of the blocks' moment statistics (around their pooled
+        mean), computed back to the client."""
+        token = uuid.uuid4().hex[:16]
+        block_moments = dask.delayed(_block_moments, pure=True)
+        parts = []
+        for i, block in enumerate(self._x_blocks):
+            start, end = int(self._starts[i]), int(self._starts[i + 1])
+            if end == start:
+                continue
+            weights = None if self._w_blocks is None else self._w_blocks[i]
+            parts.append(block_moments(block, weights, covariance_type, self.dtype, start,
+                                       dask_key_name=f"gmmcore-moments-{token}-{i}"))
+        (stats,) = self._compute([_tree_sum(parts, token)],
+                                 f"the moments of X over {len(parts)} blocks")
+        return data_moments(stats)
+
     def labels(self, kparams, n_threads):
         """The most probable component of each row, as a lazy dask array."""
         return map_outputs(self.X, kparams, "labels")
@@ -440,115 +471,11 @@ def map_outputs(X, kparams, output):
 # The estimator
 # ----------------------------------------------------------------------
 
-class GaussianMixture(_mixture.GaussianMixture):
-    """Gaussian mixture fitted by EM on a Dask array or DataFrame, on a Dask cluster.
-
-    The parameters, fitted attributes and methods of
-    :class:`gmmcore.GaussianMixture`, for data that lives on a Dask cluster.  Each
-    EM iteration is one Dask computation: every block of rows is reduced on a
-    worker to its sufficient statistics by gmmcore's kernels, the statistics are
-    summed by a fixed tree of additions, and only the sum (k×d×d-sized) is
-    computed back to the client, where the same M-step as the in-memory fit runs.
-    From the same start the fitted parameters equal the in-memory fit's to
-    rounding (about 1e-12 relative in float64), for any chunking of X.
-
-    X is read once per iteration: persist it first (``X = X.persist()``) when it
-    fits in the workers' memory, else each iteration recomputes or reloads it.  A
-    dask array made with ``da.from_array`` of a numpy array carries the array in
-    its graph, so persist it too.  The workers need gmmcore installed.
-
-    NumPy and other in-memory input is fitted, predicted and scored in this
-    process exactly as by :class:`gmmcore.GaussianMixture` (no cluster is used).
-
-    With ``on_degenerate='reseed'`` the re-seeding candidates are the worst
-    explained row of each block, so a re-seeded fit may take other rows than the
-    in-memory one; 'raise' and 'regularize' behave as in memory.
-
-    Parameters
-    ----------
-    n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, \
-weights_init, means_init, precisions_init, random_state, warm_start, verbose, \
-verbose_interval, on_degenerate
-        As in :class:`gmmcore.GaussianMixture`.
-    n_threads : int or None, default=None
-        Threads of the work done on the client (the initialisation on the sample,
-        and in-memory input).  Each Dask task runs gmmcore's kernels on one thread:
-        the workers are the parallelism.
-    client : distributed.Client or None, default=None
-        The cluster a fit runs on.  None: the default client if one exists
-        (``distributed.default_client()``), else a ``distributed.LocalCluster``
-        started for the fit, with one single-threaded worker process per usable
-        CPU, and closed when the fit ends.  ``sklearn.base.clone`` shares it;
-        pickles, deep copies and :meth:`save` leave it out (``client=None``).
-    init_sample_size : int or None, default=None
-        The initialisation (``init_params``: k-means, k-means++, random
-        responsibilities or random rows) runs on the client, on this many rows
-        drawn uniformly at random without replacement from X with
-        ``random_state`` and gathered once per fit, so it never gathers X.
-        None: ``max(10_000, 50 * n_components)``.  When X has at most this many
-        rows the initialisation sees all of them, in order, and starts where the
-        in-memory fit does for the same ``random_state``.  No row is gathered when
-        ``weights_init``, ``means_init`` and ``precisions_init`` are all given.
-    timeout : float or None, default=3600.0
-        Seconds to wait for each computation a fit starts on the cluster (an EM
-        pass, the initialisation sample, a check of the weights); past it the
-        computation is cancelled and TimeoutError is raised.  None waits without
-        limit.  A worker that dies during a pass is handled by Dask: its tasks run
-        again on the other workers (a LocalCluster's nanny restarts it), and a task
-        whose workers die repeatedly (``distributed.scheduler.allowed-failures``)
-        raises ``distributed.KilledWorker``.
-
-    Attributes
-    ----------
-    weights_, means_, covariances_, precisions_, precisions_cholesky_, converged_, \
-n_iter_, lower_bound_, lower_bounds_, n_features_in_, feature_names_in_, \
-degenerate_events_
-        As in :class:`gmmcore.GaussianMixture`; ``feature_names_in_`` comes from
-        a dask DataFrame's columns.
-
-    Examples
-    --------
-    >>> import dask.array as da
-    >>> from gmmcore.dask import GaussianMixture
-    >>> X = da.random.default_rng(0).normal(size=(10**6, 8), chunks=(10**5, 8))
-    >>> gm = GaussianMixture(n_components=4, random_state=0).fit(X)  # doctest: +SKIP
-    >>> labels = gm.predict(X)           # a lazy dask array    # doctest: +SKIP
-    >>> gm.score(X)                      # a float              # doctest: +SKIP
-    """
-
-    def __init__(
-        self,
-        n_components=1,
-        *,
-        covariance_type="full",
-        tol=1e-3,
-        reg_covar=1e-6,
-        max_iter=100,
-        n_init=1,
-        init_params="kmeans",
-        weights_init=None,
-        means_init=None,
-        precisions_init=None,
-        random_state=None,
-        warm_start=False,
-        verbose=0,
-        verbose_interval=10,
-        n_threads=None,
-        on_degenerate="raise",
-        client=None,
-        init_sample_size=None,
-        timeout=3600.0,
-    ):
-        super().__init__(
-            n_components, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
-            max_iter=max_iter, n_init=n_init, init_params=init_params,
-            weights_init=weights_init, means_init=means_init,
-            precisions_init=precisions_init, random_state=random_state,
-            warm_start=warm_start, verbose=verbose, verbose_interval=verbose_interval,
-            n_threads=n_threads, on_degenerate=on_degenerate)
-        self.client = client
-        self.init_sample_size = init_sample_size
-        self.timeout = timeout
+class _DaskMixin:
+    """What the Dask estimators add to gmmcore's in-memory ones: fits whose passes
+    run on a Dask cluster (``DaskRows``), lazy per-row outputs for dask input, and a
+    client that is shared, never copied.  Their parameters ``client``,
+    ``init_sample_size`` and ``timeout`` are set by each estimator's __init__."""
 
     # ------------------------------------------------------------------
     # Estimator protocol: the client is shared, never copied
@@ -585,16 +512,16 @@ degenerate_events_
         n_threads = super()._check_parameters()
         if self.client is not None and not isinstance(self.client, distributed.Client):
             raise v.InvalidParameterError(
-                "The 'client' parameter of GaussianMixture must be a distributed.Client or "
-                f"None. Got {self.client!r} instead.")
+                f"The 'client' parameter of {type(self).__name__} must be a "
+                f"distributed.Client or None. Got {self.client!r} instead.")
         if self.init_sample_size is not None:
             v.check_int("init_sample_size", self.init_sample_size, 2)
         if self.timeout is not None:
             v.check_real("timeout", self.timeout, 0.0)
             if self.timeout <= 0:
                 raise v.InvalidParameterError(
-                    "The 'timeout' parameter of GaussianMixture must be a positive number "
-                    f"of seconds or None. Got {self.timeout!r} instead.")
+                    f"The 'timeout' parameter of {type(self).__name__} must be a positive "
+                    f"number of seconds or None. Got {self.timeout!r} instead.")
         return n_threads
 
     # ------------------------------------------------------------------
@@ -653,8 +580,8 @@ degenerate_events_
             return super()._fit(X, sample_weight, want_labels, initialise_only)
         n_threads = self._check_parameters()
         feature_names = v.feature_names_of(X) if _is_frame(X) else None
-        need_rows = any(p is None for p in (self.weights_init, self.means_init,
-                                            self.precisions_init))
+        need_rows = any(getattr(self, p, None) is None
+                        for p in ("weights_init", "means_init", "precisions_init"))
         sample_size = None
         if need_rows:
             sample_size = (max(10_000, 50 * self.n_components) if self.init_sample_size is None
@@ -812,3 +739,186 @@ degenerate_events_
         if bad:
             raise ValueError("sample_weight must be non-negative and finite")
         return float(loglik), float(total)
+
+
+class GaussianMixture(_DaskMixin, _mixture.GaussianMixture):
+    """Gaussian mixture fitted by EM on a Dask array or DataFrame, on a Dask cluster.
+
+    The parameters, fitted attributes and methods of
+    :class:`gmmcore.GaussianMixture`, for data that lives on a Dask cluster.  Each
+    EM iteration is one Dask computation: every block of rows is reduced on a
+    worker to its sufficient statistics by gmmcore's kernels, the statistics are
+    summed by a fixed tree of additions, and only the sum (k×d×d-sized) is
+    computed back to the client, where the same M-step as the in-memory fit runs.
+    From the same start the fitted parameters equal the in-memory fit's to
+    rounding (about 1e-12 relative in float64), for any chunking of X.
+
+    X is read once per iteration: persist it first (``X = X.persist()``) when it
+    fits in the workers' memory, else each iteration recomputes or reloads it.  A
+    dask array made with ``da.from_array`` of a numpy array carries the array in
+    its graph, so persist it too.  The workers need gmmcore installed.
+
+    NumPy and other in-memory input is fitted, predicted and scored in this
+    process exactly as by :class:`gmmcore.GaussianMixture` (no cluster is used).
+
+    With ``on_degenerate='reseed'`` the re-seeding candidates are the worst
+    explained row of each block, so a re-seeded fit may take other rows than the
+    in-memory one; 'raise' and 'regularize' behave as in memory.
+
+    Parameters
+    ----------
+    n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, \
+weights_init, means_init, precisions_init, random_state, warm_start, verbose, \
+verbose_interval, on_degenerate
+        As in :class:`gmmcore.GaussianMixture`.
+    n_threads : int or None, default=None
+        Threads of the work done on the client (the initialisation on the sample,
+        and in-memory input).  Each Dask task runs gmmcore's kernels on one thread:
+        the workers are the parallelism.
+    client : distributed.Client or None, default=None
+        The cluster a fit runs on.  None: the default client if one exists
+        (``distributed.default_client()``), else a ``distributed.LocalCluster``
+        started for the fit, with one single-threaded worker process per usable
+        CPU, and closed when the fit ends.  ``sklearn.base.clone`` shares it;
+        pickles, deep copies and :meth:`save` leave it out (``client=None``).
+    init_sample_size : int or None, default=None
+        The initialisation (``init_params``: k-means, k-means++, random
+        responsibilities or random rows) runs on the client, on this many rows
+        drawn uniformly at random without replacement from X with
+        ``random_state`` and gathered once per fit, so it never gathers X.
+        None: ``max(10_000, 50 * n_components)``.  When X has at most this many
+        rows the initialisation sees all of them, in order, and starts where the
+        in-memory fit does for the same ``random_state``.  No row is gathered when
+        ``weights_init``, ``means_init`` and ``precisions_init`` are all given.
+    timeout : float or None, default=3600.0
+        Seconds to wait for each computation a fit starts on the cluster (an EM
+        pass, the initialisation sample, a check of the weights); past it the
+        computation is cancelled and TimeoutError is raised.  None waits without
+        limit.  A worker that dies during a pass is handled by Dask: its tasks run
+        again on the other workers (a LocalCluster's nanny restarts it), and a task
+        whose workers die repeatedly (``distributed.scheduler.allowed-failures``)
+        raises ``distributed.KilledWorker``.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_, converged_, \
+n_iter_, lower_bound_, lower_bounds_, n_features_in_, feature_names_in_, \
+degenerate_events_
+        As in :class:`gmmcore.GaussianMixture`; ``feature_names_in_`` comes from
+        a dask DataFrame's columns.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from gmmcore.dask import GaussianMixture
+    >>> X = da.random.default_rng(0).normal(size=(10**6, 8), chunks=(10**5, 8))
+    >>> gm = GaussianMixture(n_components=4, random_state=0).fit(X)  # doctest: +SKIP
+    >>> labels = gm.predict(X)           # a lazy dask array    # doctest: +SKIP
+    >>> gm.score(X)                      # a float              # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        n_threads=None,
+        on_degenerate="raise",
+        client=None,
+        init_sample_size=None,
+        timeout=3600.0,
+    ):
+        super().__init__(
+            n_components, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
+            max_iter=max_iter, n_init=n_init, init_params=init_params,
+            weights_init=weights_init, means_init=means_init,
+            precisions_init=precisions_init, random_state=random_state,
+            warm_start=warm_start, verbose=verbose, verbose_interval=verbose_interval,
+            n_threads=n_threads, on_degenerate=on_degenerate)
+        self.client = client
+        self.init_sample_size = init_sample_size
+        self.timeout = timeout
+
+
+class BayesianGaussianMixture(_DaskMixin, _bayesian.BayesianGaussianMixture):
+    """Variational Gaussian mixture on a Dask array or DataFrame, on a Dask cluster.
+
+    The parameters, fitted attributes and methods of
+    :class:`gmmcore.BayesianGaussianMixture`, for data that lives on a Dask cluster,
+    run as :class:`gmmcore.dask.GaussianMixture` runs EM: each iteration is one Dask
+    computation whose blocks are reduced on the workers to sufficient statistics
+    (with the responsibilities' entropy the lower bound needs), summed by a fixed
+    tree, and updated on the client.  The default priors (the rows' mean and
+    covariance) come from one more such pass over all the rows; the start from
+    ``init_params`` on ``init_sample_size`` rows, as the EM estimator's.  From the
+    same start the posterior equals the in-memory fit's to rounding, for any
+    chunking.  NumPy and other in-memory input is fitted in this process exactly as
+    by :class:`gmmcore.BayesianGaussianMixture`.
+
+    Parameters
+    ----------
+    n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, \
+weight_concentration_prior_type, weight_concentration_prior, mean_precision_prior, \
+mean_prior, degrees_of_freedom_prior, covariance_prior, random_state, warm_start, \
+verbose, verbose_interval, learning_decay
+        As in :class:`gmmcore.BayesianGaussianMixture`.
+    n_threads, client, init_sample_size, timeout
+        As in :class:`gmmcore.dask.GaussianMixture`.
+
+    Attributes
+    ----------
+    As :class:`gmmcore.BayesianGaussianMixture`'s; ``feature_names_in_`` comes from a
+    dask DataFrame's columns.
+    """
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weight_concentration_prior_type="dirichlet_process",
+        weight_concentration_prior=None,
+        mean_precision_prior=None,
+        mean_prior=None,
+        degrees_of_freedom_prior=None,
+        covariance_prior=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        n_threads=None,
+        learning_decay=0.6,
+        client=None,
+        init_sample_size=None,
+        timeout=3600.0,
+    ):
+        super().__init__(
+            n_components, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
+            max_iter=max_iter, n_init=n_init, init_params=init_params,
+            weight_concentration_prior_type=weight_concentration_prior_type,
+            weight_concentration_prior=weight_concentration_prior,
+            mean_precision_prior=mean_precision_prior, mean_prior=mean_prior,
+            degrees_of_freedom_prior=degrees_of_freedom_prior,
+            covariance_prior=covariance_prior, random_state=random_state,
+            warm_start=warm_start, verbose=verbose, verbose_interval=verbose_interval,
+            n_threads=n_threads, learning_decay=learning_decay)
+        self.client = client
+        self.init_sample_size = init_sample_size
+        self.timeout = timeout
