@@ -552,3 +552,50 @@ def test_posterior_predictive_is_scipys_student_t_mixture(covariance_type):
     # heavier tails than the plug-in density far from the data
     far = np.array([[40.0, 40.0, 40.0]])
     assert model.predictive_score_samples(far)[0] > model.score_samples(far)[0]
+
+
+@pytest.mark.parametrize("dataset", ["iris", "wine", "breast_cancer"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_real_data_gives_scikit_learns_fit(dataset, covariance_type):
+    """Data sets shipped with scikit-learn: correlated, unevenly scaled features."""
+    from sklearn import datasets
+
+    X = getattr(datasets, f"load_{dataset}")().data
+    params = dict(n_components=6, covariance_type=covariance_type, random_state=0,
+                  max_iter=300)
+    ours = BayesianGaussianMixture(**params).fit(X)
+    theirs = sklearn_mixture.BayesianGaussianMixture(**params).fit(X)
+    assert ours.n_iter_ == theirs.n_iter_
+    for name in ("weights_", "means_", "covariances_", "mean_precision_",
+                 "degrees_of_freedom_"):
+        assert rel(getattr(ours, name), getattr(theirs, name)) < 1e-6, name
+    assert ours.lower_bound_ == pytest.approx(float(np.ravel(theirs.lower_bound_)[0]),
+                                              rel=1e-6)
+
+
+def test_pipelines_searches_and_routed_weights():
+    import sklearn
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = four_clusters(seed=18, n=100)
+    model = BayesianGaussianMixture(4, random_state=0)
+    assert clone(model).get_params() == model.get_params()
+    pipe = make_pipeline(StandardScaler(), BayesianGaussianMixture(4, random_state=0)).fit(X)
+    scaled = StandardScaler().fit_transform(X)
+    direct = BayesianGaussianMixture(4, random_state=0).fit(scaled)
+    np.testing.assert_allclose(pipe[-1].means_, direct.means_, rtol=1e-12)
+    search = GridSearchCV(BayesianGaussianMixture(4, random_state=0),
+                          {"weight_concentration_prior": [0.01, 1.0]}, cv=2).fit(X)
+    assert search.best_params_["weight_concentration_prior"] in (0.01, 1.0)
+    w = np.random.RandomState(19).uniform(0.1, 3.0, len(X))
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = BayesianGaussianMixture(4, random_state=0).set_fit_request(sample_weight=True)
+        routed.set_score_request(sample_weight=True)
+        cv = KFold(3)
+        scores = cross_validate(routed, X, cv=cv, params={"sample_weight": w})["test_score"]
+    expected = [BayesianGaussianMixture(4, random_state=0).fit(X[a], sample_weight=w[a])
+                .score(X[b], sample_weight=w[b]) for a, b in cv.split(X)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
