@@ -67,12 +67,12 @@ int gmm_argmax_cols_d(const double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
 int gmm_argmax_cols_f(const float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
                       ptrdiff_t *labels, double *work);
 
-/* *out += sum_i w[i] sum_c r[c, i] log r[c, i] over a block of responsibilities (layout
- * as above; w NULL: all 1; 0 log 0 = 0), in double; work: n doubles. */
-int gmm_entropy_cols_d(const double *r, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
-                       const double *w, double *work, double *out);
-int gmm_entropy_cols_f(const float *r, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld,
-                       const float *w, double *work, double *out);
+/* gmm_lse_cols, and ent[i] = sum_c r[c, i] log r[c, i] of each sample (0 log 0 = 0;
+ * n doubles), the term of the variational lower bound, in double. */
+int gmm_lse_ent_cols_d(double *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn,
+                       double *work, double *ent, gmm_stream *pf);
+int gmm_lse_ent_cols_f(float *wlp, ptrdiff_t k, ptrdiff_t n, ptrdiff_t ld, double *lpn,
+                       double *work, double *ent, gmm_stream *pf);
 
 /* Few features (d <= 8): weighted log-densities (wlp, k x ld, component-major) and
  * the feature-major statistics design of a block, by register tiles of rows.

@@ -420,8 +420,10 @@ def test_all_finite():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("d", [2, 20])
 def test_entropy_of_the_responsibilities_is_the_numpy_sum(covariance_type, dtype, d):
-    """Σ w Σ_k r log r over the rows (the variational lower bound's term), from the
-    kernel's own responsibilities, against numpy; blocks of 64 and two shards."""
+    """Σ w Σ_k r log r over the rows (the variational lower bound's term), against
+    numpy on the kernel's own responsibilities; blocks of 64 and two shards.  (float32
+    takes it from the float32 log-densities and sums, so from slightly other
+    numbers than the rounded responsibilities: about 1e-8 relative.)"""
     X, _, _, kp, rng = random_problem(covariance_type, 5, d, 300, dtype, seed=d)
     w = rng.uniform(0.2, 3.0, X.shape[0]).astype(dtype)
     resp = np.zeros((X.shape[0], 5), dtype=dtype)
@@ -431,4 +433,4 @@ def test_entropy_of_the_responsibilities_is_the_numpy_sum(covariance_type, dtype
     r = resp.astype(np.float64)
     safe = np.where(r > 0, r, 1.0)
     expected = np.sum(w.astype(np.float64)[:, None] * r * np.log(safe))
-    np.testing.assert_allclose(entropy[0], expected, rtol=1e-12)
+    np.testing.assert_allclose(entropy[0], expected, rtol=1e-12 if dtype == np.float64 else 1e-6)

@@ -51,10 +51,10 @@ cdef extern from "gmmcore_simd.h" nogil:
                           Py_ssize_t *labels, double *work)
     int gmm_argmax_cols_f(const float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
                           Py_ssize_t *labels, double *work)
-    int gmm_entropy_cols_d(const double *r, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
-                           const double *w, double *work, double *out)
-    int gmm_entropy_cols_f(const float *r, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
-                           const float *w, double *work, double *out)
+    int gmm_lse_ent_cols_d(double *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
+                           double *lpn, double *work, double *ent, gmm_stream *pf)
+    int gmm_lse_ent_cols_f(float *wlp, Py_ssize_t k, Py_ssize_t n, Py_ssize_t ld,
+                           double *lpn, double *work, double *ent, gmm_stream *pf)
     int gmm_small_block_d(int cov, const double *X, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k,
                           const double *shift, const double *delta, const double *prec,
                           const double *Q, const double *cst, double *wlp, Py_ssize_t ld,
@@ -763,11 +763,12 @@ cdef enum:
     D_TL        # d × d × lanes: tile lanes' tied S2
     D_QT        # (q + 1) × kq expanded-form coefficients and constants
     D_ASSIGNED  # b        each row's most responsible component (Py_ssize_t)
+    D_ENT       # ldp      Σ_k r log r of each row of the block (the entropy output)
     N_D_SLOTS
 
 F_SLOT_NAMES = ("wlp", "xt", "xr", "zb", "mt", "pt", "dist", "rows", "tmp", "dz")
 D_SLOT_NAMES = ("design", "rd", "zd", "acc", "delta", "lpn", "work", "wacc", "wnk", "tacc",
-                "hg", "sl", "tl", "qt", "assigned")
+                "hg", "sl", "tl", "qt", "assigned", "ent")
 # accumulators: zeroed on entry (D_QT for its padding)
 cdef tuple _ZEROED = (D_ACC, D_WACC, D_WNK, D_TACC, D_HG, D_SL, D_TL, D_QT)
 
@@ -815,13 +816,14 @@ cdef inline Py_ssize_t _design_width(int design, Py_ssize_t d) noexcept nogil:
 
 cdef Plan _plan(int cov_type, Py_ssize_t d, Py_ssize_t k, bint single, Py_ssize_t n_rows,
                 Py_ssize_t block_size, bint given, bint want_stats, bint tied_s2,
-                bint weighted) noexcept nogil:
+                bint weighted, bint entropy=False) noexcept nogil:
     """The kernels of a pass over ``n_rows`` rows, and the scratch they use.
 
     The choices and the measurements behind them are in docs/kernels.md."""
     cdef Plan p
     memset(&p, 0, sizeof(Plan))
     p.cov_type, p.d, p.k, p.single, p.weighted = cov_type, d, k, single, weighted
+    p.entropy = entropy and not given
     cdef bint small = d <= SMALL_D_MAX
     cdef bint outer = cov_type == FULL and _outer_statistics(d, k)
     p.dlanes = gmm_wide_lanes_d()
@@ -902,6 +904,7 @@ cdef void _scratch_sizes(Plan *p) noexcept nogil:
     g[D_DELTA] = k * d
     g[D_LPN] = ldp
     g[D_WORK] = 2 * ldp
+    g[D_ENT] = ldp if p.entropy else 0
     # log-densities
     if logp == LOGP_SMALL_TILES:
         g[D_DESIGN] = w * ldp  # written on every call
@@ -1233,7 +1236,15 @@ cdef int _row_outputs(const Plan *p, const Scratch *s, const floating *wb, Py_ss
     if out_labels != NULL:
         status = _argmax_cols(wlp, k, n, ldp, out_labels + block_start, s.g[D_WORK])
     gmm_stream_open(pf, 1 + (p.logp != LOGP_EXPANDED_GEMM), p.pf_shares)
-    status |= _lse_cols(wlp, k, n, ldp, lpn, s.g[D_WORK], pf)
+    if not p.entropy:
+        status |= _lse_cols(wlp, k, n, ldp, lpn, s.g[D_WORK], pf)
+    else:  # the same, with each row's Σ_k r log r, added up here with the weights
+        if floating is float:
+            status |= gmm_lse_ent_cols_f(wlp, k, n, ldp, lpn, s.g[D_WORK], s.g[D_ENT], pf)
+        else:
+            status |= gmm_lse_ent_cols_d(wlp, k, n, ldp, lpn, s.g[D_WORK], s.g[D_ENT], pf)
+        for i in range(n):
+            t.entropy += (1.0 if wb == NULL else <double>wb[i]) * s.g[D_ENT][i]
     if floating is float:
         t.n_nonfinite += gmm_row_sums_f(lpn, wb, n, t.sums, &t.worst, &worst_in_block)
     else:
@@ -1247,11 +1258,6 @@ cdef int _row_outputs(const Plan *p, const Scratch *s, const floating *wb, Py_ss
         for i in range(n):
             for c in range(k):
                 out_resp[(block_start + i) * k + c] = wlp[c * ldp + i]
-    if p.entropy:
-        if floating is float:
-            status |= gmm_entropy_cols_f(wlp, k, n, ldp, wb, s.g[D_WORK], &t.entropy)
-        else:
-            status |= gmm_entropy_cols_d(wlp, k, n, ldp, wb, s.g[D_WORK], &t.entropy)
     return status
 
 
@@ -1471,8 +1477,7 @@ def e_step(
         return 0.0, 0.0, 0, -1
 
     cdef Plan p = _plan(cov_type, d, k, floating is float, end - start, block_size, False,
-                        want_stats, tied_s2, weighted)
-    p.entropy = resp_entropy is not None
+                        want_stats, tied_s2, weighted, resp_entropy is not None)
     cdef Scratch s
     _buffers = _carve(&p, &s, np.float32 if floating is float else np.float64)
     cdef Params m
