@@ -18,13 +18,12 @@ import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
 from . import _validation as v
-from ._covariance import COVARIANCE_TYPES, TYPES
+from ._covariance import TYPES
 from ._init import initial_statistics
 from ._kernels import same_bytes
-from ._mixture import _INIT_PARAMS, _KERNEL_PARAMS_CACHE, _BaseMixture
+from ._mixture import _KERNEL_PARAMS_CACHE, _BaseMixture
 from ._mstep import (KernelParams, SufficientStatistics, estimate_parameters,
                      precisions_cholesky_from_covariances)
-from ._parallel import effective_n_threads
 
 _PRIOR_TYPES = {"dirichlet_process", "dirichlet_distribution"}
 
@@ -174,15 +173,7 @@ default='dirichlet_process'
     # Parameters and priors
     # ------------------------------------------------------------------
 
-    def _check_parameters(self):
-        name = type(self).__name__
-        v.check_int("n_components", self.n_components, 1, name)
-        v.check_option("covariance_type", self.covariance_type, COVARIANCE_TYPES, name)
-        v.check_real("tol", self.tol, 0.0, name)
-        v.check_real("reg_covar", self.reg_covar, 0.0, name)
-        v.check_int("max_iter", self.max_iter, 0, name)
-        v.check_int("n_init", self.n_init, 1, name)
-        v.check_option("init_params", self.init_params, _INIT_PARAMS, name)
+    def _check_own_parameters(self, name):
         v.check_option("weight_concentration_prior_type", self.weight_concentration_prior_type,
                        _PRIOR_TYPES, name)
         for prior in ("weight_concentration_prior", "mean_precision_prior"):
@@ -194,25 +185,6 @@ default='dirichlet_process'
                          -np.inf, name)
         if self.covariance_type == "spherical" and self.covariance_prior is not None:
             _check_positive("covariance_prior", self.covariance_prior, name)
-        v.check_bool("warm_start", self.warm_start, name)
-        if not isinstance(self.verbose, (bool, np.bool_)):
-            v.check_int("verbose", self.verbose, 0, name)
-        v.check_int("verbose_interval", self.verbose_interval, 1, name)
-        v.check_real("learning_decay", self.learning_decay, 0.0, name)
-        if not 0.5 < self.learning_decay <= 1.0:
-            raise v.InvalidParameterError(
-                f"The 'learning_decay' parameter of {name} must be a float in the range "
-                f"(0.5, 1.0]. Got {self.learning_decay!r} instead.")
-        try:
-            return effective_n_threads(self.n_threads)
-        except (TypeError, ValueError) as exc:
-            raise v.InvalidParameterError(f"The 'n_threads' parameter: {exc}") from None
-
-    def _start_stream(self, data, initialise_only):
-        # partial_fit continues from these: the fit's rows count as seen
-        self.n_samples_seen_ = 0.0 if initialise_only else data.total_weight
-        self.n_batches_seen_ = 0
-        self.statistics_ = None
 
     def _check_initial_values(self, n_features):
         return None  # the start is always an assignment (init_params)
@@ -485,22 +457,12 @@ default='dirichlet_process'
         sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
         stats = self._statistics_of(X, sample_weight)
         stats.worst_rows = []
-        weight = stats.total_weight
-        batch = stats.scaled(1.0 / weight)
-        seen = float(getattr(self, "n_samples_seen_", 0.0))
-        running = getattr(self, "statistics_", None)
-        if running is None and not starting:
-            # a fitted or loaded model: the statistics its posterior implies, worth
-            # n_samples_seen_ of weight (at least this batch's, where unknown)
-            seen = max(seen, weight)
-            running = self._implied_statistics()
-        if running is None:
-            running = batch
-        else:
-            rho = (seen / weight + 1.0) ** -float(self.learning_decay)
-            running = running.scaled(1.0 - rho) + batch.scaled(rho)
+        running, seen = self._blend_batch(stats, getattr(self, "statistics_", None),
+                                          float(getattr(self, "n_samples_seen_", 0.0)),
+                                          starting)
         self.statistics_ = running
-        self.n_samples_seen_ = seen + weight
+        self._stream_mode = "stepwise"  # (model files keep the running statistics)
+        self.n_samples_seen_ = seen + stats.total_weight
         self.n_batches_seen_ = int(getattr(self, "n_batches_seen_", 0)) + 1
         self._apply(running.scaled(self.n_samples_seen_), None)
         return self

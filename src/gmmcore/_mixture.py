@@ -61,7 +61,7 @@ class _BaseMixture(MetadataRequester):
     protocol, the fit over a row source (n_init starts, one pass over the rows per
     iteration), and the uses of a fitted model.
 
-    A subclass supplies the checks of its parameters (``_check_parameters``,
+    A subclass supplies the checks of its own parameters (``_check_own_parameters``,
     ``_check_initial_values``), a start (``_initial_parameters``), the update from
     a pass's statistics (``_m_step``), the lower bound (``_lower_bound``), the
     parameters in the kernels' form (``_params_for_kernels``, ``_kernel_params``)
@@ -145,6 +145,32 @@ class _BaseMixture(MetadataRequester):
         except ImportError:
             return _html_parameters(self)
         return estimator_html_repr(self)
+
+    def _check_parameters(self):
+        """The checks of the parameters both estimators have, then the estimator's
+        own (``_check_own_parameters``); returns the effective thread count."""
+        name = type(self).__name__
+        v.check_int("n_components", self.n_components, 1, name)
+        v.check_option("covariance_type", self.covariance_type, COVARIANCE_TYPES, name)
+        v.check_real("tol", self.tol, 0.0, name)
+        v.check_real("reg_covar", self.reg_covar, 0.0, name)
+        v.check_int("max_iter", self.max_iter, 0, name)
+        v.check_int("n_init", self.n_init, 1, name)
+        v.check_option("init_params", self.init_params, _INIT_PARAMS, name)
+        v.check_bool("warm_start", self.warm_start, name)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            v.check_int("verbose", self.verbose, 0, name)
+        v.check_int("verbose_interval", self.verbose_interval, 1, name)
+        self._check_own_parameters(name)
+        v.check_real("learning_decay", self.learning_decay, 0.0, name)
+        if not 0.5 < self.learning_decay <= 1.0:
+            raise v.InvalidParameterError(
+                f"The 'learning_decay' parameter of {name} must be a float in the range "
+                f"(0.5, 1.0]. Got {self.learning_decay!r} instead.")
+        try:
+            return effective_n_threads(self.n_threads)
+        except (TypeError, ValueError) as exc:
+            raise v.InvalidParameterError(f"The 'n_threads' parameter: {exc}") from None
 
     def _check_is_fitted(self):
         if not hasattr(self, "means_"):
@@ -309,7 +335,28 @@ class _BaseMixture(MetadataRequester):
         return None
 
     def _start_stream(self, data, initialise_only):
-        """Attributes a fit resets for what follows it (partial_fit); none here."""
+        """What a fit resets for partial_fit to continue from: the fit's rows count
+        as seen (none when it only initialised), and no running statistics."""
+        self.n_samples_seen_ = 0.0 if initialise_only else data.total_weight
+        self.n_batches_seen_ = 0
+        self.statistics_ = None
+
+    def _blend_batch(self, stats, running, seen, starting):
+        """A batch's statistics blended into the running ones, per unit weight:
+        s ← (1 − η) s + η s_batch, η = (t + 1) ** −learning_decay with t the batches
+        of this one's weight seen before it.  A fitted or loaded model (not
+        ``starting``, no running statistics) starts from the statistics its
+        parameters imply (``_implied_statistics``), worth ``seen`` of weight (at
+        least this batch's).  Returns (running statistics, weight seen before)."""
+        weight = stats.total_weight
+        batch = stats.scaled(1.0 / weight)
+        if running is None and not starting:
+            running = self._implied_statistics()
+            seen = max(seen, weight)
+        if running is None:
+            return batch, seen
+        eta = (seen / weight + 1.0) ** -float(self.learning_decay)
+        return running.scaled(1.0 - eta) + batch.scaled(eta), seen
 
     def _run_em(self, data, start, lower_bound, max_iter, n_threads):
         """EM iterations from ``start()``'s parameters; returns the last parameters and
@@ -842,29 +889,9 @@ class GaussianMixture(_BaseMixture):
         self.partial_fit_mode = partial_fit_mode
         self.learning_decay = learning_decay
 
-    def _check_parameters(self):
-        v.check_int("n_components", self.n_components, 1)
-        v.check_option("covariance_type", self.covariance_type, COVARIANCE_TYPES)
-        v.check_real("tol", self.tol, 0.0)
-        v.check_real("reg_covar", self.reg_covar, 0.0)
-        v.check_int("max_iter", self.max_iter, 0)
-        v.check_int("n_init", self.n_init, 1)
-        v.check_option("init_params", self.init_params, _INIT_PARAMS)
-        v.check_bool("warm_start", self.warm_start)
-        if not isinstance(self.verbose, (bool, np.bool_)):
-            v.check_int("verbose", self.verbose, 0)
-        v.check_int("verbose_interval", self.verbose_interval, 1)
-        v.check_option("on_degenerate", self.on_degenerate, _ON_DEGENERATE)
-        v.check_option("partial_fit_mode", self.partial_fit_mode, _PARTIAL_FIT_MODES)
-        v.check_real("learning_decay", self.learning_decay, 0.0)
-        if not 0.5 < self.learning_decay <= 1.0:
-            raise v.InvalidParameterError(
-                "The 'learning_decay' parameter of GaussianMixture must be a float in the "
-                f"range (0.5, 1.0]. Got {self.learning_decay!r} instead.")
-        try:
-            return effective_n_threads(self.n_threads)
-        except (TypeError, ValueError) as exc:
-            raise v.InvalidParameterError(f"The 'n_threads' parameter: {exc}") from None
+    def _check_own_parameters(self, name):
+        v.check_option("on_degenerate", self.on_degenerate, _ON_DEGENERATE, name)
+        v.check_option("partial_fit_mode", self.partial_fit_mode, _PARTIAL_FIT_MODES, name)
 
     def _check_initial_values(self, n_features):
         k = self.n_components
@@ -904,11 +931,8 @@ class GaussianMixture(_BaseMixture):
         return _Params(np.asarray(weights, np.float64), np.asarray(means, np.float64),
                        covariances, precisions_cholesky)
 
-    def _start_stream(self, data, initialise_only):
-        # a new start of the stream: partial_fit continues from these parameters
-        self.n_samples_seen_ = 0.0 if initialise_only else data.total_weight
-        self.n_batches_seen_ = 0
-        self.statistics_ = None
+    def _implied_statistics(self):
+        return implied_statistics(self)
 
     def _lower_bound(self, stats, params):
         """EM's: the mean log-likelihood of the rows under the parameters of the
@@ -1144,18 +1168,7 @@ class GaussianMixture(_BaseMixture):
         if mode == "exact":
             self.statistics_ = stats if running is None else running + stats
         else:
-            batch = stats.scaled(1.0 / stats.total_weight)
-            if running is None and not starting:
-                # a fitted or loaded model: the statistics its parameters imply, worth
-                # n_samples_seen_ of weight (at least this batch's, where unknown)
-                running = implied_statistics(self)
-                seen = max(seen, stats.total_weight)
-            if running is None:
-                running = batch
-            else:
-                # t batches of this one's weight came before it
-                eta = (seen / stats.total_weight + 1.0) ** -float(self.learning_decay)
-                running = running.scaled(1.0 - eta) + batch.scaled(eta)
+            running, seen = self._blend_batch(stats, running, seen, starting)
             self.statistics_ = running
             # re-seeding candidates: this batch's worst rows (indices into X)
             step = running.copy()
