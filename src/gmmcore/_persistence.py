@@ -103,8 +103,7 @@ def _fitted_arrays(model):
         arrays["feature_names_in_"] = np.asarray(model.feature_names_in_, dtype=str)
     if hasattr(model, "weight_concentration_"):
         arrays.update(_variational_arrays(model))
-    else:
-        arrays.update(_stream_arrays(model))
+    arrays.update(_stream_arrays(model))
     return arrays
 
 
@@ -119,9 +118,6 @@ def _variational_arrays(model):
                "weight_concentration_b": np.asarray(wc[1])} if isinstance(wc, tuple)
               else {"weight_concentration_": np.asarray(wc)})
     arrays["mean_precision_"] = np.asarray(model.mean_precision_)
-    # a stream continues from the posterior (its implied statistics) and the weight seen
-    arrays["n_samples_seen_"] = np.array(float(getattr(model, "n_samples_seen_", 0.0)))
-    arrays["n_batches_seen_"] = np.array(int(getattr(model, "n_batches_seen_", 0)))
     arrays["degrees_of_freedom_"] = np.asarray(model.degrees_of_freedom_, dtype=np.float64)
     for name in _PRIORS:
         arrays[name] = np.asarray(getattr(model, name), dtype=np.float64)
@@ -352,8 +348,7 @@ def _read_fitted(model, data, d):
         model.feature_names_in_ = names.astype(object)
     if hasattr(model, "weight_concentration_prior_type"):
         _read_variational(model, data, k, d)
-    else:
-        _read_stream(model, data, k, d)
+    _read_stream(model, data, k, d)
 
 
 def _read_variational(model, data, k, d):
@@ -379,13 +374,6 @@ def _read_variational(model, data, k, d):
     for name, shape in prior_shapes.items():
         value = _get(data, name, "f", shape).astype(np.float64)
         setattr(model, name, float(value) if shape == () else value)
-    seen = float(_get(data, "n_samples_seen_", "f", ()))
-    if not (np.isfinite(seen) and seen >= 0):
-        raise ModelFileError(f"model file 'n_samples_seen_' is {seen}, expected a finite "
-                             "non-negative number")
-    model.n_samples_seen_ = seen
-    model.n_batches_seen_ = int(_get(data, "n_batches_seen_", "iu", ()))
-    model.statistics_ = None
     checked = [*concentrations, model.mean_precision_, np.asarray(dof),
                *(np.asarray(getattr(model, name)) for name in prior_shapes)]
     if not all(np.all(np.isfinite(a)) for a in checked):
