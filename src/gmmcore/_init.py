@@ -259,12 +259,19 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
     """Statistics of the initial assignment chosen by ``init_params``."""
     n_samples, d = X.shape
     dtype = X.dtype
-    data_mean = tied_shift = _weighted_mean(X, sample_weight).astype(dtype)
     # the weights in the kernels' dtype and range: only their ratios matter here
     w_arg, w_scale = kernel_weights(sample_weight, dtype)
     scaled = None if sample_weight is None else w_arg
     resp = np.empty((0, 0), dtype=dtype)
     labels = np.empty(0, dtype=np.intp)
+    if init_params in ("random_from_data", "k-means++"):  # one data point per component
+        if init_params == "random_from_data":
+            indices = random_state.choice(n_samples, size=n_components, replace=False)
+        else:
+            indices = kmeans_plusplus(X, n_components, random_state, scaled, n_threads)
+        if len(np.unique(indices)) == n_components:
+            return _seed_statistics(X, sample_weight, indices, covariance_type, n_threads)
+    data_mean = tied_shift = _weighted_mean(X, sample_weight).astype(dtype)
 
     if init_params == "kmeans":
         labels, centers = kmeans(X, n_components, random_state, scaled, n_threads,
@@ -274,19 +281,12 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
         resp = np.asarray(random_state.uniform(size=(n_samples, n_components)), dtype=dtype)
         resp /= resp.sum(axis=1)[:, np.newaxis]
         shifts = np.tile(tied_shift, (n_components, 1))
-    else:  # one data point per component: "random_from_data", "k-means++"
-        if init_params == "random_from_data":
-            indices = random_state.choice(n_samples, size=n_components, replace=False)
-        else:
-            indices = kmeans_plusplus(X, n_components, random_state, scaled, n_threads)
-        if len(np.unique(indices)) == n_components:
-            return _seed_statistics(X, sample_weight, indices, covariance_type, n_threads)
-        else:
-            # k-means++ can pick one row twice (when every row left lies on a seed):
-            # scikit-learn's responsibilities then give that row to each of its
-            # components, which the one label a row has cannot say
-            resp = np.zeros((n_samples, n_components), dtype=dtype)
-            resp[indices, np.arange(n_components)] = 1
+    else:
+        # k-means++ picked one row twice (when every row left lies on a seed):
+        # scikit-learn's responsibilities then give that row to each of its
+        # components, which one label a row has cannot say
+        resp = np.zeros((n_samples, n_components), dtype=dtype)
+        resp[indices, np.arange(n_components)] = 1
         shifts = np.ascontiguousarray(X[indices])
         # Here the responsibilities of most rows are all zero, and scikit-learn's
         # tied covariance is then (XᵀX − Σ N_k μ_k μ_kᵀ) / Σ N_k over every row;
