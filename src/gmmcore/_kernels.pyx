@@ -844,7 +844,6 @@ cdef Plan _plan(int cov_type, Py_ssize_t d, Py_ssize_t k, bint single, Py_ssize_
         p.logp = LOGP_EXPANDED_GEMM
 
     # the design: named by the covariance type whose statistics it gives
-    p.design = -1
     if p.logp == LOGP_DIRECT_MEANS or (p.logp == LOGP_FULL_TILES and single and outer):
         p.design = -1  # statistics around each mean, no design
     elif cov_type == FULL:
@@ -877,17 +876,15 @@ cdef Plan _plan(int cov_type, Py_ssize_t d, Py_ssize_t k, bint single, Py_ssize_
                       or (p.moments == MOMENTS_WIDE_LANES and cov_type != TIED))
 
     p.b = min(block_size, n_rows)
-    # Register tiles read whole tiles: feature-major blocks have ldp a multiple of 16.
-    p.ldp = (p.b + 15) // 16 * 16 if (small or p.logp == LOGP_DIRECT_MEANS
-                                      or p.logp == LOGP_TIED_WHITENED
-                                      or p.logp == LOGP_FULL_TILES) and not given else p.b
+    # The register-tile kernels read whole tiles (their blocks' stride, ldp, is a
+    # multiple of 16) and take a share of the next block's stream each, beside the
+    # log-sum-exp's (and the wide lanes'); the others take it whole.
+    cdef bint tiled = (p.logp == LOGP_SMALL_TILES or p.logp == LOGP_DIRECT_MEANS
+                       or p.logp == LOGP_TIED_WHITENED or p.logp == LOGP_FULL_TILES)
+    p.ldp = (p.b + 15) // 16 * 16 if tiled else p.b
+    p.pf_shares = 2 + (p.moments == MOMENTS_WIDE_LANES) if tiled else 1
     p.q_rows = 2 * d if cov_type == DIAG else d + 1
     p.kq = (k + p.dlanes - 1) // p.dlanes * p.dlanes
-    if p.logp == LOGP_SMALL_TILES or p.logp == LOGP_DIRECT_MEANS or (
-            p.logp == LOGP_TIED_WHITENED or p.logp == LOGP_FULL_TILES):
-        p.pf_shares = 2 + (p.moments == MOMENTS_WIDE_LANES)
-    else:
-        p.pf_shares = 1
     _scratch_sizes(&p)
     return p
 
