@@ -49,10 +49,12 @@ def test_conversions_agree_with_dense_linear_algebra(covariance_type):
     kind = TYPES[covariance_type]
     precisions = random_precisions(covariance_type, k, d, rng)
     U = kind.cholesky_from_precisions(precisions)
+    assert np.shape(U) == kind.shape(k, d)
     P = dense(covariance_type, precisions, k, d)
-    U_dense = dense(covariance_type, U, k, d) if kind.matrix else np.sqrt(P)
-    # upper-triangular factors with U Uᵀ = P (scikit-learn's precisions_cholesky_)
-    np.testing.assert_allclose(np.tril(U_dense, -1), 0.0, atol=0)
+    U_dense = dense(covariance_type, U, k, d)
+    # factors with U Uᵀ = P (scikit-learn's precisions_cholesky_), upper-triangular
+    if kind.matrix:  # (the others' dense forms are diagonal by construction)
+        np.testing.assert_allclose(np.tril(U_dense, -1), 0.0, atol=0)
     np.testing.assert_allclose(U_dense @ np.swapaxes(U_dense, 1, 2), P, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(kind.precisions_from_cholesky(U), precisions, rtol=1e-12)
     covariances = dense(covariance_type, kind.covariances_from_cholesky(U), k, d)
