@@ -379,6 +379,67 @@ def test_check_estimator_passes_every_check():
     assert failed == []
 
 
+def low_rank_clusters(kind):
+    """Two clusters in three features whose covariance is singular."""
+    rng = np.random.RandomState(3)
+    X = np.vstack([rng.randn(60, 3) + [4, 0, 0], rng.randn(60, 3) - [4, 0, 0]])
+    X[:, 2] = 5.0 if kind == "constant" else X[:, 0] - 2 * X[:, 1]
+    return X
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_degenerate_data_raise_as_scikit_learn_does(covariance_type):
+    X = low_rank_clusters("constant")
+    params = dict(n_components=4, covariance_type=covariance_type, reg_covar=0.0,
+                  random_state=0)
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        sklearn_mixture.BayesianGaussianMixture(**params).fit(X)
+    with pytest.raises(ValueError, match="increase reg_covar"):
+        BayesianGaussianMixture(**params).fit(X)
+    with pytest.raises(ValueError, match="on_degenerate.*'raise', 'regularize'"):
+        BayesianGaussianMixture(on_degenerate="reseed").fit(X)
+
+
+@pytest.mark.parametrize("kind, covariance_type", [  # (a diagonal prior of collinear
+    ("constant", "full"), ("constant", "tied"), ("constant", "diag"),  # features is
+    ("collinear", "full"), ("collinear", "tied")])  # definite)
+def test_regularize_fits_scikit_learn_with_the_regularized_prior(tmp_path, kind,
+                                                                 covariance_type):
+    X = low_rank_clusters(kind)
+    # reg_covar=0: the smallest amount that makes the prior definite is added
+    barely = BayesianGaussianMixture(4, covariance_type=covariance_type, reg_covar=0.0,
+                                     on_degenerate="regularize", max_iter=5).fit(X)
+    (event,) = barely.degenerate_events_
+    assert event["component"] is None and event["action"] == "regularized"
+    assert 0.0 < event["added"] < 1e-6 * np.mean(np.var(X, axis=0))
+    assert np.all(np.isfinite(barely.score_samples(X)))
+    # one well enough conditioned for two implementations to follow the same path
+    params = dict(n_components=4, covariance_type=covariance_type, reg_covar=1e-3,
+                  random_state=0, max_iter=300)
+    ours = BayesianGaussianMixture(on_degenerate="regularize", **params).fit(X)
+    (event,) = ours.degenerate_events_
+    added = event["added"]
+    assert added == 1e-3
+    covariance = np.cov(X.T)
+    prior = (covariance + added * np.eye(3) if covariance_type != "diag"
+             else np.diagonal(covariance) + added)
+    theirs = sklearn_mixture.BayesianGaussianMixture(covariance_prior=prior, **params).fit(X)
+    assert rel(ours.covariance_prior_, prior) < 1e-12
+    assert ours.n_iter_ == theirs.n_iter_ and ours.converged_
+    for name in ATTRIBUTES:
+        assert rel(getattr(ours, name), getattr(theirs, name)) < 1e-6, name
+    assert ours.lower_bound_ == pytest.approx(float(np.ravel(theirs.lower_bound_)[0]),
+                                              rel=1e-6)
+    # both clusters found, and the event survives a model file
+    assert set(ours.predict(X[:60])).isdisjoint(ours.predict(X[60:]))
+    ours.save(tmp_path / "model.npz")
+    assert BayesianGaussianMixture.load(tmp_path / "model.npz").degenerate_events_ == [event]
+    # a definite prior is left alone
+    healthy = BayesianGaussianMixture(on_degenerate="regularize", **params).fit(
+        four_clusters(n=40))
+    assert healthy.degenerate_events_ == []
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("prior_type", PRIOR_TYPES)
 def test_model_files_round_trip(tmp_path, covariance_type, prior_type):

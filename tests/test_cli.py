@@ -658,4 +658,15 @@ def test_a_bayesian_fit_equals_the_api_fit_and_predicts(tmp_path, capsys, X, dat
     np.testing.assert_array_equal(np.array(out.split()[1:], dtype=int), api.predict(X))
     code, out, err = run(capsys, "fit", data_npy, "-k", 2, "--bayesian", "--on-degenerate",
                          "reseed", "-o", tmp_path / "other.npz")
-    assert code == 2 and "--on-degenerate is for EM fits" in err
+    assert code == 2 and "'raise', 'regularize'" in err
+    flat = np.c_[X, np.full(len(X), 3.0)]
+    np.save(tmp_path / "flat.npy", flat)
+    code, out, err = run(capsys, "fit", tmp_path / "flat.npy", "-k", 3, "--bayesian",
+                         "--reg-covar", 0, "--on-degenerate", "regularize",
+                         "--random-state", 0, "-o", tmp_path / "flat.npz")
+    assert code == 0, err
+    api = BayesianGaussianMixture(3, reg_covar=0.0, on_degenerate="regularize",
+                                  random_state=0).fit(flat)
+    np.testing.assert_allclose(BayesianGaussianMixture.load(tmp_path / "flat.npz").means_,
+                               api.means_, rtol=1e-12, atol=1e-12)
+    assert len(api.degenerate_events_) == 1

@@ -313,3 +313,18 @@ def test_bayesian_fit_equals_in_memory_fit_for_any_chunking(client, blobs, covar
     np.testing.assert_allclose(got.predict_proba(X).compute(), expected.predict_proba(blobs),
                                rtol=1e-9, atol=1e-12)
     assert got.score(X) == pytest.approx(expected.score(blobs), rel=1e-10)
+
+
+def test_bayesian_regularized_prior_equals_in_memory_fit(client, blobs):
+    """on_degenerate='regularize' on rows with a constant feature: the prior from
+    the blocks is regularized as the in-memory one is."""
+    flat = np.c_[blobs, np.full(len(blobs), 2.0)]
+    params = dict(n_components=3, reg_covar=0.0, on_degenerate="regularize",
+                  random_state=0, max_iter=5)
+    expected = gmmcore.BayesianGaussianMixture(**params).fit(flat)
+    got = gmm_dask.BayesianGaussianMixture(client=client, timeout=60, **params).fit(
+        da.from_array(flat, chunks=(250, 4)))
+    assert got.degenerate_events_ == expected.degenerate_events_
+    assert len(got.degenerate_events_) == 1
+    for name in ("covariance_prior_", "means_", "covariances_"):
+        assert max_rel(getattr(got, name), getattr(expected, name)) <= 1e-8, name

@@ -25,6 +25,7 @@ from ._mixture import _KERNEL_PARAMS_CACHE, _BaseMixture
 from ._mstep import (KernelParams, SufficientStatistics, estimate_parameters,
                      precisions_cholesky_from_covariances)
 
+_ON_DEGENERATE = {"raise", "regularize"}
 _PRIOR_TYPES = {"dirichlet_process", "dirichlet_distribution"}
 
 
@@ -93,6 +94,19 @@ default='dirichlet_process'
     verbose_interval : int, default=10
     n_threads : int or None, default=None
         Threads of the kernels (None: all cores, within threadpoolctl's limit).
+    on_degenerate : {'raise', 'regularize'}, default='raise'
+        What to do when the rows are of lower rank than n_features (a constant or
+        collinear feature, fewer rows than features), so that the default
+        covariance prior, their covariance, is singular and with it the posterior
+        covariance of every component with few rows (of all, with
+        ``reg_covar=0``).  'raise' is scikit-learn's behaviour (ValueError when a
+        covariance is not positive definite).  'regularize' adds a multiple of the
+        mean variance to the prior's diagonal, once before the fit (recorded in
+        ``degenerate_events_``), so that the variational objective stays one
+        function and the fit converges as usual.  GaussianMixture's 'reseed' has no
+        counterpart: a definite prior keeps every posterior covariance definite,
+        and components without rows are the prior switching them off, not a
+        failure to repair.
     learning_decay : float in (0.5, 1], default=0.6
         κ of :meth:`partial_fit`'s step sizes ρ_t = (t + 1)^−κ (stochastic
         variational inference).
@@ -118,6 +132,10 @@ default='dirichlet_process'
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on data with string column names.
+    degenerate_events_ : list of dict
+        What ``on_degenerate='regularize'`` did during fit: empty, or one dict whose
+        ``component`` is None (the prior is every component's) and ``added`` the
+        amount added to the prior's diagonal.
     """
 
     _ARRAY_PARAMS = ("mean_prior", "covariance_prior")
@@ -147,6 +165,7 @@ default='dirichlet_process'
         verbose=0,
         verbose_interval=10,
         n_threads=None,
+        on_degenerate="raise",
         learning_decay=0.6,
     ):
         self.n_components = n_components
@@ -167,6 +186,7 @@ default='dirichlet_process'
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_threads = n_threads
+        self.on_degenerate = on_degenerate
         self.learning_decay = learning_decay
 
     # ------------------------------------------------------------------
@@ -174,6 +194,7 @@ default='dirichlet_process'
     # ------------------------------------------------------------------
 
     def _check_own_parameters(self, name):
+        v.check_option("on_degenerate", self.on_degenerate, _ON_DEGENERATE, name)
         v.check_option("weight_concentration_prior_type", self.weight_concentration_prior_type,
                        _PRIOR_TYPES, name)
         for prior in ("weight_concentration_prior", "mean_precision_prior"):
@@ -188,6 +209,9 @@ default='dirichlet_process'
 
     def _check_initial_values(self, n_features):
         return None  # the start is always an assignment (init_params)
+
+    def _prepare_fit(self, data, n_threads):
+        self._set_priors(data, n_threads)
 
     def _set_priors(self, data, n_threads):
         """The priors, their defaults taken from the rows (scikit-learn's: the data's
@@ -220,6 +244,8 @@ default='dirichlet_process'
             self.covariance_prior_ = (np.atleast_2d(covariance) if TYPES[cov_type].matrix
                                       else covariance if cov_type == "diag"
                                       else float(np.mean(covariance)))
+            if self.on_degenerate == "regularize":
+                self._regularize_prior(np.finfo(data.dtype).eps)
         elif TYPES[cov_type].matrix:
             prior = v._as_float_array(self.covariance_prior, f"{cov_type} covariance_prior")
             v._check_shape(prior, (d, d), f"{cov_type} covariance_prior")
@@ -234,11 +260,31 @@ default='dirichlet_process'
         else:
             self.covariance_prior_ = float(self.covariance_prior)
 
-    def _fit_rows(self, data, feature_names, n_threads, want_labels, initialise_only=False):
-        if data.n_rows >= 2:  # (the base class says why not, with the other checks)
-            self._set_priors(data, n_threads)
-        return super()._fit_rows(data, feature_names, n_threads, want_labels,
-                                 initialise_only)
+    def _regularize_prior(self, eps):
+        """on_degenerate='regularize': make a covariance prior taken from rows of
+        lower rank than n_features definite, adding to its diagonal the smallest of
+        ``max(reg_covar, 1e-10 · mean variance) · 10^j`` that leaves no eigenvalue
+        below ``n_features · eps`` times the largest (a constant feature, collinear
+        features, fewer rows than features).  Recorded in ``degenerate_events_``."""
+        prior = np.asarray(self.covariance_prior_, np.float64)
+        d = self.mean_prior_.shape[0]
+        variances = np.diagonal(prior) if prior.ndim == 2 else np.atleast_1d(prior)
+        variance = float(np.mean(variances))
+
+        def definite(p):
+            values = (np.linalg.eigvalsh(p) if p.ndim == 2 else np.atleast_1d(p))
+            return values.min() > d * eps * max(values.max(), 0.0)
+
+        if definite(prior):
+            return
+        added = max(self.reg_covar, 1e-10 * (variance if variance > 0.0 else 1.0))
+        while not definite(prior + added * (np.eye(d) if prior.ndim == 2 else 1.0)):
+            added *= 10.0
+        prior = prior + added * (np.eye(d) if prior.ndim == 2 else 1.0)
+        self.covariance_prior_ = float(prior) if prior.ndim == 0 else prior
+        self._events.append(dict(init=None, iteration=0, component=None,
+                                 reason="covariance prior not positive definite",
+                                 action="regularized", added=float(added)))
 
     # ------------------------------------------------------------------
     # The variational updates

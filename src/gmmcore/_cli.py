@@ -509,10 +509,6 @@ def fit(args):
                   verbose=2 if args.verbose else 0, verbose_interval=1,
                   **_estimator_params(args))
     if args.bayesian:
-        if args.on_degenerate != "raise":
-            raise CliError("--on-degenerate is for EM fits; a --bayesian fit's priors keep "
-                           "every component's covariance positive definite")
-        del params["on_degenerate"]
         gmm = BayesianGaussianMixture(
             weight_concentration_prior_type=args.weight_concentration_prior_type,
             weight_concentration_prior=args.weight_concentration_prior,

@@ -272,12 +272,17 @@ class _BaseMixture(MetadataRequester):
         self._events = []
         self._random_state = random_state
         try:
+            self._prepare_fit(data, n_threads)
             return self._fit_inits(data, init, do_init, n_init, max_iter, n_threads,
                                    feature_names, want_labels, initialise_only)
         finally:
             # scratch of this fit only; what is kept is degenerate_events_
             del self._events, self._random_state
             self.__dict__.pop("_init_index", None)
+
+    def _prepare_fit(self, data, n_threads):
+        """What a fit takes from all its rows before the first start (the Bayesian
+        mixture's default priors); nothing for EM."""
 
     def _fit_inits(self, data, init, do_init, n_init, max_iter, n_threads, feature_names,
                    want_labels, initialise_only=False):

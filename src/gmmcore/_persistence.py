@@ -431,15 +431,18 @@ _EVENT_KEYS = {"init", "iteration", "component", "reason", "action"}
 
 
 def _read_events(data, k):
-    """degenerate_events_: a list of flat dicts, each naming a component of the model."""
+    """degenerate_events_: a list of flat dicts, each naming a component of the model
+    (or none: the Bayesian mixture's event about its prior)."""
     events = _read_json(data, "degenerate_events_json")
     if not isinstance(events, list):
         raise ModelFileError("model file 'degenerate_events_json' is not a JSON list")
     for i, event in enumerate(events):
         if not (isinstance(event, dict) and _EVENT_KEYS <= set(event)
                 and all(v is None or isinstance(v, (str, int, float)) for v in event.values())
-                and type(event["component"]) is int and 0 <= event["component"] < k):
+                and (event["component"] is None
+                     or type(event["component"]) is int and 0 <= event["component"] < k)):
             raise ModelFileError(
                 f"model file degenerate event {i} is not a dict with keys "
-                f"{sorted(_EVENT_KEYS)} naming one of the {k} components: {event!r}")
+                f"{sorted(_EVENT_KEYS)} naming one of the {k} components or none: "
+                f"{event!r}")
     return events

@@ -872,7 +872,7 @@ class BayesianGaussianMixture(_DaskMixin, _bayesian.BayesianGaussianMixture):
     n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, \
 weight_concentration_prior_type, weight_concentration_prior, mean_precision_prior, \
 mean_prior, degrees_of_freedom_prior, covariance_prior, random_state, warm_start, \
-verbose, verbose_interval, learning_decay
+verbose, verbose_interval, on_degenerate, learning_decay
         As in :class:`gmmcore.BayesianGaussianMixture`.
     n_threads, client, init_sample_size, timeout
         As in :class:`gmmcore.dask.GaussianMixture`.
@@ -904,6 +904,7 @@ verbose, verbose_interval, learning_decay
         verbose=0,
         verbose_interval=10,
         n_threads=None,
+        on_degenerate="raise",
         learning_decay=0.6,
         client=None,
         init_sample_size=None,
@@ -918,7 +919,7 @@ verbose, verbose_interval, learning_decay
             degrees_of_freedom_prior=degrees_of_freedom_prior,
             covariance_prior=covariance_prior, random_state=random_state,
             warm_start=warm_start, verbose=verbose, verbose_interval=verbose_interval,
-            n_threads=n_threads, learning_decay=learning_decay)
+            n_threads=n_threads, on_degenerate=on_degenerate, learning_decay=learning_decay)
         self.client = client
         self.init_sample_size = init_sample_size
         self.timeout = timeout
