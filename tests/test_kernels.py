@@ -434,3 +434,31 @@ def test_entropy_of_the_responsibilities_is_the_numpy_sum(covariance_type, dtype
     safe = np.where(r > 0, r, 1.0)
     expected = np.sum(w.astype(np.float64)[:, None] * r * np.log(safe))
     np.testing.assert_allclose(entropy[0], expected, rtol=1e-12 if dtype == np.float64 else 1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n, size, block", [(10, 3, 2), (100, 100, 7), (1000, 1, 1),
+                                            (70_001, 16, 4096), (5, 0, 1), (2, 2, 1),
+                                            (300_000, 64, 32_768)])
+def test_choice_without_replacement_draws_what_numpy_draws(seed, n, size, block):
+    """numpy's RandomState.choice(n, size, replace=False): the same indices and the
+    generator left where numpy leaves it, through the block-wise replay of its
+    shuffle (the blocks here force several, and swaps between kept positions)."""
+    ours, numpys = np.random.RandomState(seed), np.random.RandomState(seed)
+    got = _kernels.choice_without_replacement(ours, n, size, block=block)
+    expected = numpys.choice(n, size, replace=False)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(ours.random_sample(5), numpys.random_sample(5))
+
+
+def test_choice_without_replacement_any_bit_generator_and_bad_input():
+    ours = np.random.RandomState(np.random.PCG64(3))
+    numpys = np.random.RandomState(np.random.PCG64(3))
+    np.testing.assert_array_equal(_kernels.choice_without_replacement(ours, 5000, 9, block=64),
+                                  numpys.choice(5000, 9, replace=False))
+    assert ours.randint(1 << 30) == numpys.randint(1 << 30)
+    with pytest.raises(TypeError, match="RandomState, got Generator"):
+        _kernels.choice_without_replacement(np.random.default_rng(0), 10, 2)
+    with pytest.raises(ValueError, match="cannot choose 11 of 10"):
+        _kernels.choice_without_replacement(np.random.RandomState(0), 10, 11)

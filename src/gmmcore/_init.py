@@ -266,7 +266,8 @@ def initial_statistics(X, sample_weight, init_params, n_components, covariance_t
     labels = np.empty(0, dtype=np.intp)
     if init_params in ("random_from_data", "k-means++"):  # one data point per component
         if init_params == "random_from_data":
-            indices = random_state.choice(n_samples, size=n_components, replace=False)
+            indices = _kernels.choice_without_replacement(random_state, n_samples,
+                                                          n_components)
         else:
             indices = kmeans_plusplus(X, n_components, random_state, scaled, n_threads)
         if len(np.unique(indices)) == n_components:

@@ -27,7 +27,10 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, sqrt, isfinite
+from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcmp, memset
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from numpy.random cimport bitgen_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "gmmcore_simd.h" nogil:
@@ -1731,3 +1734,102 @@ def same_bytes(a, b):
         if cnp.PyArray_DIM(x, i) != cnp.PyArray_DIM(y, i):
             return False
     return memcmp(cnp.PyArray_DATA(x), cnp.PyArray_DATA(y), cnp.PyArray_NBYTES(x)) == 0
+
+
+cdef inline uint64_t _random_interval(bitgen_t *g, uint64_t top) noexcept nogil:
+    """A value in [0, top] as numpy's legacy random_interval draws it: the smallest
+    bit mask covering top, applied to 32-bit draws (64-bit above 2³² − 1) until one
+    is at most top."""
+    cdef uint64_t mask = top, value
+    if top == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if top <= 0xffffffffUL:
+        value = g.next_uint32(g.state) & mask
+        while value > top:
+            value = g.next_uint32(g.state) & mask
+    else:
+        value = g.next_uint64(g.state) & mask
+        while value > top:
+            value = g.next_uint64(g.state) & mask
+    return value
+
+
+def choice_without_replacement(random_state, Py_ssize_t n, Py_ssize_t size,
+                               Py_ssize_t block=32768):
+    """``random_state.choice(n, size, replace=False)`` for a legacy RandomState: the
+    same indices from the same draws, the generator left in the same state, without
+    the n-long permutation numpy builds (8 n bytes; here n / 8 bytes and the
+    generator's state every ``block`` draws).
+
+    numpy shuffles ``arange(n)`` (Fisher-Yates: for i = n − 1 … 1, swap x[i] with
+    x[j], j drawn in [0, i]) and keeps the first ``size`` entries.  The draws are
+    made once forwards, keeping the generator's state at the start of each block;
+    then, block by block from the last, they are drawn again and the swaps undone
+    in reverse order, following only the ``size`` positions kept (a bit map says
+    whether a swap touches one).  Where each kept position ends is the value numpy
+    puts there.
+    """
+    if not isinstance(random_state, np.random.RandomState):
+        raise TypeError(f"random_state must be a numpy RandomState, got "
+                        f"{type(random_state).__name__}")
+    if size < 0 or size > n or block < 1:
+        raise ValueError(f"cannot choose {size} of {n} without replacement")
+    if n <= block:
+        return random_state.choice(n, size=size, replace=False)
+    generator = random_state._bit_generator
+    cdef bitgen_t *g = <bitgen_t *> PyCapsule_GetPointer(generator.capsule, "BitGenerator")
+    cdef Py_ssize_t n_steps = n - 1, n_blocks = (n_steps + block - 1) // block
+    cdef Py_ssize_t b, s, r, first, last, a, c
+    cdef uint64_t i, j
+    positions_array = np.arange(size, dtype=np.int64)
+    bits_array = np.zeros((n + 7) // 8, dtype=np.uint8)
+    draws_array = np.empty(block, dtype=np.uint64)
+    cdef cnp.int64_t[::1] positions = positions_array
+    cdef uint8_t[::1] bits = bits_array
+    cdef uint64_t[::1] draws = draws_array
+    cdef bint hit_i, hit_j
+    for a in range(size):
+        bits[a >> 3] |= <uint8_t> (1 << (a & 7))
+    starts = []
+    with generator.lock:
+        for b in range(n_blocks):  # forwards: step s swaps x[n - 1 - s] and x[j]
+            starts.append(generator.state)
+            first, last = b * block, min((b + 1) * block, n_steps)
+            with nogil:
+                for s in range(first, last):
+                    _random_interval(g, <uint64_t> (n - 1 - s))
+        end = generator.state
+        for b in range(n_blocks - 1, -1, -1):  # backwards, following the kept positions
+            generator.state = starts[b]
+            first, last = b * block, min((b + 1) * block, n_steps)
+            with nogil:
+                for s in range(first, last):
+                    draws[s - first] = _random_interval(g, <uint64_t> (n - 1 - s))
+                for s in range(last - 1, first - 1, -1):
+                    i = <uint64_t> (n - 1 - s)
+                    j = draws[s - first]
+                    hit_i = (bits[i >> 3] >> (i & 7)) & 1
+                    hit_j = i != j and (bits[j >> 3] >> (j & 7)) & 1
+                    if not (hit_i or hit_j):
+                        continue
+                    a = c = -1
+                    for r in range(size):
+                        if hit_i and <uint64_t> positions[r] == i:
+                            a = r
+                        elif hit_j and <uint64_t> positions[r] == j:
+                            c = r
+                    if a >= 0:
+                        positions[a] = <cnp.int64_t> j
+                    if c >= 0:
+                        positions[c] = <cnp.int64_t> i
+                    if hit_i != hit_j:  # one kept position moved to an unkept one
+                        bits[i >> 3] ^= <uint8_t> (1 << (i & 7))
+                        bits[j >> 3] ^= <uint8_t> (1 << (j & 7))
+        generator.state = end
+    return positions_array

@@ -14,7 +14,7 @@ from ._em import e_step_outputs, e_step_statistics
 from ._routing import MetadataRequester
 from .exceptions import (ConvergenceWarning, NonFiniteLikelihoodError, NotFittedError,
                          raised_class, warn)
-from ._kernels import same_bytes
+from ._kernels import choice_without_replacement, same_bytes
 from ._data import ArrayRows, ChunkRows, may_be_mapped, releasing_pages
 from ._init import initial_statistics
 from ._mstep import (
@@ -1001,7 +1001,7 @@ class GaussianMixture(_BaseMixture):
         # random ones, so that no two components are moved onto the same sample
         candidates = list(dict.fromkeys(stats.worst_rows))
         if len(candidates) < len(moved):
-            extra = self._random_state.choice(data.n_rows, size=len(moved), replace=False)
+            extra = choice_without_replacement(self._random_state, data.n_rows, len(moved))
             candidates += [int(r) for r in extra if r not in candidates]
         chosen = candidates[:len(moved)]
         seeds = data.rows(chosen)
