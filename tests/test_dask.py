@@ -328,3 +328,24 @@ def test_bayesian_regularized_prior_equals_in_memory_fit(client, blobs):
     assert len(got.degenerate_events_) == 1
     for name in ("covariance_prior_", "means_", "covariances_"):
         assert max_rel(getattr(got, name), getattr(expected, name)) <= 1e-8, name
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_missing_entries_fit_as_in_memory_for_any_chunking(client, blobs, covariance_type):
+    """nan_policy='marginalize' on the workers: every block's rows with NaN taken on
+    their observed features; the in-memory fit's parameters and predictions."""
+    X = blobs.copy()
+    X[np.random.RandomState(2).rand(*X.shape) < 0.2] = np.nan
+    params = dict(n_components=3, covariance_type=covariance_type, random_state=0,
+                  nan_policy="marginalize", tol=1e-9, max_iter=10)
+    expected = in_memory(**params).fit(X)
+    for chunks in CHUNKINGS:
+        got = gmm_dask.GaussianMixture(client=client, timeout=60, **params).fit(
+            da.from_array(X, chunks=(chunks, 3)))
+        for name in ("weights_", "means_", "covariances_"):
+            assert max_rel(getattr(got, name), getattr(expected, name)) <= 1e-10, name
+        assert got.n_iter_ == expected.n_iter_
+    Xd = da.from_array(X, chunks=300)
+    np.testing.assert_allclose(got.score_samples(Xd).compute(), expected.score_samples(X),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(got.predict(Xd).compute(), expected.predict(X))

@@ -21,8 +21,9 @@ def test_parameters_mirror_sklearn_names_and_defaults():
         assert name in ours, name
         assert ours[name] == ref[name], name
     assert set(ours) - set(ref) == {"n_threads", "on_degenerate", "partial_fit_mode",
-                                    "learning_decay"}
-    assert ours["on_degenerate"] == "raise"  # scikit-learn's behaviour by default
+                                    "learning_decay", "nan_policy"}
+    # scikit-learn's behaviour by default
+    assert ours["on_degenerate"] == "raise" and ours["nan_policy"] == "raise"
 
 
 def test_init_stores_parameters_only_and_set_params_round_trips():

@@ -40,7 +40,8 @@ def test_clone_get_params_set_params():
     copy = clone(gmm)
     assert copy is not gmm and copy.get_params() == gmm.get_params()
     assert set(gmm.get_params()) == set(SklearnGaussianMixture().get_params()) | {
-        "n_threads", "on_degenerate", "partial_fit_mode", "learning_decay"}
+        "n_threads", "on_degenerate", "partial_fit_mode", "learning_decay",
+        "nan_policy"}
     assert copy.set_params(n_components=5, tol=1e-4) is copy
     assert (copy.n_components, copy.tol, gmm.n_components) == (5, 1e-4, 3)
     with pytest.raises(ValueError, match="Invalid parameter 'n_clusters'"):

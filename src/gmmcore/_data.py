@@ -21,7 +21,8 @@ import numpy as np
 from . import _validation as v
 from ._em import TiedSecondMoment, e_step_outputs, e_step_statistics
 from ._init import column_moments, column_variances, data_moments, moment_statistics
-from ._parallel import page_release
+from ._kernels import all_finite
+from ._parallel import loop_chunks, page_release
 
 
 def _mapping_of(X):
@@ -103,16 +104,28 @@ class ArrayRows:
         self.total_weight = (float(self.n_rows) if sample_weight is None
                              else float(sample_weight.sum()))
         self._tied = TiedSecondMoment()
+        self._complete = None
 
     def init_rows(self):
         """The rows the initialisation sees: all of them."""
         return self
 
+    def _plain(self, kparams):
+        """``kparams`` without the missing-value pass when no entry is NaN (checked
+        once), so that such rows fit exactly as without nan_policy."""
+        if kparams.marginals is None:
+            return kparams
+        if self._complete is None:
+            self._complete = all(all_finite(self.X[s:e]) for s, e in
+                                 loop_chunks(self.n_rows, self.X.strides[0]))
+        return kparams.without_marginals() if self._complete else kparams
+
     def statistics(self, kparams, n_threads):
-        return self._tied.statistics(self.X, self.sample_weight, kparams, n_threads)
+        return self._tied.statistics(self.X, self.sample_weight, self._plain(kparams),
+                                     n_threads)
 
     def labels(self, kparams, n_threads):
-        return e_step_outputs(self.X, kparams, n_threads, labels=True)[2]
+        return e_step_outputs(self.X, self._plain(kparams), n_threads, labels=True)[2]
 
     def rows(self, indices):
         return np.asarray(self.X[np.asarray(indices, dtype=np.intp)], dtype=np.float64)
@@ -138,18 +151,22 @@ class ChunkRows:
     at a time.
     """
 
-    def __init__(self, source, dtype=None, estimator="GaussianMixture"):
+    def __init__(self, source, dtype=None, estimator="GaussianMixture", allow_nan=False):
         if not callable(source):
             raise TypeError("a chunked X must be a callable that returns a new iterator of "
                             f"chunks on each call, got {type(source).__name__}")
         self.source = source
         self.estimator = estimator
+        self.allow_nan = allow_nan
+        self.complete = True  # no NaN in any chunk (set by the first pass below)
         self.dtype = None if dtype is None else np.dtype(dtype)
         self.n_features = None
         self.n_rows = 0
         self.total_weight = 0.0
         self._tied = TiedSecondMoment()
         for _, X, w in self._chunks(validate_count=False):
+            if allow_nan and self.complete:
+                self.complete = all_finite(X)
             self.n_rows += X.shape[0]
             self.total_weight += float(X.shape[0]) if w is None else float(
                 w.sum(dtype=np.float64))
@@ -176,7 +193,8 @@ class ChunkRows:
                                      "an array or a pair (X_chunk, sample_weight)")
                 item, weights = item
             X = v.check_array(item, name=f"chunk {index}", dtype=self.dtype,
-                              ensure_min_samples=0, estimator=self.estimator)
+                              ensure_min_samples=0, estimator=self.estimator,
+                              allow_nan=self.allow_nan)
             if X.shape[0] == 0:
                 raise ValueError(f"chunk {index} of the chunk source is empty (0 rows): "
                                  "every chunk must hold at least one row")
@@ -204,7 +222,10 @@ class ChunkRows:
             return ArrayRows(X, w)
 
     def statistics(self, kparams, n_threads):
-        tied = kparams.covariance_type == "tied"
+        if kparams.marginals is not None and self.complete:
+            kparams = kparams.without_marginals()
+        # (with missing entries, tied S2 depends on the responsibilities: every pass)
+        tied = kparams.covariance_type == "tied" and kparams.marginals is None
         if tied:
             self._tied.begin()
         total = None

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _missing
 from ._covariance import TYPES
 from .exceptions import NonFiniteLikelihoodError
 from ._mstep import Statistics, centred_statistics, imprecise_components, moved_second_moments
@@ -91,19 +91,50 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
     shifts = kparams.statistics_shifts()
     e1, e2, el = _empty(dtype, 1), _empty(dtype, 2), _empty(np.intp, 1)
 
+    def kernel(part, rows, start, end, weights, whole=False):
+        """The compiled pass over rows[start:end], added to ``part`` (written into it
+        when it is the ``whole`` chunk's)."""
+        row = part.row if whole else np.zeros_like(part.row)
+        entropy = np.zeros(1) if kparams.entropy else None
+        _, _, n_nonfinite, worst = _kernels.e_step(
+            rows, start, end, weights, kparams.cov_code, kparams.shift, kparams.means,
+            kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, row, e2,
+            e1, el, block_size, tied_s2, entropy)
+        if row is not part.row:
+            part.row += row
+        part.n_nonfinite += n_nonfinite
+        if entropy is not None:
+            part.resp_entropy += entropy[0]
+        return worst
+
     def task(start, end):
         part = Statistics(kparams.covariance_type, shifts, kparams.shift, n_rows=end - start)
-        entropy = np.zeros(1) if kparams.entropy else None
-        _, _, part.n_nonfinite, worst = _kernels.e_step(
-            X, start, end, w_arg, kparams.cov_code, kparams.shift, kparams.means,
-            kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, part.row, e2,
-            e1, el, block_size, tied_s2, entropy)
-        if entropy is not None:
-            part.resp_entropy = entropy[0]
-        if worst >= 0:
-            part.worst_rows.append(worst)
+        if kparams.marginals is None or _kernels.all_finite(X[start:end]):
+            worst = kernel(part, X, start, end, w_arg, whole=True)
+            if worst >= 0:
+                part.worst_rows.append(worst)
+            return part
+        for s, e, complete, incomplete in _split_rows(X, start, end):
+            if complete is None:  # no NaN here: the kernel on X's own rows
+                worst = kernel(part, X, s, e, w_arg)
+                if worst >= 0:
+                    part.worst_rows.append(worst)
+                continue
+            if complete.size:
+                rows = np.ascontiguousarray(X[s + complete])
+                weights = w_arg[s + complete] if w_arg.shape[0] else w_arg
+                worst = kernel(part, rows, 0, len(rows), weights)
+                if worst >= 0:
+                    part.worst_rows.append(s + int(complete[worst]))
+            rows = np.asarray(X[s + incomplete], dtype=np.float64)
+            weights = (np.asarray(w_arg[s + incomplete], dtype=np.float64) if w_arg.shape[0]
+                       else np.ones(len(rows)))
+            part.n_nonfinite += _missing.add_statistics(part, kparams.marginals, rows,
+                                                        ~np.isnan(rows), weights)
+            n_incomplete[0] += len(rows)
         return part
 
+    n_incomplete = [0]
     # each chunk's Statistics (k d² doubles for full covariances) is added to the total
     chunks = plan_chunks(X.shape[0], block_size, work_per_row(kparams), row_bytes=X.strides[0],
                          fold_size=stats_width(kparams))
@@ -113,10 +144,30 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
         total.row *= w_scale
         total.resp_entropy *= w_scale
     imprecise = imprecise_components(total)
-    if imprecise and not total.n_nonfinite:
+    # (rows with missing entries have their statistics taken around the shifts in
+    # float64, where a second pass over complete rows alone would be no better)
+    if imprecise and not total.n_nonfinite and not n_incomplete[0]:
         total = centred_statistics(
             total, imprecise, _resp_blocks(X, sample_weight, kparams, n_threads, block_size))
     return total
+
+
+# Rows per block of a chunk with missing entries: its complete rows are gathered
+# for the kernel, the others taken by _missing in groups.
+_MISSING_BLOCK = 4096
+
+
+def _split_rows(X, start, end):
+    """(s, e, complete, incomplete) over blocks of X[start:end]: the indices in the
+    block of its complete rows and of those with a NaN, or (s, e, None, None) for a
+    block without NaN."""
+    for s in range(start, end, _MISSING_BLOCK):
+        e = min(s + _MISSING_BLOCK, end)
+        if _kernels.all_finite(X[s:e]):
+            yield s, e, None, None
+            continue
+        nan_rows = np.isnan(X[s:e]).any(axis=1)
+        yield s, e, np.flatnonzero(~nan_rows), np.flatnonzero(nan_rows)
 
 
 def _resp_blocks(X, sample_weight, kparams, n_threads, block_size):
@@ -154,7 +205,7 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     e1 = _empty(dtype, 1)
     ed1 = _empty(np.float64, 1)
 
-    def task(start, end):
+    def kernel(start, end):
         rows, outputs = X, (out_resp, out_lpn, out_labels)
         if X.dtype != dtype:
             rows = np.ascontiguousarray(X[start:end], dtype=dtype)
@@ -163,6 +214,34 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
         return _kernels.e_step(rows, start, end, e1, kparams.cov_code, kparams.shift,
                                kparams.means, kparams.delta, kparams.prec, kparams.Q, kparams.cst,
                                kparams.direct, ed1, *outputs, block_size)[2]
+
+    def task(start, end):
+        if kparams.marginals is None or _kernels.all_finite(X[start:end]):
+            return kernel(start, end)
+        n_nonfinite = 0
+        for s, e, complete, incomplete in _split_rows(X, start, end):
+            if complete is None:
+                n_nonfinite += kernel(s, e)
+                continue
+            # the complete rows' outputs from the kernel, in a block's copy whose
+            # rows with NaN are zeros (their outputs are then replaced)
+            rows = np.array(X[s:e], dtype=dtype)
+            rows[incomplete] = 0.0
+            block = tuple(np.empty_like(out[s:e]) if out.shape[0] else out
+                          for out in (out_resp, out_lpn, out_labels))
+            n_nonfinite += _kernels.e_step(
+                rows, 0, e - s, e1, kparams.cov_code, kparams.shift, kparams.means,
+                kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, ed1,
+                *block, block_size)[2]
+            missing_rows = np.asarray(X[s + incomplete], dtype=np.float64)
+            lpn, r, lab = _missing.outputs(kparams.marginals, missing_rows,
+                                           ~np.isnan(missing_rows))
+            for out, part, values in zip((out_resp, out_lpn, out_labels), block, (r, lpn, lab)):
+                if out.shape[0]:
+                    part[incomplete] = values
+                    out[s:e] = part
+            n_nonfinite += int(np.count_nonzero(~np.isfinite(lpn)))
+        return n_nonfinite
 
     n_nonfinite = [0]
 
@@ -197,7 +276,8 @@ class TiedSecondMoment:
 
     def statistics(self, X, sample_weight, kparams, n_threads):
         """e_step_statistics of all of X under ``kparams`` (any covariance type)."""
-        if kparams.covariance_type != "tied":
+        if kparams.covariance_type != "tied" or kparams.marginals is not None:
+            # (with missing entries S2 depends on the responsibilities: every pass)
             return e_step_statistics(X, sample_weight, kparams, n_threads)
         self.begin()
         return self.complete(self.pass_statistics(X, sample_weight, kparams, n_threads))

@@ -14,7 +14,8 @@ from ._em import e_step_outputs, e_step_statistics
 from ._routing import MetadataRequester
 from .exceptions import (ConvergenceWarning, NonFiniteLikelihoodError, NotFittedError,
                          raised_class, warn)
-from ._kernels import choice_without_replacement, same_bytes
+from ._kernels import all_finite, choice_without_replacement, same_bytes
+from ._missing import Marginals, impute as impute_rows, mean_filled
 from ._data import ArrayRows, ChunkRows, may_be_mapped, releasing_pages
 from ._init import initial_statistics
 from ._mstep import (
@@ -35,6 +36,7 @@ from ._parallel import (MIN_ROWS_PER_CHUNK, blas_single_threaded, blas_threads,
 _INIT_PARAMS = {"kmeans", "k-means++", "random", "random_from_data"}
 _ON_DEGENERATE = {"raise", "reseed", "regularize"}
 _PARTIAL_FIT_MODES = {"stepwise", "exact"}
+_NAN_POLICIES = {"raise", "marginalize"}
 # Features from which the M-step's Cholesky factorisations run on BLAS threads.
 _WIDE_M_STEP = 256
 
@@ -146,6 +148,11 @@ class _BaseMixture(MetadataRequester):
             return _html_parameters(self)
         return estimator_html_repr(self)
 
+    @property
+    def _marginalizes(self):
+        """Whether NaN entries are missing values (GaussianMixture's nan_policy)."""
+        return getattr(self, "nan_policy", "raise") == "marginalize"
+
     def _check_parameters(self):
         """The checks of the parameters both estimators have, then the estimator's
         own (``_check_own_parameters``); returns the effective thread count."""
@@ -238,11 +245,13 @@ class _BaseMixture(MetadataRequester):
                 raise ValueError(
                     "sample_weight cannot be given with a chunked X: yield pairs "
                     "(X_chunk, sample_weight_chunk) from the chunk source instead")
-            return self._fit_rows(ChunkRows(X), None, n_threads, want_labels, initialise_only)
+            return self._fit_rows(ChunkRows(X, allow_nan=self._marginalizes), None, n_threads,
+                                  want_labels, initialise_only)
         feature_names = v.feature_names_of(X)
         # for a memory map larger than RAM, each pass drops the pages it is done with
         with releasing_pages(X):
-            X = v.check_array(X, ensure_min_samples=2, estimator=type(self).__name__)
+            X = v.check_array(X, ensure_min_samples=2, estimator=type(self).__name__,
+                              allow_nan=self._marginalizes)
             sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
             return self._fit_rows(ArrayRows(X, sample_weight), feature_names, n_threads,
                                   want_labels, initialise_only)
@@ -401,10 +410,11 @@ class _BaseMixture(MetadataRequester):
     # Using a fitted model
     # ------------------------------------------------------------------
 
-    def _check_predict_input(self, X):
+    def _check_predict_input(self, X, allow_nan=None):
         self._check_is_fitted()
         v.check_feature_names(X, getattr(self, "feature_names_in_", None), type(self).__name__)
-        X = v.check_array(X, estimator=type(self).__name__)
+        X = v.check_array(X, estimator=type(self).__name__,
+                          allow_nan=self._marginalizes if allow_nan is None else allow_nan)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
@@ -794,6 +804,18 @@ class GaussianMixture(_BaseMixture):
         (0.5, 1]: the usual
         condition for convergence on a stationary stream; smaller values forget
         faster and follow a drifting stream.
+    nan_policy : {'raise', 'marginalize'}, default='raise'
+        'raise' is scikit-learn's behaviour: NaN in X raises ValueError.
+        'marginalize' takes NaN entries as missing at random (Ghahramani and
+        Jordan, 1994): a row's likelihood and responsibilities are those of its
+        observed features (a row with none observed has log-likelihood 0 and the
+        weights as responsibilities), and the M-step takes the missing entries at
+        their conditional means given the observed ones, with the conditional
+        covariance added to the second moments.  fit, partial_fit, accumulate,
+        predict, predict_proba, score_samples, score, bic and aic all accept NaN;
+        :meth:`impute` fills it in.  The start (``init_params``) is taken on the
+        rows with each NaN replaced by its column's mean; data without NaN fit
+        exactly as with 'raise'.
 
     Attributes
     ----------
@@ -874,6 +896,7 @@ class GaussianMixture(_BaseMixture):
         on_degenerate="raise",
         partial_fit_mode="stepwise",
         learning_decay=0.6,
+        nan_policy="raise",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -893,10 +916,12 @@ class GaussianMixture(_BaseMixture):
         self.on_degenerate = on_degenerate
         self.partial_fit_mode = partial_fit_mode
         self.learning_decay = learning_decay
+        self.nan_policy = nan_policy
 
     def _check_own_parameters(self, name):
         v.check_option("on_degenerate", self.on_degenerate, _ON_DEGENERATE, name)
         v.check_option("partial_fit_mode", self.partial_fit_mode, _PARTIAL_FIT_MODES, name)
+        v.check_option("nan_policy", self.nan_policy, _NAN_POLICIES, name)
 
     def _check_initial_values(self, n_features):
         k = self.n_components
@@ -912,6 +937,8 @@ class GaussianMixture(_BaseMixture):
 
     def _initial_parameters(self, rows, random_state, n_threads, init):
         X, sample_weight = rows.X, rows.sample_weight
+        if self._marginalizes and not all_finite(X):
+            X = mean_filled(X, sample_weight)
         weights_init, means_init, precisions_init = init
         cov_type = self.covariance_type
         weights = means = covariances = None
@@ -946,7 +973,7 @@ class GaussianMixture(_BaseMixture):
 
     def _params_for_kernels(self, params, dtype):
         return KernelParams(params.weights, params.means, params.precisions_cholesky,
-                            self.covariance_type, dtype)
+                            self.covariance_type, dtype, marginalize=self._marginalizes)
 
     def _m_step(self, stats, dtype, data, n_iter):
         """New parameters from statistics: the one M-step of fit, update and partial_fit.
@@ -1005,6 +1032,8 @@ class GaussianMixture(_BaseMixture):
             candidates += [int(r) for r in extra if r not in candidates]
         chosen = candidates[:len(moved)]
         seeds = data.rows(chosen)
+        if self._marginalizes:  # a missing entry of a seed: the mixture's mean there
+            seeds = np.where(np.isnan(seeds), weights @ means / weights.sum(), seeds)
         for i, (c, reason) in enumerate(sorted(moved.items())):
             row = chosen[i]
             means[c] = seeds[i]
@@ -1077,11 +1106,13 @@ class GaussianMixture(_BaseMixture):
         arrays = (self.weights_, self.means_, self.precisions_cholesky_)
         if cached is not None:
             key, sources, kparams = cached
-            if key == (np.dtype(dtype), self.covariance_type) and all(
+            if key == (np.dtype(dtype), self.covariance_type, self._marginalizes) and all(
                     same_bytes(a, b) for a, b in zip(arrays, sources)):
                 return kparams
-        kparams = KernelParams(*arrays, self.covariance_type, dtype)
-        _KERNEL_PARAMS_CACHE[self] = ((np.dtype(dtype), self.covariance_type),
+        kparams = KernelParams(*arrays, self.covariance_type, dtype,
+                               marginalize=self._marginalizes)
+        _KERNEL_PARAMS_CACHE[self] = ((np.dtype(dtype), self.covariance_type,
+                                       self._marginalizes),
                                       tuple(np.array(a, copy=True) for a in arrays), kparams)
         return kparams
 
@@ -1195,6 +1226,36 @@ class GaussianMixture(_BaseMixture):
         log_prob = self.score_samples(X)
         w = v.check_sample_weight(sample_weight, log_prob.shape[0])
         return float(w @ log_prob), float(w.sum())
+
+    def impute(self, X):
+        """X with each missing entry (NaN) replaced by its expectation under the
+        mixture given the row's observed entries.
+
+        E[x_m | x_o] = Σ_c r_c(x_o) (μ_c,m + Σ_c,mo Σ_c,oo⁻¹ (x_o − μ_c,o)): each
+        component's conditional mean, weighted by the responsibilities of the
+        observed entries.  A row with nothing observed gets the mixture's mean.
+        Any ``nan_policy``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features)
+            A new array in X's floating dtype (float64 for other input); X itself is
+            not modified.
+        """
+        X = self._check_predict_input(X, allow_nan=True)
+        out = np.array(X, copy=True)
+        marginals = Marginals(np.log(np.asarray(self.weights_, np.float64)), self.means_,
+                              self.precisions_cholesky_, self.covariance_type)
+        for start in range(0, X.shape[0], 4096):
+            incomplete = np.flatnonzero(np.isnan(X[start:start + 4096]).any(axis=1)) + start
+            if incomplete.size:
+                rows = np.asarray(X[incomplete], dtype=np.float64)
+                out[incomplete] = impute_rows(marginals, rows, ~np.isnan(rows))
+        return out
 
     def bic(self, X, sample_weight=None):
         """Bayesian information criterion of the model on X (lower is better).

@@ -11,6 +11,7 @@ import numpy as np
 from scipy import linalg
 
 from ._covariance import TYPES
+from ._missing import Marginals
 from ._kernels import SMALL_D, statistics_around_means
 
 ILL_DEFINED_COVARIANCE = (
@@ -577,10 +578,10 @@ class KernelParams:
     """
 
     __slots__ = ("covariance_type", "cov_code", "shift", "means", "delta", "prec", "Q", "cst",
-                 "direct", "entropy")
+                 "direct", "entropy", "marginals")
 
     def __init__(self, weights, means, precisions_cholesky, covariance_type, dtype,
-                 log_weights=None, entropy=False):
+                 log_weights=None, entropy=False, marginalize=False):
         means = np.asarray(means, dtype=np.float64)
         k, d = means.shape
         weights = np.asarray(weights, dtype=np.float64)
@@ -598,6 +599,9 @@ class KernelParams:
         # a pass under these parameters also sums Σ w Σ_k r log r (SufficientStatistics.
         # resp_entropy), for the variational lower bound
         self.entropy = bool(entropy)
+        # rows with NaN entries are taken on their observed features (_missing)
+        self.marginals = (Marginals(log_weights, means, pc, covariance_type) if marginalize
+                          else None)
         cst = (np.asarray(log_weights, dtype=np.float64)
                + TYPES[covariance_type].log_det_cholesky(pc, d) - 0.5 * d * math.log(2 * math.pi))
         direct = np.empty(0, dtype=np.intp)
@@ -641,6 +645,14 @@ class KernelParams:
         self.Q = np.ascontiguousarray(Q, dtype=dtype).reshape(-1)
         self.cst = np.ascontiguousarray(cst, dtype=np.float64)
         self.direct = direct
+
+    def without_marginals(self):
+        """These parameters for rows without NaN (the compiled pass alone)."""
+        plain = object.__new__(KernelParams)
+        for name in self.__slots__:
+            setattr(plain, name, getattr(self, name))
+        plain.marginals = None
+        return plain
 
     def statistics_shifts(self):
         """The shifts of the statistics the E-step kernel returns (see e_step)."""

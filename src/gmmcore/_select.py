@@ -94,7 +94,7 @@ def select(X, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, crit
         to finish first (see Notes).  It changes only the time taken.
     **estimator_params
         Further parameters of every candidate (tol, reg_covar, max_iter,
-        init_params, on_degenerate, ...).
+        init_params, on_degenerate, nan_policy, ...).
 
     Returns
     -------
@@ -171,7 +171,8 @@ def select(X, n_components=range(1, 11), covariance_types=COVARIANCE_TYPES, crit
         result = _select_on_dask(X, feature_names, n_components, covariance_types, criterion,
                                  n_init, seed, n_threads, estimator, keep, estimator_params)
     else:
-        X = v.check_array(X, ensure_min_samples=2)
+        X = v.check_array(X, ensure_min_samples=2,
+                          allow_nan=estimator_params.get("nan_policy") == "marginalize")
         n_samples, n_features = X.shape
         result = _select_candidates(X, n_samples, n_features, feature_names, n_components,
                                     covariance_types, criterion, n_init, seed, n_threads,

@@ -86,11 +86,13 @@ def _is_numeric_column(pd, values):
     return pd.api.types.is_numeric_dtype(values.dtype)
 
 
-def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="GaussianMixture"):
+def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="GaussianMixture",
+                allow_nan=False):
     """X as a finite, C-contiguous float32/float64 2-D array.
 
     ``dtype`` None keeps float32 and float64 and converts anything numeric to
     float64; a dtype forces that dtype (predict paths use the fitted one).
+    ``allow_nan``: NaN entries (missing values) pass; infinities do not.
     """
     sparse = sys.modules.get("scipy.sparse")
     if sparse is not None and sparse.issparse(X):
@@ -151,7 +153,13 @@ def check_array(X, *, name="X", dtype=None, ensure_min_samples=1, estimator="Gau
     # in chunks, so that a memory-mapped X's pages are dropped as they are checked
     if not (_kernels.all_finite(arr) if arr.nbytes <= LOOP_BYTES else
             all(_kernels.all_finite(arr[s:e]) for s, e in loop_chunks(n_samples, arr.strides[0]))):
-        has_nan = any(np.isnan(arr[s:e]).any() for s, e in loop_chunks(n_samples, arr.strides[0]))
+        chunks = loop_chunks(n_samples, arr.strides[0])
+        if allow_nan:
+            if any(np.isinf(arr[s:e]).any() for s, e in chunks):
+                raise ValueError(f"Input {name} contains infinity or a value too large for "
+                                 f"{arr.dtype!r}.")
+            return arr
+        has_nan = any(np.isnan(arr[s:e]).any() for s, e in chunks)
         what = "NaN" if has_nan else f"infinity or a value too large for {arr.dtype!r}"
         raise ValueError(f"Input {name} contains {what}.")
     return arr

@@ -56,7 +56,7 @@ def _block_statistics(block, weights, kparams, start):
     """
     end = start + block.shape[0]
     X = v.check_array(block, name=f"X[{start}:{end}]", dtype=kparams.means.dtype,
-                      ensure_min_samples=0)
+                      ensure_min_samples=0, allow_nan=kparams.marginals is not None)
     w = v.check_sample_weight(weights, X.shape[0], allow_all_zero=True)
     # one thread per task: Dask's workers are the parallelism
     with blas_single_threaded():
@@ -78,7 +78,8 @@ def _block_moments(block, weights, covariance_type, dtype, start):
 def _block_outputs(block, kparams, output):
     """One per-row output of the E-step for a block: what the in-memory
     ``_outputs`` computes for the same rows (same kernel, same parameters)."""
-    X = v.check_array(block, dtype=kparams.means.dtype, ensure_min_samples=0)
+    X = v.check_array(block, dtype=kparams.means.dtype, ensure_min_samples=0,
+                      allow_nan=kparams.marginals is not None)
     if X.shape[0] == 0:
         k = kparams.means.shape[0]
         return {"resp": np.empty((0, k), X.dtype), "log_prob_norm": np.empty(0, X.dtype),
@@ -343,8 +344,10 @@ class DaskRows:
         needed, before the initialisation's own draws).
     """
 
-    def __init__(self, X, sample_weight, compute, init_sample_size, random_state):
+    def __init__(self, X, sample_weight, compute, init_sample_size, random_state,
+                 allow_nan=False):
         self.X = X
+        self.allow_nan = allow_nan
         self.sample_weight = sample_weight
         self.n_rows, self.n_features = (int(s) for s in X.shape)
         self.dtype = _fit_dtype(X.dtype)
@@ -392,7 +395,8 @@ class DaskRows:
                 what = f"a sample of {size} rows of X for the initialisation"
             values = self._compute(parts, what)
             X = v.check_array(values[0], name="X (the initialisation sample)",
-                              dtype=self.dtype, ensure_min_samples=1)
+                              dtype=self.dtype, ensure_min_samples=1,
+                              allow_nan=self.allow_nan)
             w = None if len(values) == 1 else v.check_sample_weight(values[1], X.shape[0],
                                                                     X.dtype)
         self._init_rows = ArrayRows(X, w)
@@ -600,7 +604,7 @@ class _DaskMixin:
             if weights_in_memory:  # to the workers once, not with every pass's graph
                 sample_weight = client.persist(sample_weight)
             data = DaskRows(X, sample_weight, compute, sample_size,
-                            lambda: self._random_state)
+                            lambda: self._random_state, allow_nan=self._marginalizes)
             return self._fit_rows(data, feature_names, n_threads, want_labels,
                                   initialise_only)
 
@@ -769,8 +773,9 @@ class GaussianMixture(_DaskMixin, _mixture.GaussianMixture):
     ----------
     n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params, \
 weights_init, means_init, precisions_init, random_state, warm_start, verbose, \
-verbose_interval, on_degenerate
-        As in :class:`gmmcore.GaussianMixture`.
+verbose_interval, on_degenerate, nan_policy
+        As in :class:`gmmcore.GaussianMixture` (with 'marginalize', the blocks'
+        missing entries are taken as in memory).
     n_threads : int or None, default=None
         Threads of the work done on the client (the initialisation on the sample,
         and in-memory input).  Each Dask task runs gmmcore's kernels on one thread:
@@ -836,6 +841,7 @@ degenerate_events_
         verbose_interval=10,
         n_threads=None,
         on_degenerate="raise",
+        nan_policy="raise",
         client=None,
         init_sample_size=None,
         timeout=3600.0,
@@ -846,7 +852,7 @@ degenerate_events_
             weights_init=weights_init, means_init=means_init,
             precisions_init=precisions_init, random_state=random_state,
             warm_start=warm_start, verbose=verbose, verbose_interval=verbose_interval,
-            n_threads=n_threads, on_degenerate=on_degenerate)
+            n_threads=n_threads, on_degenerate=on_degenerate, nan_policy=nan_policy)
         self.client = client
         self.init_sample_size = init_sample_size
         self.timeout = timeout
