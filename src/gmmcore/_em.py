@@ -128,9 +128,9 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
                     part.worst_rows.append(s + int(complete[worst]))
             rows = np.asarray(X[s + incomplete], dtype=np.float64)
             weights = (np.asarray(w_arg[s + incomplete], dtype=np.float64) if w_arg.shape[0]
-                       else np.ones(len(rows)))
+                       else w_arg[:0].astype(np.float64))
             part.n_nonfinite += _missing.add_statistics(part, kparams.marginals, rows,
-                                                        ~np.isnan(rows), weights)
+                                                        weights)
             n_incomplete[0] += len(rows)
         return part
 
@@ -234,8 +234,7 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
                 kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, ed1,
                 *block, block_size)[2]
             missing_rows = np.asarray(X[s + incomplete], dtype=np.float64)
-            lpn, r, lab = _missing.outputs(kparams.marginals, missing_rows,
-                                           ~np.isnan(missing_rows))
+            lpn, r, lab = _missing.outputs(kparams.marginals, missing_rows)
             for out, part, values in zip((out_resp, out_lpn, out_labels), block, (r, lpn, lab)):
                 if out.shape[0]:
                     part[incomplete] = values

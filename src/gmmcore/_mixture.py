@@ -1254,7 +1254,7 @@ class GaussianMixture(_BaseMixture):
             incomplete = np.flatnonzero(np.isnan(X[start:start + 4096]).any(axis=1)) + start
             if incomplete.size:
                 rows = np.asarray(X[incomplete], dtype=np.float64)
-                out[incomplete] = impute_rows(marginals, rows, ~np.isnan(rows))
+                out[incomplete] = impute_rows(marginals, rows)
         return out
 
     def bic(self, X, sample_weight=None):
