@@ -670,3 +670,42 @@ def test_a_bayesian_fit_equals_the_api_fit_and_predicts(tmp_path, capsys, X, dat
     np.testing.assert_allclose(BayesianGaussianMixture.load(tmp_path / "flat.npz").means_,
                                api.means_, rtol=1e-12, atol=1e-12)
     assert len(api.degenerate_events_) == 1
+
+
+def test_missing_values_fit_predict_and_impute_as_the_api(tmp_path, capsys, X):
+    """Empty CSV cells are missing values under --nan-policy marginalize; impute
+    writes the API's imputed table."""
+    gaps = X.copy()
+    gaps[np.random.RandomState(4).rand(*X.shape) < 0.2] = np.nan
+    gaps[0, 0] = np.nan  # an empty first cell: the header is still told apart
+    path = tmp_path / "gaps.csv"
+    with open(path, "w") as f:
+        f.write("u,v\n")
+        for row in gaps:
+            f.write(",".join("" if np.isnan(x) else repr(float(x)) for x in row) + "\n")
+    code, out, err = run(capsys, "fit", path, "-k", 3, "--random-state", 0, "-o",
+                         tmp_path / "m.npz")
+    assert_one_line_error(code, err, 2, "empty value", "--nan-policy marginalize")
+    code, out, err = run(capsys, "fit", path, "-k", 3, "--random-state", 0, "--nan-policy",
+                         "marginalize", "-o", tmp_path / "m.npz")
+    assert code == 0, err
+    api = GaussianMixture(3, random_state=0, nan_policy="marginalize").fit(gaps)
+    cli = GaussianMixture.load(tmp_path / "m.npz")
+    np.testing.assert_allclose(cli.means_, api.means_, rtol=1e-12)
+    assert cli.nan_policy == "marginalize"
+    code, out, err = run(capsys, "predict", tmp_path / "m.npz", path)
+    assert code == 0, err
+    np.testing.assert_array_equal(np.array(out.split()[1:], dtype=int), api.predict(gaps))
+    code, out, err = run(capsys, "score", tmp_path / "m.npz", path)
+    assert code == 0 and float(out) == pytest.approx(api.score(gaps), rel=1e-12)
+    code, out, err = run(capsys, "predict", tmp_path / "m.npz", path, "--nan-policy", "raise")
+    assert code == 2 and "empty value" in err
+    code, out, err = run(capsys, "impute", tmp_path / "m.npz", path, "-o",
+                         tmp_path / "filled.csv")
+    assert code == 0, err
+    filled = np.loadtxt(tmp_path / "filled.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(filled, api.impute(gaps), rtol=1e-15)
+    assert open(tmp_path / "filled.csv").readline().strip() == "u,v"
+    code, out, err = run(capsys, "fit", path, "-k", 3, "--bayesian", "--nan-policy",
+                         "marginalize", "-o", tmp_path / "b.npz")
+    assert code == 2 and "not --bayesian" in err

@@ -62,7 +62,9 @@ examples:
   gmmcore predict model.npz data.csv -o labels.csv
   gmmcore predict-proba model.npz data.csv > proba.csv
   gmmcore score model.npz data.csv
-  gmmcore select data.csv -k 1-8 --covariance-types full,diag -o best.npz"""
+  gmmcore select data.csv -k 1-8 --covariance-types full,diag -o best.npz
+  gmmcore fit gaps.csv -k 3 --nan-policy marginalize -o model.npz
+  gmmcore impute model.npz gaps.csv -o filled.csv"""
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -109,6 +111,9 @@ def _require_parquet(action):
 
 
 def _is_number(text):
+    """A CSV cell holds a number, or is empty: a missing one (not text)."""
+    if not text.strip():
+        return True
     try:
         float(text)
     except ValueError:
@@ -215,7 +220,7 @@ def _check_separators(path, rows):
             if _is_number(field):
                 continue
             parts = [part.strip() for part in re.split("[;\t]", field)]
-            if len(parts) > 1 and any(_is_number(p) or _DECIMAL_COMMA.fullmatch(p)
+            if len(parts) > 1 and any(p and _is_number(p) or _DECIMAL_COMMA.fullmatch(p)
                                       for p in parts):
                 separator = next(_SEPARATORS[c] for c in field if c in _SEPARATORS)
                 raise CliError(f"{path} seems to separate its values with {separator}: "
@@ -252,7 +257,13 @@ def _ragged_row(path, number, count, n_values):
 _LOADTXT_ERROR = re.compile(r"could not convert string (.*) to \w+ at row (\d+), column (\d+)")
 
 
-def _read_csv(path, choose):
+def _missing_or_number(text):
+    """A CSV cell: empty (or blank) is a missing value."""
+    text = text.strip()
+    return float(text) if text else np.nan
+
+
+def _read_csv(path, choose, allow_nan=False):
     with contextlib.ExitStack() as stack:
         if path == "-":
             f = sys.stdin
@@ -283,15 +294,19 @@ def _read_csv(path, choose):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "input contained no data": checked later
                 X = np.loadtxt(data_lines, delimiter=",", usecols=indices, ndmin=2,
-                               quotechar='"', dtype=np.float64)
+                               quotechar='"', dtype=np.float64,
+                               converters=_missing_or_number if allow_nan else None)
         except ValueError as exc:
             match = _LOADTXT_ERROR.match(str(exc))
             if match is None:
                 raise CliError(f"cannot read {path}: {exc}") from None
             value, row, column = match[1], int(match[2]), int(match[3]) - 1
+            empty = value == repr("")
+            hint = (" (--nan-policy marginalize reads empty cells as missing values)"
+                    if empty else "")
             raise CliError(f"column {_column_label(names, column)} of {path} has "
-                           f"{'an empty value' if value == repr('') else 'the value ' + value}"
-                           f" on data row {row + 1}, not a number") from None
+                           f"{'an empty value' if empty else 'the value ' + value}"
+                           f" on data row {row + 1}, not a number{hint}") from None
     return X, None if names is None else [names[i] for i in indices]
 
 
@@ -312,7 +327,7 @@ def _read_parquet(path, choose):
 
 
 def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1,
-              quiet=False):
+              quiet=False, allow_nan=False):
     """A data file as a validated 2-D float array, and the names of its columns.
 
     Parameters
@@ -329,6 +344,9 @@ def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1
         Fewer rows is an error.
     quiet : bool, default=False
         Do not warn about text columns left out.
+    allow_nan : bool, default=False
+        Missing values (NaN, empty CSV cells, missing parquet values) are kept as
+        NaN instead of refused.
 
     Returns
     -------
@@ -346,18 +364,21 @@ def read_data(path, columns=None, *, model_names=None, dtype=None, min_samples=1
 
     reader = {".npy": _read_npy, ".csv": _read_csv, ".parquet": _read_parquet}[fmt]
     try:
-        X, names = reader(path, choose)
+        X, names = (reader(path, choose, allow_nan) if reader is _read_csv
+                    else reader(path, choose))
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"cannot read {path}: {exc}") from None
     try:
-        X = _validation.check_array(X, dtype=dtype, ensure_min_samples=min_samples)
+        X = _validation.check_array(X, dtype=dtype, ensure_min_samples=min_samples,
+                                    allow_nan=allow_nan)
     except ValueError as exc:
         bad = np.argwhere(~np.isfinite(X)) if X.dtype.kind == "f" else ()
         if len(bad):
             row, column = bad[0]
             where = _column_label(names, column) if names is not None else str(column)
+            hint = "" if allow_nan else " (--nan-policy marginalize takes missing values)"
             raise CliError(f"column {where} of {path} has a missing or non-finite value "
-                           f"on data row {row + 1}") from None
+                           f"on data row {row + 1}{hint}") from None
         raise CliError(f"{path}: {exc}") from None
     return X, names
 
@@ -491,7 +512,7 @@ def _estimator_params(args):
     return dict(tol=args.tol, reg_covar=args.reg_covar, max_iter=args.max_iter,
                 n_init=args.n_init, init_params=args.init_params,
                 random_state=args.random_state, n_threads=args.n_threads,
-                on_degenerate=args.on_degenerate)
+                on_degenerate=args.on_degenerate, nan_policy=args.nan_policy)
 
 
 def _check_enough_samples(X, n_components, path):
@@ -502,13 +523,16 @@ def _check_enough_samples(X, n_components, path):
 
 def fit(args):
     model_path = _model_path(args.output)
+    if args.bayesian and args.nan_policy != "raise":
+        raise CliError("--nan-policy marginalize is for EM fits, not --bayesian ones")
     X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2,
-                         quiet=args.quiet)
+                         quiet=args.quiet, allow_nan=args.nan_policy == "marginalize")
     _check_enough_samples(X, args.n_components, args.data)
     params = dict(n_components=args.n_components, covariance_type=args.covariance_type,
                   verbose=2 if args.verbose else 0, verbose_interval=1,
                   **_estimator_params(args))
     if args.bayesian:
+        del params["nan_policy"]
         gmm = BayesianGaussianMixture(
             weight_concentration_prior_type=args.weight_concentration_prior_type,
             weight_concentration_prior=args.weight_concentration_prior,
@@ -543,11 +567,20 @@ def fit(args):
     return EXIT_OK
 
 
-def _model_and_data(args):
+def _model_and_data(args, allow_nan=None):
     model = _load_model(args)
+    policy = getattr(args, "nan_policy", None)
+    if policy is not None:
+        if "nan_policy" not in model.get_params():
+            raise CliError(f"--nan-policy is for GaussianMixture models; {args.model} holds "
+                           f"a {type(model).__name__}")
+        model.set_params(nan_policy=policy)
+    if allow_nan is None:
+        allow_nan = model.get_params().get("nan_policy") == "marginalize"
     names = getattr(model, "feature_names_in_", None)
     X, _ = read_data(args.data, args.columns,
-                     model_names=None if names is None else [str(n) for n in names])
+                     model_names=None if names is None else [str(n) for n in names],
+                     allow_nan=allow_nan)
     if X.shape[1] != model.n_features_in_:
         raise CliError(f"{args.data} gives {X.shape[1]} feature columns but the model in "
                        f"{args.model} was fitted on {model.n_features_in_} "
@@ -591,12 +624,28 @@ def score(args):
     return EXIT_OK
 
 
+def impute(args):
+    if args.output is not None:
+        _check_output(args.output, DATA_FORMATS, "output")
+    model, X = _model_and_data(args, allow_nan=True)
+    if not hasattr(model, "impute"):
+        raise CliError(f"impute needs a GaussianMixture model; {args.model} holds a "
+                       f"{type(model).__name__}")
+    with _estimator_errors():
+        filled = model.impute(X)
+    names = getattr(model, "feature_names_in_", None)
+    header = ([str(n) for n in names] if names is not None
+              else [f"x{j}" for j in range(X.shape[1])])
+    _write_table(filled, header, args.output, args.digits)
+    return EXIT_OK
+
+
 def select(args):
     from . import select as select_models
 
     model_path = None if args.output is None else _model_path(args.output)
     X, names = read_data(args.data, args.columns, dtype=args.dtype, min_samples=2,
-                         quiet=args.quiet)
+                         quiet=args.quiet, allow_nan=args.nan_policy == "marginalize")
     _check_enough_samples(X, max(args.n_components), args.data)
     with _estimator_errors(args.quiet):
         result = select_models(X, n_components=args.n_components,
@@ -839,6 +888,9 @@ def _add_estimator_options(p, verbose_help):
                    help="threads (default: every usable CPU; -2: all but one)")
     g.add_argument("--on-degenerate", default="raise", choices=("raise", "reseed", "regularize"),
                    help="what to do when a component collapses (default: raise)")
+    g.add_argument("--nan-policy", default="raise", choices=("raise", "marginalize"),
+                   help="marginalize: NaN and empty CSV cells are missing values, fitted "
+                   "on each row's observed features (default: raise, an error)")
     _add_data_options(p, fitting=True)
     talk = p.add_mutually_exclusive_group()
     talk.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
@@ -912,7 +964,21 @@ def build_parser():
                            "keep every digit)")
         p.add_argument("-o", "--output", metavar="OUT",
                        help="a .npy, .csv or .parquet file (default: CSV on stdout)")
+        p.add_argument("--nan-policy", choices=("raise", "marginalize"),
+                       help="marginalize: rows with missing values are taken on their "
+                       "observed features (default: the model's)")
         _add_data_options(p, fitting=False)
+
+    p = command("impute", impute, "DATA with each missing value (NaN, empty CSV cell) "
+                "replaced by its expectation under the model given the row's other values")
+    p.add_argument("model", metavar="MODEL", help="a model file written by 'gmmcore fit'")
+    p.add_argument("data", metavar="DATA", help="a .npy, .csv or .parquet file, or - for CSV "
+                   "on stdin")
+    p.add_argument("--digits", type=_number_type(int, 1, "an integer from 1 to 17", high=17),
+                   metavar="N", help="significant digits in CSV output (default: every digit)")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="a .npy, .csv or .parquet file (default: CSV on stdout)")
+    _add_data_options(p, fitting=False)
 
     p = command("select", select, "fit every candidate number of components and covariance "
                 "type, print a table and keep the best by BIC or AIC")
