@@ -56,6 +56,21 @@ class Marginals:
         self.precision = np.ascontiguousarray(precision).reshape(-1)
 
 
+# Complete rows per component from which the start is taken on them alone
+START_ROWS_PER_COMPONENT = 10
+
+
+def start_rows(X, sample_weight, n_components):
+    """The rows the start is taken on, with their weights: the complete rows when
+    there are START_ROWS_PER_COMPONENT per component, else every row mean-filled."""
+    complete = ~np.isnan(X).any(axis=1)
+    w = None if sample_weight is None else sample_weight[complete]
+    if (np.count_nonzero(complete) >= START_ROWS_PER_COMPONENT * n_components
+            and (w is None or w.sum() > 0)):
+        return np.ascontiguousarray(X[complete]), w
+    return mean_filled(X, sample_weight), sample_weight
+
+
 def mean_filled(X, sample_weight=None):
     """A copy of X with each NaN replaced by the (weighted) mean of its column's
     observed entries (0 for a column with none): the rows the start is taken on."""

@@ -15,7 +15,7 @@ from ._routing import MetadataRequester
 from .exceptions import (ConvergenceWarning, NonFiniteLikelihoodError, NotFittedError,
                          raised_class, warn)
 from ._kernels import all_finite, choice_without_replacement, same_bytes
-from ._missing import Marginals, impute as impute_rows, mean_filled
+from ._missing import Marginals, impute as impute_rows, start_rows
 from ._data import ArrayRows, ChunkRows, may_be_mapped, releasing_pages
 from ._init import initial_statistics
 from ._mstep import (
@@ -814,8 +814,10 @@ class GaussianMixture(_BaseMixture):
         covariance added to the second moments.  fit, partial_fit, accumulate,
         predict, predict_proba, score_samples, score, bic and aic all accept NaN;
         :meth:`impute` fills it in.  The start (``init_params``) is taken on the
-        rows with each NaN replaced by its column's mean; data without NaN fit
-        exactly as with 'raise'.
+        complete rows when there are at least 10 per component (rows with gaps
+        filled with column means would gather along lines through the middle and
+        pull the start there), else on all rows with each NaN replaced by its
+        column's mean; data without NaN fit exactly as with 'raise'.
 
     Attributes
     ----------
@@ -936,9 +938,10 @@ class GaussianMixture(_BaseMixture):
         return weights, means, precisions
 
     def _initial_parameters(self, rows, random_state, n_threads, init):
-        X, sample_weight = rows.X, rows.sample_weight
+        X, sample_weight, total_weight = rows.X, rows.sample_weight, rows.total_weight
         if self._marginalizes and not all_finite(X):
-            X = mean_filled(X, sample_weight)
+            X, sample_weight = start_rows(X, sample_weight, self.n_components)
+            total_weight = float(len(X) if sample_weight is None else sample_weight.sum())
         weights_init, means_init, precisions_init = init
         cov_type = self.covariance_type
         weights = means = covariances = None
@@ -947,7 +950,7 @@ class GaussianMixture(_BaseMixture):
                                        cov_type, random_state, n_threads)
             nk, means, covariances = estimate_parameters(stats, self.reg_covar,
                                                          np.finfo(X.dtype).eps)
-            weights = nk / rows.total_weight
+            weights = nk / total_weight
             if precisions_init is None:
                 self._repair(rows, stats, weights, means, covariances, 0)
         if weights_init is not None:
