@@ -78,12 +78,20 @@ def bayesian_finds_the_clusters(out):
     assert f"effective components (weight > 1%): {true_k} of 10" in out
 
 
+def missing_values_fit_the_clusters(out):
+    means, mixture = map(float, re.search(
+        r"column means ([0-9.]+), mixture ([0-9.]+)", out).groups())
+    assert mixture < means
+    assert float(re.search(r"its cluster's: ([0-9.]+)", out).group(1)) < 0.2
+
+
 PICTURES = {
     "kmeans_vs_gmm": gmm_beats_kmeans,
     "gmm_probabilities": some_points_uncertain,
     "covariance_types": full_has_lowest_bic,
     "bic_model_selection": bic_finds_true_k,
     "bayesian_components": bayesian_finds_the_clusters,
+    "missing_values": missing_values_fit_the_clusters,
 }
 
 
