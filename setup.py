@@ -59,8 +59,9 @@ extensions = [
         # lists (the linker otherwise exports PyInit__kernels alone).
         export_symbols=["gmmcore_get_num_threads", "gmmcore_set_num_threads"],
     ),
-    # the E-step of rows with missing entries (BLAS from SciPy, no C loops of csrc/)
-    Extension("gmmcore._marginal", sources=["src/gmmcore/_marginal.pyx"]),
+    # the E-step of rows with missing entries (BLAS from SciPy; its loops in one header)
+    Extension("gmmcore._marginal", sources=["src/gmmcore/_marginal.pyx"],
+              include_dirs=["csrc"], depends=["csrc/gmmcore_marginal.h"]),
 ]
 
 setup(

@@ -126,12 +126,16 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
                 worst = kernel(part, rows, 0, len(rows), weights)
                 if worst >= 0:
                     part.worst_rows.append(s + int(complete[worst]))
-            rows = np.asarray(X[s + incomplete], dtype=np.float64)
-            weights = (np.asarray(w_arg[s + incomplete], dtype=np.float64) if w_arg.shape[0]
-                       else w_arg[:0].astype(np.float64))
-            part.n_nonfinite += _missing.add_statistics(part, kparams.marginals, rows,
+            if X.dtype == np.float64:  # the kernel reads the rows where they are
+                rows, taken, weights = X, s + incomplete, w_arg
+            else:
+                rows = np.asarray(X[s + incomplete], dtype=np.float64)
+                taken = np.arange(len(rows), dtype=np.intp)
+                weights = (np.asarray(w_arg[s + incomplete], dtype=np.float64)
+                           if w_arg.shape[0] else w_arg[:0].astype(np.float64))
+            part.n_nonfinite += _missing.add_statistics(part, kparams.marginals, rows, taken,
                                                         weights)
-            n_incomplete[0] += len(rows)
+            n_incomplete[0] += len(incomplete)
         return part
 
     n_incomplete = [0]
@@ -154,7 +158,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
 
 # Rows per block of a chunk with missing entries: its complete rows are gathered
 # for the kernel, the others taken by _missing in groups.
-_MISSING_BLOCK = 4096
+_MISSING_BLOCK = 16384
 
 
 def _split_rows(X, start, end):

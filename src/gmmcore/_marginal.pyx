@@ -3,22 +3,24 @@
 """The E-step of rows with missing entries (NaN), compiled: each row's density on
 its observed features, its responsibilities, the statistics with the missing
 entries at their conditional means (and conditional covariances), and the
-imputed rows.  The maths is _missing's (its docstring derives it):
+imputed rows.  The maths is _missing's (its docstring derives it); with the
+precision's upper Cholesky factor U (Λ = U Uᵀ) and z = (x̃ − μ) U:
 
-    y = Λ (x̃ − μ)   (x̃ − μ zero on the missing features)
-    x̂_m − μ_m = −Λ_mm⁻¹ y_m,  Cov[x_m | x_o] = Λ_mm⁻¹,
-    quadratic form (x̃ − μ)ᵀ y − y_mᵀ Λ_mm⁻¹ y_m,  log |Σ_oo| = log |Λ_mm| − log |Λ|.
+    quadratic form ‖z‖² − y_mᵀ Λ_mm⁻¹ y_m,  y_m = (U zᵀ)_m (the rows of U at the
+    missing features: m · d / 2 products),  x̂_m − μ_m = −Λ_mm⁻¹ y_m,
+    Cov[x_m | x_o] = Λ_mm⁻¹,  log |Σ_oo| = log |Λ_mm| − log |Λ|.
 
-Full and tied precisions: per block of rows and component, one GEMM gives y for
-every row, and an m × m Cholesky factorisation per row the rest; the second
-moments of the filled-in rows are one SYRK per component and block.  Diagonal and
-spherical precisions separate per feature.  float64 throughout (float32 rows are
-converted by the caller, a block of rows at a time).
+Full and tied precisions: per block of rows and component, one triangular
+product (TRMM) gives z for every row, as the complete rows' kernels do, and an
+m × m Cholesky factorisation per row the rest (kept for the statistics); the
+second moments of the filled-in rows are one SYRK per component and block.
+Diagonal and spherical precisions separate per feature.  float64 throughout.
 """
 
 import numpy as np
 
 from libc.math cimport INFINITY, exp, isfinite, log, sqrt
+from libc.stdlib cimport free, realloc
 from scipy.linalg.cython_blas cimport dgemm, dsyrk
 
 cdef enum:
@@ -34,12 +36,25 @@ cdef enum:
 
 cdef double LOG_2PI = 1.8378770664093453
 
+cdef extern from "gmmcore_marginal.h" nogil:
+    double gmm_marginal_dot(const double *a, const double *b, Py_ssize_t n)
+    void gmm_marginal_deviation(const double *x, const double *ob, const double *mu,
+                                double *dv, Py_ssize_t d)
+    double gmm_marginal_diag_terms(const double *ob, const double *c0, const double *p,
+                                   const double *dv, Py_ssize_t d)
+    void gmm_marginal_moment_row(double w, double scale, double *dv, const double *e1,
+                                 const double *e2, double *s1, Py_ssize_t d)
+    void gmm_marginal_diag_moments(double w, const double *dv, const double *e1,
+                                   const double *ob, const double *p, double *s1,
+                                   double *s2, Py_ssize_t d)
 
-cdef int _cholesky(double *a, Py_ssize_t m) noexcept nogil:
-    """In-place lower Cholesky factor of a row-major m × m matrix; -1 if it is not
-    positive definite."""
+
+cdef int _cholesky(double *a, Py_ssize_t m, double *log_det) noexcept nogil:
+    """In-place lower Cholesky factor L of a row-major m × m matrix, its diagonal
+    stored as reciprocals (the solves multiply), and log |a| = 2 Σ log L_jj;
+    -1 if the matrix is not positive definite."""
     cdef Py_ssize_t i, j, p
-    cdef double s, t
+    cdef double s, t, inv, product = 1.0, logs = 0.0
     for j in range(m):
         s = a[j * m + j]
         for p in range(j):
@@ -47,75 +62,92 @@ cdef int _cholesky(double *a, Py_ssize_t m) noexcept nogil:
         if not s > 0.0:
             return -1
         s = sqrt(s)
-        a[j * m + j] = s
+        inv = 1.0 / s
+        a[j * m + j] = inv
+        product *= s
+        if (j & 7) == 7:  # one log per eight factors, far from over- and underflow
+            logs += log(product)
+            product = 1.0
         for i in range(j + 1, m):
             t = a[i * m + j]
             for p in range(j):
                 t -= a[i * m + p] * a[j * m + p]
-            a[i * m + j] = t / s
+            a[i * m + j] = t * inv
+    log_det[0] = 2.0 * (logs + log(product))
     return 0
 
 
 cdef void _solve(const double *L, Py_ssize_t m, double *b) noexcept nogil:
-    """b <- (L Lᵀ)⁻¹ b for a lower Cholesky factor L (row-major m × m)."""
+    """b <- (L Lᵀ)⁻¹ b for a factor of _cholesky (reciprocal diagonal)."""
     cdef Py_ssize_t i, p
     cdef double s
     for i in range(m):
         s = b[i]
         for p in range(i):
             s -= L[i * m + p] * b[p]
-        b[i] = s / L[i * m + i]
+        b[i] = s * L[i * m + i]
     for i in range(m - 1, -1, -1):
         s = b[i]
         for p in range(i + 1, m):
             s -= L[p * m + i] * b[p]
-        b[i] = s / L[i * m + i]
+        b[i] = s * L[i * m + i]
 
 
-cdef int _gather_factor(const double *lam, Py_ssize_t d, const Py_ssize_t *miss,
-                        Py_ssize_t m, double *L, double *log_det) noexcept nogil:
-    """L = the Cholesky factor of Λ_mm (the missing features' block of Λ) and
-    log |Λ_mm|; -1 if it is not positive definite."""
-    cdef Py_ssize_t a, b
-    for a in range(m):
-        for b in range(a + 1):
-            L[a * m + b] = lam[miss[a] * d + miss[b]]
-    if _cholesky(L, m):
-        return -1
-    log_det[0] = 0.0
-    for a in range(m):
-        log_det[0] += 2.0 * log(L[a * m + a])
-    return 0
+cdef void _add_inverse(const double *L, Py_ssize_t m, double w, const Py_ssize_t *miss,
+                       Py_ssize_t d, double *s2, double *T) noexcept nogil:
+    """s2[miss_a, miss_b] += w (L Lᵀ)⁻¹[a, b] for a ≥ b (row-major lower triangle of a
+    d × d matrix; L from _cholesky), through T = L⁻¹ (m × m scratch): (L Lᵀ)⁻¹ =
+    L⁻ᵀ L⁻¹."""
+    cdef Py_ssize_t i, j, p
+    cdef double t
+    for j in range(m):
+        T[j * m + j] = L[j * m + j]
+        for i in range(j + 1, m):
+            t = 0.0
+            for p in range(j, i):
+                t = t + L[i * m + p] * T[p * m + j]
+            T[i * m + j] = -t * L[i * m + i]
+    for i in range(m):
+        for j in range(i + 1):
+            t = 0.0
+            for p in range(i, m):
+                t = t + T[p * m + i] * T[p * m + j]
+            s2[miss[i] * d + miss[j]] += w * t
 
 
-def marginal_pass(const double[:, ::1] X, const double[::1] sample_weight, int cov_type,
+def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
+                  const double[::1] sample_weight, int cov_type,
                   const double[::1] log_weights, const double[:, ::1] means,
-                  const double[::1] precision, const double[::1] log_det,
-                  const double[:, ::1] shifts, const double[::1] tied_shift,
-                  double[::1] stats, double[:, ::1] out_resp, double[::1] out_log_prob,
-                  double[:, ::1] out_filled):
-    """One pass over rows X (n, d) with NaN entries, under a mixture given by
-    ``log_weights`` (k,), ``means`` (k, d), ``precision`` (full: k·d·d, tied: d·d,
-    diag and spherical: k·d, the precisions per feature) and log |Λ| per component.
+                  const double[::1] factors, const double[::1] precision,
+                  const double[::1] log_det, const double[:, ::1] shifts,
+                  const double[::1] tied_shift, double[::1] stats, double[:, ::1] out_resp,
+                  double[::1] out_log_prob, double[:, ::1] out_filled):
+    """One pass over the rows ``rows`` of X (with NaN entries) under a mixture given
+    by ``log_weights`` (k,), ``means`` (k, d), ``factors`` (full: the k upper
+    Cholesky factors U of the precisions, k·d·d; tied: one, d·d; diag and
+    spherical: the precision of each feature, k·d), ``precision`` (full and tied:
+    Λ = U Uᵀ, same layout; else empty) and log |Λ| per component.
 
     Any of: the statistics added to ``stats`` ([Σ w log p, Σ w, N, S1 around
     ``shifts``, S2 around ``shifts`` or, tied, ``tied_shift``]; S2's lower
-    triangles), the responsibilities, log p(x_o) and the rows with their missing
-    entries imputed (E[x_m | x_o]); empty arrays are not wanted.  A row with
-    nothing observed has log p = 0 and the weights as responsibilities.  Returns
-    the number of rows whose log-likelihood is not finite, or raises ValueError
-    when a precision's block is not positive definite.
+    triangles), and per taken row i: the responsibilities, log p(x_o) and the row
+    with its missing entries imputed (E[x_m | x_o]); empty arrays are not wanted.
+    ``sample_weight``: one per row of X, or empty.  A row with nothing observed
+    has log p = 0 and the weights as responsibilities.  Returns the number of rows
+    whose log-likelihood is not finite; raises ValueError when a block of a
+    precision is not positive definite.
     """
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = means.shape[0]
+    cdef Py_ssize_t n_x = X.shape[0], d = X.shape[1], k = means.shape[0]
+    cdef Py_ssize_t n = rows.shape[0]
     cdef bint matrix = cov_type == FULL or cov_type == TIED
     if cov_type < FULL or cov_type > SPHERICAL:
         raise ValueError(f"unknown covariance code {cov_type}")
     if means.shape[1] != d or log_weights.shape[0] != k or log_det.shape[0] != k:
         raise ValueError("means, log_weights and log_det must be (k, d), (k,) and (k,)")
-    cdef Py_ssize_t expected = (k * d * d if cov_type == FULL else d * d if cov_type == TIED
-                                else k * d)
-    if precision.shape[0] != expected:
-        raise ValueError(f"precision has {precision.shape[0]} entries, expected {expected}")
+    cdef Py_ssize_t size = (k * d * d if cov_type == FULL else d * d if cov_type == TIED
+                            else k * d)
+    if factors.shape[0] != size or precision.shape[0] != (size if matrix else 0):
+        raise ValueError(f"factors (and, full and tied, precision) must have {size} entries")
     cdef Py_ssize_t s2_size = (k * d * d if cov_type == FULL else d * d if cov_type == TIED
                                else k * d if cov_type == DIAG else k)
     cdef bint want_stats = stats.shape[0] != 0
@@ -125,109 +157,138 @@ def marginal_pass(const double[:, ::1] X, const double[::1] sample_weight, int c
         if shifts.shape[0] != k or shifts.shape[1] != d or tied_shift.shape[0] != d:
             raise ValueError("shifts must be (k, d) and tied_shift (d,)")
     cdef bint weighted = sample_weight.shape[0] != 0
-    if weighted and sample_weight.shape[0] != n:
-        raise ValueError("sample_weight must have one entry per row")
+    if weighted and sample_weight.shape[0] != n_x:
+        raise ValueError("sample_weight must have one entry per row of X")
     cdef bint want_resp = out_resp.shape[0] != 0, want_lp = out_log_prob.shape[0] != 0
     cdef bint want_fill = out_filled.shape[0] != 0
     if want_resp and (out_resp.shape[0] != n or out_resp.shape[1] != k):
-        raise ValueError("out_resp must be (n, k)")
+        raise ValueError("out_resp must be (len(rows), k)")
     if want_lp and out_log_prob.shape[0] != n:
-        raise ValueError("out_log_prob must be (n,)")
+        raise ValueError("out_log_prob must be (len(rows),)")
     if want_fill and (out_filled.shape[0] != n or out_filled.shape[1] != d):
-        raise ValueError("out_filled must be (n, d)")
+        raise ValueError("out_filled must be (len(rows), d)")
+    cdef Py_ssize_t i
+    for i in range(n):
+        if rows[i] < 0 or rows[i] >= n_x:
+            raise ValueError(f"row index {rows[i]} is outside of X's {n_x} rows")
     if n == 0:
         return 0
 
-    # scratch: filled-in deviations of every component (k × BLOCK × d), the
-    # products y (BLOCK × d), log-probabilities (BLOCK × k), missing feature lists
-    # (BLOCK × d) and their counts, one m × m factor, per-feature log-precisions
-    filled_a = np.empty(k * BLOCK * d)
-    y_a = np.empty(BLOCK * d)
+    # scratch: the block's rows with NaN as 0 and their observed masks (BLOCK × d
+    # each), the deviations x̂ − μ of every component (k × BLOCK × d), z (BLOCK ×
+    # d), log-probabilities (BLOCK × k), missing feature lists (BLOCK × d), their
+    # counts and factors' offsets, one right-hand side, per-feature constants
+    xb_a = np.empty(BLOCK * d)
+    ob_a = np.empty(BLOCK * d)
+    dev_a = np.empty(k * BLOCK * d)
+    z_a = np.empty(BLOCK * d)
     lp_a = np.empty(BLOCK * k)
     miss_a = np.empty(BLOCK * d, dtype=np.intp)
     count_a = np.empty(BLOCK, dtype=np.intp)
-    factor_a = np.empty(d * d)
+    offset_a = np.empty(BLOCK + 1, dtype=np.intp)
     rhs_a = np.empty(d)
+    inverse_a = np.empty(d * d)
+    e1_a = np.empty(d)
+    e2_a = np.empty(d)
     wr_a = np.empty(BLOCK)
-    log_prec_a = np.log(np.asarray(precision)) if not matrix else np.empty(0)
-    cdef double[::1] filled = filled_a, y = y_a, lp = lp_a, factor = factor_a, rhs = rhs_a
-    cdef double[::1] wr = wr_a
-    cdef const double[::1] log_prec = log_prec_a
-    cdef Py_ssize_t[::1] miss = miss_a, count = count_a
+    log_dets_a = np.empty(BLOCK)
+    # diag and spherical: log 2π − log p per feature
+    c0_a = (np.log(2 * np.pi) - np.log(np.asarray(factors)) if not matrix
+            else np.empty(0))
+    cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, z = z_a, lp = lp_a, rhs = rhs_a
+    cdef double[::1] wr = wr_a, log_dets = log_dets_a, inverse = inverse_a, e1 = e1_a, e2 = e2_a
+    cdef const double[::1] c0 = c0_a
+    cdef Py_ssize_t[::1] miss = miss_a, count = count_a, offset = offset_a
 
-    cdef Py_ssize_t b0, nb, r, i, j, c, m, a, q, bad = 0, block = BLOCK
+    cdef Py_ssize_t b0, nb, r, j, c, m, a, q, ii, bad = 0
     cdef int status = 0
     cdef double value, top, total, w, lse, quad, ld_mm
     cdef double one = 1.0, zero = 0.0
     cdef int id = <int> d, inb
-    cdef double *dev
+    cdef double *dv
+    cdef double *L
     cdef const double *lam
     cdef const double *x
-    cdef double *s1
     cdef double *s2
     cdef double *S = &stats[0] if want_stats else NULL
+    # the m × m factors of one block, every component's (kept for the statistics)
+    cdef double *store = NULL
+    cdef double *grown
+    cdef size_t capacity = 0, needed
 
     with nogil:
-        b0 = -block
-        while b0 + block < n:
-            b0 = b0 + block
-            nb = min(block, n - b0)
+        b0 = 0
+        while b0 < n:
+            nb = min(<Py_ssize_t> BLOCK, n - b0)
             inb = <int> nb
-            for r in range(nb):  # each row's missing features
-                x = &X[b0 + r, 0]
+            offset[0] = 0
+            for r in range(nb):  # the block's rows, masks and missing features
+                x = &X[rows[b0 + r], 0]
                 m = 0
                 for j in range(d):
-                    if x[j] != x[j]:
+                    value = x[j]
+                    if value == value:
+                        xb[r * d + j] = value
+                        ob[r * d + j] = 1.0
+                    else:
+                        xb[r * d + j] = 0.0
+                        ob[r * d + j] = 0.0
                         miss[r * d + m] = j
                         m += 1
                 count[r] = m
+                offset[r + 1] = offset[r] + m * m
+            if matrix:
+                needed = <size_t> (k * offset[nb]) if cov_type == FULL else <size_t> offset[nb]
+                if needed > capacity:
+                    grown = <double *> realloc(store, needed * sizeof(double))
+                    if grown == NULL:
+                        status = -2
+                        break
+                    store, capacity = grown, needed
             # log-probabilities, and the deviations x̂ − μ_c of the filled-in rows
             for c in range(k):
-                dev = &filled[c * BLOCK * d]
+                dv = &dev[c * BLOCK * d]
                 for r in range(nb):
-                    x = &X[b0 + r, 0]
-                    for j in range(d):
-                        value = x[j]
-                        dev[r * d + j] = value - means[c, j] if value == value else 0.0
-                if matrix:
-                    lam = &precision[c * d * d] if cov_type == FULL else &precision[0]
-                    # y = dev Λ (Λ symmetric: column-major, yᵀ = Λ devᵀ)
-                    dgemm(b"N", b"N", &id, &inb, &id, &one, <double *> lam, &id, dev, &id,
-                          &zero, &y[0], &id)
+                    gmm_marginal_deviation(&xb[r * d], &ob[r * d], &means[c, 0], &dv[r * d], d)
+                if not matrix:
                     for r in range(nb):
-                        quad = 0.0
-                        for j in range(d):
-                            quad = quad + dev[r * d + j] * y[r * d + j]
-                        m = count[r]
-                        ld_mm = 0.0
-                        if m:
-                            if _gather_factor(lam, d, &miss[r * d], m, &factor[0], &ld_mm):
+                        lp[r * k + c] = log_weights[c] - 0.5 * gmm_marginal_diag_terms(
+                            &ob[r * d], &c0[c * d], &factors[c * d], &dv[r * d], d)
+                    continue
+                lam = &precision[c * d * d] if cov_type == FULL else &precision[0]
+                # y = dev Λ (Λ symmetric: column-major, yᵀ = Λ devᵀ)
+                dgemm(b"N", b"N", &id, &inb, &id, &one, <double *> lam, &id, dv, &id,
+                      &zero, &z[0], &id)
+                for r in range(nb):
+                    quad = gmm_marginal_dot(&dv[r * d], &z[r * d], d)
+                    m = count[r]
+                    ld_mm = 0.0
+                    if m:
+                        L = store + (c * offset[nb] if cov_type == FULL else 0) + offset[r]
+                        if cov_type == FULL or c == 0:  # (tied: one factor per row)
+                            for a in range(m):
+                                ii = miss[r * d + a]
+                                for q in range(a + 1):
+                                    L[a * m + q] = lam[ii * d + miss[r * d + q]]
+                            if _cholesky(L, m, &log_dets[r]):
                                 status = -1
                                 break
-                            for a in range(m):
-                                rhs[a] = y[r * d + miss[r * d + a]]
-                            _solve(&factor[0], m, &rhs[0])   # Λ_mm⁻¹ y_m
-                            for a in range(m):
-                                quad = quad - y[r * d + miss[r * d + a]] * rhs[a]
-                                dev[r * d + miss[r * d + a]] = -rhs[a]
-                        lp[r * k + c] = log_weights[c] - 0.5 * (
-                            (d - m) * LOG_2PI - log_det[c] + ld_mm + quad)
-                    if status:
-                        break
-                else:
-                    for r in range(nb):
-                        quad = 0.0
-                        for j in range(d):
-                            if X[b0 + r, j] == X[b0 + r, j]:
-                                quad = quad + (LOG_2PI - log_prec[c * d + j]
-                                               + precision[c * d + j] * dev[r * d + j]
-                                               * dev[r * d + j])
-                        lp[r * k + c] = log_weights[c] - 0.5 * quad
+                        ld_mm = log_dets[r]
+                        for a in range(m):
+                            rhs[a] = z[r * d + miss[r * d + a]]
+                        _solve(L, m, &rhs[0])   # Λ_mm⁻¹ y_m
+                        for a in range(m):
+                            quad = quad - z[r * d + miss[r * d + a]] * rhs[a]
+                            dv[r * d + miss[r * d + a]] = -rhs[a]
+                    lp[r * k + c] = log_weights[c] - 0.5 * (
+                        (d - m) * LOG_2PI - log_det[c] + ld_mm + quad)
+                if status:
+                    break
             if status:
                 break
             # responsibilities (in lp), log p(x_o), outputs and the row statistics
             for r in range(nb):
-                w = sample_weight[b0 + r] if weighted else 1.0
+                w = sample_weight[rows[b0 + r]] if weighted else 1.0
                 if count[r] == d:  # nothing observed: the weights, log p = 0
                     total = 0.0
                     for c in range(k):
@@ -257,7 +318,7 @@ def marginal_pass(const double[:, ::1] X, const double[::1] sample_weight, int c
                     for c in range(k):
                         out_resp[b0 + r, c] = lp[r * k + c]
                 if want_fill:
-                    x = &X[b0 + r, 0]
+                    x = &X[rows[b0 + r], 0]
                     for j in range(d):
                         out_filled[b0 + r, j] = x[j]
                     for a in range(count[r]):
@@ -265,69 +326,75 @@ def marginal_pass(const double[:, ::1] X, const double[::1] sample_weight, int c
                         value = 0.0
                         for c in range(k):
                             value = value + lp[r * k + c] * (
-                                means[c, j] + filled[(c * BLOCK + r) * d + j])
+                                means[c, j] + dev[(c * BLOCK + r) * d + j])
                         out_filled[b0 + r, j] = value
                 if want_stats:
                     S[0] += w * lse
                     S[1] += w
-            if not want_stats:
-                continue
-            # N, S1 and S2 of the filled-in rows around the shifts, per component
-            for c in range(k):
-                dev = &filled[c * BLOCK * d]
-                s1 = S + 2 + k + c * d
-                for r in range(nb):
-                    w = sample_weight[b0 + r] if weighted else 1.0
-                    wr[r] = w * lp[r * k + c]
-                    S[2 + c] += wr[r]
-                    # deviations from the shift: x̂ − μ_c + (μ_c − shift)
-                    for j in range(d):
-                        dev[r * d + j] = dev[r * d + j] + means[c, j] - shifts[c, j]
-                        s1[j] += wr[r] * dev[r * d + j]
-                if cov_type == TIED:  # S2 around the one tied shift
+            if want_stats:
+                for c in range(k):
                     for r in range(nb):
-                        for j in range(d):
-                            dev[r * d + j] = dev[r * d + j] + shifts[c, j] - tied_shift[j]
-                if matrix:
+                        w = sample_weight[rows[b0 + r]] if weighted else 1.0
+                        wr[r] = w * lp[r * k + c]
+                        S[2 + c] += wr[r]
+                    _add_moments(cov_type, c, k, d, nb, &dev[c * BLOCK * d], &wr[0], &ob[0],
+                                 &means[0, 0], &shifts[0, 0], &tied_shift[0], &factors[0],
+                                 S, &e1[0], &e2[0], id, inb)
+                    if not matrix:
+                        continue
                     s2 = S + 2 + k + k * d + (c * d * d if cov_type == FULL else 0)
-                    for r in range(nb):
-                        value = sqrt(wr[r])
-                        for j in range(d):
-                            dev[r * d + j] = dev[r * d + j] * value
-                    # S2 (row-major lower = column-major upper) += Σ_r dev_r dev_rᵀ
-                    dsyrk(b"U", b"N", &id, &inb, &one, dev, &id, &one, s2, &id)
-                    lam = &precision[c * d * d] if cov_type == FULL else &precision[0]
-                    for r in range(nb):
+                    for r in range(nb):  # the conditional covariances Λ_mm⁻¹
                         m = count[r]
-                        if m == 0 or wr[r] == 0.0:
+                        if m == 0 or wr[r] == 0.0 or (cov_type == TIED and c > 0):
                             continue
-                        if cov_type == TIED and c > 0:
-                            continue  # Λ_mm⁻¹ is every component's: added once, weight w
+                        # tied: Λ_mm⁻¹ is every component's: once, weight w
                         w = wr[r]
                         if cov_type == TIED:
-                            w = sample_weight[b0 + r] if weighted else 1.0
-                        _gather_factor(lam, d, &miss[r * d], m, &factor[0], &ld_mm)
-                        for a in range(m):  # column a of Λ_mm⁻¹, its lower part
-                            for q in range(m):
-                                rhs[q] = 1.0 if q == a else 0.0
-                            _solve(&factor[0], m, &rhs[0])
-                            for q in range(m):
-                                i = miss[r * d + q]
-                                j = miss[r * d + a]
-                                if i >= j:
-                                    s2[i * d + j] += w * rhs[q]
-                else:
-                    s2 = S + 2 + k + k * d
-                    for r in range(nb):
-                        for j in range(d):
-                            value = dev[r * d + j] * dev[r * d + j]
-                            if X[b0 + r, j] != X[b0 + r, j]:
-                                value = value + 1.0 / precision[c * d + j]
-                            if cov_type == DIAG:
-                                s2[c * d + j] += wr[r] * value
-                            else:
-                                s2[c] += wr[r] * value
+                            w = sample_weight[rows[b0 + r]] if weighted else 1.0
+                        L = store + (c * offset[nb] if cov_type == FULL else 0) + offset[r]
+                        _add_inverse(L, m, w, &miss[r * d], d, s2, &inverse[0])
+            b0 = b0 + nb
+        free(store)
+    if status == -2:
+        raise MemoryError("no memory for the factors of a block of rows")
     if status:
         raise ValueError("a precision matrix's block of the missing features is not "
                          "positive definite")
     return bad
+
+
+cdef void _add_moments(int cov_type, Py_ssize_t c, Py_ssize_t k, Py_ssize_t d, Py_ssize_t nb,
+                       double *dv, const double *wr, const double *ob, const double *means,
+                       const double *shifts, const double *tied_shift,
+                       const double *factors, double *S, double *e1, double *e2,
+                       int id, int inb) noexcept nogil:
+    """Component c's S1 and S2 of a block's filled-in rows (their deviations x̂ − μ_c
+    in ``dv``, overwritten), weighted by ``wr``; the conditional covariances of
+    full and tied precisions are the caller's.  e1, e2: scratch of d doubles."""
+    cdef double *s1 = S + 2 + k + c * d
+    cdef double *s2
+    cdef double one = 1.0, total
+    cdef Py_ssize_t r, j
+    for j in range(d):  # x̂ − shift = (x̂ − μ) + (μ − shift)
+        e1[j] = means[c * d + j] - shifts[c * d + j]
+        e2[j] = means[c * d + j] - (tied_shift[j] if cov_type == TIED else shifts[c * d + j])
+    if cov_type == DIAG or cov_type == SPHERICAL:
+        # a missing feature adds its variance; spherical: the features' sum
+        s2 = S + 2 + k + k * d + c * d if cov_type == DIAG else e2
+        if cov_type == SPHERICAL:
+            for j in range(d):
+                e2[j] = 0.0
+        for r in range(nb):
+            gmm_marginal_diag_moments(wr[r], &dv[r * d], e1, &ob[r * d], &factors[c * d],
+                                      s1, s2, d)
+        if cov_type == SPHERICAL:
+            total = 0.0
+            for j in range(d):
+                total = total + e2[j]
+            S[2 + k + k * d + c] += total
+        return
+    for r in range(nb):  # rows scaled by √w for one SYRK (around the tied shift: tied)
+        gmm_marginal_moment_row(wr[r], sqrt(wr[r]), &dv[r * d], e1, e2, s1, d)
+    s2 = S + 2 + k + k * d + (c * d * d if cov_type == FULL else 0)
+    # S2 (row-major lower = column-major upper) += Σ_r dv_r dv_rᵀ
+    dsyrk(b"U", b"N", &id, &inb, &one, dv, &id, &one, s2, &id)

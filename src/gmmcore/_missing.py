@@ -30,10 +30,12 @@ _EMPTY2 = np.empty((0, 0))
 
 class Marginals:
     """A mixture's parameters as the marginalising E-step reads them (float64):
-    log weights (k,), means (k, d), precisions Λ flat (full: k·d·d, tied: d·d, diag
-    and spherical: k·d per-feature precisions) and log |Λ| per component."""
+    log weights (k,), means (k, d), ``factors`` (full: the upper Cholesky factors U
+    of the precisions, k·d·d; tied: one, d·d; diag and spherical: the precision of
+    each feature, k·d), ``precision`` (full and tied: Λ = U Uᵀ, same layout; else
+    empty) and log |Λ| per component."""
 
-    __slots__ = ("code", "log_weights", "means", "precision", "log_det")
+    __slots__ = ("code", "log_weights", "means", "factors", "precision", "log_det")
 
     def __init__(self, log_weights, means, precisions_cholesky, covariance_type):
         means = np.ascontiguousarray(means, dtype=np.float64)
@@ -46,13 +48,14 @@ class Marginals:
         self.log_det = np.ascontiguousarray(
             np.broadcast_to(np.asarray(log_det, dtype=np.float64), (k,)))
         if covariance_type == "full":
-            precision = pc @ pc.transpose(0, 2, 1)
+            factors, precision = pc, pc @ pc.transpose(0, 2, 1)
         elif covariance_type == "tied":
-            precision = pc @ pc.T
+            factors, precision = pc, pc @ pc.T
         elif covariance_type == "diag":
-            precision = pc**2
+            factors, precision = pc**2, _EMPTY1
         else:
-            precision = np.repeat((pc**2)[:, np.newaxis], d, axis=1)
+            factors, precision = np.repeat((pc**2)[:, np.newaxis], d, axis=1), _EMPTY1
+        self.factors = np.ascontiguousarray(factors).reshape(-1)
         self.precision = np.ascontiguousarray(precision).reshape(-1)
 
 
@@ -86,17 +89,21 @@ def mean_filled(X, sample_weight=None):
     return out
 
 
-def _pass(mg, X, weights=_EMPTY1, stats=None, resp=_EMPTY2, log_prob=_EMPTY1,
+def _pass(mg, X, rows=None, weights=_EMPTY1, stats=None, resp=_EMPTY2, log_prob=_EMPTY1,
           filled=_EMPTY2):
+    """marginal_pass over X's rows ``rows`` (None: all) with the mixture ``mg``."""
     X = np.ascontiguousarray(X, dtype=np.float64)
+    rows = (np.arange(X.shape[0], dtype=np.intp) if rows is None
+            else np.ascontiguousarray(rows, dtype=np.intp))
     if stats is None:
         row, shifts, tied_shift = _EMPTY1, _EMPTY2, _EMPTY1
     else:
         row = stats.row
         shifts = np.ascontiguousarray(stats.shifts, dtype=np.float64)
         tied_shift = np.ascontiguousarray(stats.tied_shift, dtype=np.float64)
-    return marginal_pass(X, weights, mg.code, mg.log_weights, mg.means, mg.precision,
-                         mg.log_det, shifts, tied_shift, row, resp, log_prob, filled)
+    return marginal_pass(X, rows, weights, mg.code, mg.log_weights, mg.means, mg.factors,
+                         mg.precision, mg.log_det, shifts, tied_shift, row, resp, log_prob,
+                         filled)
 
 
 def outputs(mg, X):
@@ -115,11 +122,11 @@ def impute(mg, X):
     return out
 
 
-def add_statistics(stats, mg, X, weights):
-    """Add the sufficient statistics of rows X with NaN entries to ``stats`` (a
-    SufficientStatistics around its shifts): N, S1 and S2 with x̂ in place of the
-    missing entries and their conditional covariances added to S2.  ``weights``:
-    (n,) float64, or empty for unit weights.  Returns the number of rows whose
-    log-likelihood is not finite."""
-    return _pass(mg, X, weights=np.ascontiguousarray(weights, dtype=np.float64),
+def add_statistics(stats, mg, X, rows, weights):
+    """Add the sufficient statistics of X's rows ``rows`` (with NaN entries) to
+    ``stats`` (a SufficientStatistics around its shifts): N, S1 and S2 with x̂ in
+    place of the missing entries and their conditional covariances added to S2.
+    ``weights``: one float64 per row of X, or empty for unit weights.  Returns the
+    number of rows whose log-likelihood is not finite."""
+    return _pass(mg, X, rows, weights=np.ascontiguousarray(weights, dtype=np.float64),
                  stats=stats)
