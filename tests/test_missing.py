@@ -335,3 +335,29 @@ def test_model_selection_and_model_files_keep_the_policy(tmp_path):
     loaded = GaussianMixture.load(tmp_path / "model.npz")
     assert loaded.nan_policy == "marginalize"
     np.testing.assert_array_equal(loaded.score_samples(X), best.score_samples(X))
+
+
+def test_the_start_without_enough_complete_rows():
+    """Fewer than 10 complete rows per component: the start is taken on all rows
+    mean-filled; with none complete at all too.  The fit then still finds the
+    clusters of well-separated data."""
+    from gmmcore._missing import START_ROWS_PER_COMPONENT, start_rows
+
+    X = oblong_clusters(n=100)
+    gaps = remove(X, 0.45, seed=2)
+    complete = ~np.isnan(gaps).any(axis=1)
+    assert 0 < complete.sum() < START_ROWS_PER_COMPONENT * 3
+    rows, _ = start_rows(gaps, None, 3)
+    assert rows.shape == gaps.shape and not np.isnan(rows).any()
+    np.testing.assert_array_equal(rows[complete], gaps[complete])
+    column_means = np.nanmean(gaps, axis=0)
+    np.testing.assert_allclose(rows[~complete][np.isnan(gaps[~complete])],
+                               column_means[np.nonzero(np.isnan(gaps[~complete]))[1]])
+    plenty = remove(X, 0.05, seed=2)
+    rows, _ = start_rows(plenty, None, 3)
+    np.testing.assert_array_equal(rows, plenty[~np.isnan(plenty).any(axis=1)])
+    gaps[np.arange(len(gaps)), np.arange(len(gaps)) % 4] = np.nan  # no row complete
+    gm = GaussianMixture(3, nan_policy="marginalize", random_state=0, n_init=3).fit(gaps)
+    truth = np.array([[0, 0, 0, 1], [6, 4, -2, 0], [-5, 5, 2, 3]], dtype=float)
+    nearest = [int(np.argmin(np.linalg.norm(gm.means_ - t, axis=1))) for t in truth]
+    assert sorted(nearest) == [0, 1, 2]
