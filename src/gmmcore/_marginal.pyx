@@ -47,72 +47,11 @@ cdef extern from "gmmcore_marginal.h" nogil:
     void gmm_marginal_diag_moments(double w, const double *dv, const double *e1,
                                    const double *ob, const double *p, double *s1,
                                    double *s2, Py_ssize_t d)
-
-
-cdef int _cholesky(double *a, Py_ssize_t m, double *log_det) noexcept nogil:
-    """In-place lower Cholesky factor L of a row-major m × m matrix, its diagonal
-    stored as reciprocals (the solves multiply), and log |a| = 2 Σ log L_jj;
-    -1 if the matrix is not positive definite."""
-    cdef Py_ssize_t i, j, p
-    cdef double s, t, inv, product = 1.0, logs = 0.0
-    for j in range(m):
-        s = a[j * m + j]
-        for p in range(j):
-            s -= a[j * m + p] * a[j * m + p]
-        if not s > 0.0:
-            return -1
-        s = sqrt(s)
-        inv = 1.0 / s
-        a[j * m + j] = inv
-        product *= s
-        if (j & 7) == 7:  # one log per eight factors, far from over- and underflow
-            logs += log(product)
-            product = 1.0
-        for i in range(j + 1, m):
-            t = a[i * m + j]
-            for p in range(j):
-                t -= a[i * m + p] * a[j * m + p]
-            a[i * m + j] = t * inv
-    log_det[0] = 2.0 * (logs + log(product))
-    return 0
-
-
-cdef void _solve(const double *L, Py_ssize_t m, double *b) noexcept nogil:
-    """b <- (L Lᵀ)⁻¹ b for a factor of _cholesky (reciprocal diagonal)."""
-    cdef Py_ssize_t i, p
-    cdef double s
-    for i in range(m):
-        s = b[i]
-        for p in range(i):
-            s -= L[i * m + p] * b[p]
-        b[i] = s * L[i * m + i]
-    for i in range(m - 1, -1, -1):
-        s = b[i]
-        for p in range(i + 1, m):
-            s -= L[p * m + i] * b[p]
-        b[i] = s * L[i * m + i]
-
-
-cdef void _add_inverse(const double *L, Py_ssize_t m, double w, const Py_ssize_t *miss,
-                       Py_ssize_t d, double *s2, double *T) noexcept nogil:
-    """s2[miss_a, miss_b] += w (L Lᵀ)⁻¹[a, b] for a ≥ b (row-major lower triangle of a
-    d × d matrix; L from _cholesky), through T = L⁻¹ (m × m scratch): (L Lᵀ)⁻¹ =
-    L⁻ᵀ L⁻¹."""
-    cdef Py_ssize_t i, j, p
-    cdef double t
-    for j in range(m):
-        T[j * m + j] = L[j * m + j]
-        for i in range(j + 1, m):
-            t = 0.0
-            for p in range(j, i):
-                t = t + L[i * m + p] * T[p * m + j]
-            T[i * m + j] = -t * L[i * m + i]
-    for i in range(m):
-        for j in range(i + 1):
-            t = 0.0
-            for p in range(i, m):
-                t = t + T[p * m + i] * T[p * m + j]
-            s2[miss[i] * d + miss[j]] += w * t
+    int gmm_marginal_cholesky(double *A, Py_ssize_t m, Py_ssize_t G, double *log_det,
+                              double *t, double *product)
+    void gmm_marginal_solve(const double *L, Py_ssize_t m, Py_ssize_t G, double *B)
+    void gmm_marginal_inverse(const double *L, Py_ssize_t m, Py_ssize_t G, double *T,
+                              double *C)
 
 
 def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
@@ -185,43 +124,59 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     lp_a = np.empty(BLOCK * k)
     miss_a = np.empty(BLOCK * d, dtype=np.intp)
     count_a = np.empty(BLOCK, dtype=np.intp)
-    offset_a = np.empty(BLOCK + 1, dtype=np.intp)
-    rhs_a = np.empty(d)
-    inverse_a = np.empty(d * d)
     e1_a = np.empty(d)
     e2_a = np.empty(d)
     wr_a = np.empty(BLOCK)
+    # the rows grouped by their number of missing features m (one group's m × m
+    # matrices are factored together): rows in group order, each group's m, first
+    # row, size and offset of its factors; y_m and the solutions entry-major;
+    # per-row log |Λ_mm| and quadratic forms; two rows of scratch
+    order_a = np.empty(BLOCK, dtype=np.intp)
+    hist_a = np.empty(d + 2, dtype=np.intp)
+    group_a = np.empty((4, BLOCK + 1), dtype=np.intp)
+    ym_a = np.empty(d * BLOCK)
+    sol_a = np.empty(d * BLOCK)
     log_dets_a = np.empty(BLOCK)
+    quads_a = np.empty(BLOCK)
+    t_a = np.empty(BLOCK)
+    product_a = np.empty(BLOCK)
     # diag and spherical: log 2π − log p per feature
     c0_a = (np.log(2 * np.pi) - np.log(np.asarray(factors)) if not matrix
             else np.empty(0))
-    cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, z = z_a, lp = lp_a, rhs = rhs_a
-    cdef double[::1] wr = wr_a, log_dets = log_dets_a, inverse = inverse_a, e1 = e1_a, e2 = e2_a
+    cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, z = z_a, lp = lp_a
+    cdef double[::1] wr = wr_a, e1 = e1_a, e2 = e2_a, ym = ym_a, sol = sol_a
+    cdef double[::1] log_dets = log_dets_a, quads = quads_a, t = t_a, product = product_a
+    cdef Py_ssize_t[::1] order = order_a, hist = hist_a
+    cdef Py_ssize_t[:, ::1] group = group_a
     cdef const double[::1] c0 = c0_a
-    cdef Py_ssize_t[::1] miss = miss_a, count = count_a, offset = offset_a
+    cdef Py_ssize_t[::1] miss = miss_a, count = count_a
 
-    cdef Py_ssize_t b0, nb, r, j, c, m, a, q, ii, bad = 0
+    cdef Py_ssize_t b0, nb, r, j, c, m, a, q, g, G, first, bad = 0
+    cdef Py_ssize_t n_groups = 0, total_m2 = 0  # (set per block; full and tied only)
     cdef int status = 0
-    cdef double value, top, total, w, lse, quad, ld_mm
+    cdef double value, top, total, w, lse
     cdef double one = 1.0, zero = 0.0
     cdef int id = <int> d, inb
     cdef double *dv
     cdef double *L
+    cdef double *base
+    cdef double *T
+    cdef double *C
     cdef const double *lam
     cdef const double *x
     cdef double *s2
     cdef double *S = &stats[0] if want_stats else NULL
     # the m × m factors of one block, every component's (kept for the statistics)
     cdef double *store = NULL
+    cdef double *work = NULL
     cdef double *grown
-    cdef size_t capacity = 0, needed
+    cdef size_t capacity = 0, work_capacity = 0, needed
 
     with nogil:
         b0 = 0
         while b0 < n:
             nb = min(<Py_ssize_t> BLOCK, n - b0)
             inb = <int> nb
-            offset[0] = 0
             for r in range(nb):  # the block's rows, masks and missing features
                 x = &X[rows[b0 + r], 0]
                 m = 0
@@ -236,15 +191,46 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                         miss[r * d + m] = j
                         m += 1
                 count[r] = m
-                offset[r + 1] = offset[r] + m * m
             if matrix:
-                needed = <size_t> (k * offset[nb]) if cov_type == FULL else <size_t> offset[nb]
+                # counting sort of the rows by m: group g has m = group[0, g], rows
+                # order[group[1, g]:][:group[2, g]], factors at group[3, g]
+                for m in range(d + 2):
+                    hist[m] = 0
+                for r in range(nb):
+                    hist[count[r] + 1] += 1
+                for m in range(d + 1):
+                    hist[m + 1] += hist[m]
+                for r in range(nb):
+                    order[hist[count[r]]] = r
+                    hist[count[r]] += 1
+                n_groups = 0
+                total_m2 = 0
+                first = 0
+                while first < nb:
+                    m = count[order[first]]
+                    G = 1
+                    while first + G < nb and count[order[first + G]] == m:
+                        G += 1
+                    group[0, n_groups] = m
+                    group[1, n_groups] = first
+                    group[2, n_groups] = G
+                    group[3, n_groups] = total_m2
+                    total_m2 += m * m * G
+                    n_groups += 1
+                    first += G
+                needed = <size_t> (k * total_m2) if cov_type == FULL else <size_t> total_m2
                 if needed > capacity:
                     grown = <double *> realloc(store, needed * sizeof(double))
                     if grown == NULL:
                         status = -2
                         break
                     store, capacity = grown, needed
+                if want_stats and <size_t> (2 * total_m2) > work_capacity:
+                    grown = <double *> realloc(work, 2 * total_m2 * sizeof(double))
+                    if grown == NULL:
+                        status = -2
+                        break
+                    work, work_capacity = grown, <size_t> (2 * total_m2)
             # log-probabilities, and the deviations x̂ − μ_c of the filled-in rows
             for c in range(k):
                 dv = &dev[c * BLOCK * d]
@@ -260,28 +246,43 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                 dgemm(b"N", b"N", &id, &inb, &id, &one, <double *> lam, &id, dv, &id,
                       &zero, &z[0], &id)
                 for r in range(nb):
-                    quad = gmm_marginal_dot(&dv[r * d], &z[r * d], d)
-                    m = count[r]
-                    ld_mm = 0.0
-                    if m:
-                        L = store + (c * offset[nb] if cov_type == FULL else 0) + offset[r]
-                        if cov_type == FULL or c == 0:  # (tied: one factor per row)
+                    quads[r] = gmm_marginal_dot(&dv[r * d], &z[r * d], d)
+                base = store + (c * total_m2 if cov_type == FULL else 0)
+                for g in range(n_groups):
+                    m, first, G = group[0, g], group[1, g], group[2, g]
+                    if m == 0:
+                        continue
+                    L = base + group[3, g]
+                    if cov_type == FULL or c == 0:  # (tied: one factor per row)
+                        for i in range(G):  # Λ_mm of each row, entry-major
+                            r = order[first + i]
                             for a in range(m):
-                                ii = miss[r * d + a]
                                 for q in range(a + 1):
-                                    L[a * m + q] = lam[ii * d + miss[r * d + q]]
-                            if _cholesky(L, m, &log_dets[r]):
-                                status = -1
-                                break
-                        ld_mm = log_dets[r]
+                                    L[(a * m + q) * G + i] = lam[
+                                        miss[r * d + a] * d + miss[r * d + q]]
+                        if gmm_marginal_cholesky(L, m, G, &t[0], &sol[0], &product[0]):
+                            status = -1
+                            break
+                        for i in range(G):
+                            log_dets[order[first + i]] = t[i]
+                    for i in range(G):  # y_m, and Λ_mm⁻¹ y_m
+                        r = order[first + i]
                         for a in range(m):
-                            rhs[a] = z[r * d + miss[r * d + a]]
-                        _solve(L, m, &rhs[0])   # Λ_mm⁻¹ y_m
+                            ym[a * G + i] = z[r * d + miss[r * d + a]]
+                            sol[a * G + i] = ym[a * G + i]
+                    gmm_marginal_solve(L, m, G, &sol[0])
+                    for i in range(G):
+                        r = order[first + i]
                         for a in range(m):
-                            quad = quad - z[r * d + miss[r * d + a]] * rhs[a]
-                            dv[r * d + miss[r * d + a]] = -rhs[a]
+                            quads[r] -= ym[a * G + i] * sol[a * G + i]
+                            dv[r * d + miss[r * d + a]] = -sol[a * G + i]
+                if status:
+                    break
+                for r in range(nb):
+                    m = count[r]
                     lp[r * k + c] = log_weights[c] - 0.5 * (
-                        (d - m) * LOG_2PI - log_det[c] + ld_mm + quad)
+                        (d - m) * LOG_2PI - log_det[c] + (log_dets[r] if m else 0.0)
+                        + quads[r])
                 if status:
                     break
             if status:
@@ -342,19 +343,31 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                                  S, &e1[0], &e2[0], id, inb)
                     if not matrix:
                         continue
+                    if cov_type == TIED and c > 0:
+                        continue  # Λ_mm⁻¹ is every component's: added once, weight w
+                    # the conditional covariances Λ_mm⁻¹, weighted
                     s2 = S + 2 + k + k * d + (c * d * d if cov_type == FULL else 0)
-                    for r in range(nb):  # the conditional covariances Λ_mm⁻¹
-                        m = count[r]
-                        if m == 0 or wr[r] == 0.0 or (cov_type == TIED and c > 0):
+                    base = store + (c * total_m2 if cov_type == FULL else 0)
+                    for g in range(n_groups):
+                        m, first, G = group[0, g], group[1, g], group[2, g]
+                        if m == 0:
                             continue
-                        # tied: Λ_mm⁻¹ is every component's: once, weight w
-                        w = wr[r]
-                        if cov_type == TIED:
-                            w = sample_weight[rows[b0 + r]] if weighted else 1.0
-                        L = store + (c * offset[nb] if cov_type == FULL else 0) + offset[r]
-                        _add_inverse(L, m, w, &miss[r * d], d, s2, &inverse[0])
+                        T, C = work, work + m * m * G
+                        gmm_marginal_inverse(base + group[3, g], m, G, T, C)
+                        for i in range(G):
+                            r = order[first + i]
+                            w = wr[r]
+                            if cov_type == TIED:
+                                w = sample_weight[rows[b0 + r]] if weighted else 1.0
+                            if w == 0.0:
+                                continue
+                            for a in range(m):
+                                for q in range(a + 1):
+                                    s2[miss[r * d + a] * d + miss[r * d + q]] += (
+                                        w * C[(a * m + q) * G + i])
             b0 = b0 + nb
         free(store)
+        free(work)
     if status == -2:
         raise MemoryError("no memory for the factors of a block of rows")
     if status:
