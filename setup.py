@@ -1,4 +1,4 @@
-"""Build the compiled kernels: two Cython extensions, one with the C loops in csrc/.
+"""Build the compiled kernels: one Cython extension plus the C loops in csrc/.
 
 Metadata lives in pyproject.toml; this file only declares the extension, because its
 include directories come from numpy at build time, its flags from the compiler, and
@@ -58,10 +58,7 @@ extensions = [
         # ELF and Mach-O export every non-static function; a Windows DLL only what it
         # lists (the linker otherwise exports PyInit__kernels alone).
         export_symbols=["gmmcore_get_num_threads", "gmmcore_set_num_threads"],
-    ),
-    # the E-step of rows with missing entries (BLAS from SciPy; its loops in one header)
-    Extension("gmmcore._marginal", sources=["src/gmmcore/_marginal.pyx"],
-              include_dirs=["csrc"], depends=["csrc/gmmcore_marginal.h"]),
+    )
 ]
 
 setup(

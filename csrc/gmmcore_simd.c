@@ -88,5 +88,6 @@ int gmm_simd_init(void)
     gmm_pick_feature_major(simd_level);
     gmm_pick_statistics(simd_level);
     gmm_pick_designs(simd_level);
+    gmm_pick_marginal(simd_level);
     return simd_level;
 }

@@ -204,4 +204,31 @@ int gmm_gram_lower_f(const float *Z, ptrdiff_t n, ptrdiff_t d, ptrdiff_t ldz, do
 int gmm_rows_dot_d(const double *P, ptrdiff_t p, const double *Q, ptrdiff_t q, ptrdiff_t n,
                    ptrdiff_t ld, int lower, double *S);
 
+/* Rows with missing entries (_kernels.marginal_pass), float64, n rows of d in a
+ * row-major block: dv = ob * (x - mu); lp[r * ld] = lw - sum_j ob (c0 + p dv^2) / 2
+ * (diagonal precisions p, c0 = log 2 pi - log p); out[r] = a_r . b_r; with
+ * e = mu - shift, full: s1 += wr (dv + e), dv = sqrt(wr) (dv + e); diagonal:
+ * s1 += wr (dv + e), s2 += wr ((dv + e)^2 + (1 - ob) / p).  The m x m matrices of G
+ * rows at once, entry-major (entry (a, q) of matrix i at A[(a * m + q) * G + i],
+ * lower triangles): Cholesky factors in place with the diagonal stored as
+ * reciprocals and log_det[i] = log |A_i| (-1 if one is not positive definite; t,
+ * product: G doubles of scratch); B <- (L L^T)^-1 B (B: a * G + i); C = (L L^T)^-1
+ * through T = L^-1 (T, C: m * m * G doubles). */
+int gmm_marginal_deviation_d(const double *xb, const double *ob, const double *mu,
+                             ptrdiff_t n, ptrdiff_t d, double *dv);
+int gmm_marginal_diag_lp_d(const double *ob, const double *c0, const double *p,
+                           const double *dv, ptrdiff_t n, ptrdiff_t d, double lw, double *lp,
+                           ptrdiff_t ld);
+int gmm_marginal_dots_d(const double *a, const double *b, ptrdiff_t n, ptrdiff_t d,
+                        double *out);
+int gmm_marginal_full_moments_d(const double *wr, double *dv, const double *e, double *s1,
+                                ptrdiff_t n, ptrdiff_t d);
+int gmm_marginal_diag_moments_d(const double *wr, const double *dv, const double *e,
+                                const double *ob, const double *p, double *s1, double *s2,
+                                ptrdiff_t n, ptrdiff_t d);
+int gmm_marginal_cholesky_d(double *A, ptrdiff_t m, ptrdiff_t G, double *log_det, double *t,
+                            double *product);
+int gmm_marginal_solve_d(const double *L, ptrdiff_t m, ptrdiff_t G, double *B);
+int gmm_marginal_inverse_d(const double *L, ptrdiff_t m, ptrdiff_t G, double *T, double *C);
+
 #endif

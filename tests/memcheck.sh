@@ -6,8 +6,7 @@
 # Python's own allocator is switched to malloc so that every buffer the kernels
 # touch is tracked; only errors inside gmmcore's extension are counted (numpy,
 # OpenBLAS and the interpreter have their own, well-known reports).  Exits 1 on any
-# invalid read or write, use of uninitialised memory or bad free in _kernels or
-# _marginal.
+# invalid read or write, use of uninitialised memory or bad free in _kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log="${1:-memcheck.log}"
@@ -20,7 +19,7 @@ PYTHONMALLOC=malloc OPENBLAS_NUM_THREADS=1 valgrind --tool=memcheck --track-orig
     -k "not simd_level" || true
 errors=$(grep -cE "^==[0-9]+== (Invalid (read|write)|Conditional jump|Use of uninitialised|Invalid free|Mismatched free)" "$log" || true)
 ours=$(awk '/^==[0-9]+== (Invalid|Conditional|Use of uninit|Mismatched)/{block=1; hit=0; next}
-            block && /_kernels|_marginal|gmmcore_simd|csrc\/simd/ {hit=1}
+            block && /_kernels|gmmcore_simd|csrc\/simd/ {hit=1}
             block && /^==[0-9]+== $/ {if (hit) n++; block=0}
             END {print n+0}' "$log")
 echo "memcheck: $errors error reports in total, $ours with a gmmcore kernel frame (log: $log)"

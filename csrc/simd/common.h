@@ -135,5 +135,6 @@ void gmm_pick_small_tiles(int level);
 void gmm_pick_feature_major(int level);
 void gmm_pick_statistics(int level);
 void gmm_pick_designs(int level);
+void gmm_pick_marginal(int level);
 
 #endif

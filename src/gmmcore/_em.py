@@ -114,6 +114,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
             if worst >= 0:
                 part.worst_rows.append(worst)
             return part
+        taken = []  # float64: the rows with NaN, for the marginal pass
         for s, e, complete, incomplete in _split_rows(X, start, end):
             if complete is None:  # no NaN here: the kernel on X's own rows
                 worst = kernel(part, X, s, e, w_arg)
@@ -126,16 +127,18 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
                 worst = kernel(part, rows, 0, len(rows), weights)
                 if worst >= 0:
                     part.worst_rows.append(s + int(complete[worst]))
-            if X.dtype == np.float64:  # the kernel reads the rows where they are
-                rows, taken, weights = X, s + incomplete, w_arg
-            else:
-                rows = np.asarray(X[s + incomplete], dtype=np.float64)
-                taken = np.arange(len(rows), dtype=np.intp)
-                weights = (np.asarray(w_arg[s + incomplete], dtype=np.float64)
-                           if w_arg.shape[0] else w_arg[:0].astype(np.float64))
-            part.n_nonfinite += _missing.add_statistics(part, kparams.marginals, rows, taken,
-                                                        weights)
             n_incomplete[0] += len(incomplete)
+            if X.dtype == np.float64:  # taken where they are, in one call per chunk
+                taken.append(s + incomplete)
+                continue
+            rows = np.asarray(X[s + incomplete], dtype=np.float64)
+            weights = (np.asarray(w_arg[s + incomplete], dtype=np.float64)
+                       if w_arg.shape[0] else w_arg[:0].astype(np.float64))
+            part.n_nonfinite += _missing.add_statistics(
+                part, kparams.marginals, rows, np.arange(len(rows), dtype=np.intp), weights)
+        if taken:
+            part.n_nonfinite += _missing.add_statistics(
+                part, kparams.marginals, X, np.concatenate(taken), w_arg)
         return part
 
     n_incomplete = [0]

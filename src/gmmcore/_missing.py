@@ -14,7 +14,7 @@ features alone:
 
 so a row with m of d features missing costs a product with Λ (as a complete row
 does) and an m × m factorisation per component; diagonal and spherical precisions
-separate per feature.  ``_marginal.marginal_pass`` computes it in float64; this
+separate per feature.  ``_kernels.marginal_pass`` computes it in float64; this
 module prepares its parameters and calls it on blocks of rows.  Complete rows take
 the compiled kernels of the E-step (``_em``).
 """
@@ -22,7 +22,7 @@ the compiled kernels of the E-step (``_em``).
 import numpy as np
 
 from ._covariance import TYPES
-from ._marginal import marginal_pass
+from ._kernels import marginal_pass
 
 _EMPTY1 = np.empty(0)
 _EMPTY2 = np.empty((0, 0))
