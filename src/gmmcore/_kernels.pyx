@@ -1955,6 +1955,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     sol_a = np.empty(d * MARGINAL_BLOCK)
     log_dets_a = np.empty(MARGINAL_BLOCK)
     quads_a = np.empty(MARGINAL_BLOCK)
+    tops_a = np.empty(MARGINAL_BLOCK)
     t_a = np.empty(MARGINAL_BLOCK)
     product_a = np.empty(MARGINAL_BLOCK)
     # diag and spherical: log 2π − log p per feature
@@ -1962,7 +1963,8 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
             else np.empty(0))
     cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, z = z_a, lp = lp_a
     cdef double[::1] wr = wr_a, e1 = e1_a, e2 = e2_a, ym = ym_a, sol = sol_a
-    cdef double[::1] log_dets = log_dets_a, quads = quads_a, t = t_a, product = product_a
+    cdef double[::1] log_dets = log_dets_a, quads = quads_a, tops = tops_a
+    cdef double[::1] t = t_a, product = product_a
     cdef Py_ssize_t[::1] order = order_a, hist = hist_a
     cdef Py_ssize_t[:, ::1] group = group_a
     cdef const double[::1] c0 = c0_a
@@ -2101,7 +2103,22 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                     break
             if status:
                 break
-            # responsibilities (in lp), log p(x_o), outputs and the row statistics
+            # responsibilities (in lp), log p(x_o), outputs and the row statistics:
+            # each row's log-probabilities less their largest, then the block's
+            # exponentials by the E-step's vectorised exp
+            for r in range(nb):
+                top = -INFINITY
+                for c in range(k):
+                    if lp[r * k + c] > top:
+                        top = lp[r * k + c]
+                if not isfinite(top):
+                    top = 0.0
+                tops[r] = top
+                for c in range(k):
+                    lp[r * k + c] = lp[r * k + c] - top
+            if gmm_exp_d(&lp[0], nb * k):
+                status = -3
+                break
             for r in range(nb):
                 w = sample_weight[rows[b0 + r]] if weighted else 1.0
                 if count[r] == d:  # nothing observed: the weights, log p = 0
@@ -2112,17 +2129,10 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                         lp[r * k + c] = exp(log_weights[c]) / total
                     lse = 0.0
                 else:
-                    top = -INFINITY
-                    for c in range(k):
-                        if lp[r * k + c] > top:
-                            top = lp[r * k + c]
-                    if not isfinite(top):
-                        top = 0.0
                     total = 0.0
                     for c in range(k):
-                        lp[r * k + c] = exp(lp[r * k + c] - top)
                         total = total + lp[r * k + c]
-                    lse = log(total) + top
+                    lse = log(total) + tops[r]
                     for c in range(k):
                         lp[r * k + c] = lp[r * k + c] / total
                 if not isfinite(lse):
@@ -2184,6 +2194,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
         free(work)
     if status == -2:
         raise MemoryError("no memory for the factors of a block of rows")
+    _check_status(-1 if status == -3 else 0, "marginal_pass")
     if status:
         raise ValueError("a precision matrix's block of the missing features is not "
                          "positive definite")
