@@ -208,7 +208,7 @@ int gmm_rows_dot_d(const double *P, ptrdiff_t p, const double *Q, ptrdiff_t q, p
  * row-major block: dv = ob * (x - mu); lp[r * ld] = lw - sum_j ob (c0 + p dv^2) / 2
  * (diagonal precisions p, c0 = log 2 pi - log p); out[r] = a_r . b_r; with
  * e = mu - shift, full: s1 += wr (dv + e), dv = sqrt(wr) (dv + e); diagonal:
- * s1 += wr (dv + e), s2 += wr ((dv + e)^2 + (1 - ob) / p).  The m x m matrices of G
+ * s1 += wr (dv + e), s2 += wr ((dv + e)^2 + (1 - ob) var) (var = 1 / p).  The m x m matrices of G
  * rows at once, entry-major (entry (a, q) of matrix i at A[(a * m + q) * G + i],
  * lower triangles): Cholesky factors in place with the diagonal stored as
  * reciprocals and log_det[i] = log |A_i| (-1 if one is not positive definite; t,
@@ -224,7 +224,7 @@ int gmm_marginal_dots_d(const double *a, const double *b, ptrdiff_t n, ptrdiff_t
 int gmm_marginal_full_moments_d(const double *wr, double *dv, const double *e, double *s1,
                                 ptrdiff_t n, ptrdiff_t d);
 int gmm_marginal_diag_moments_d(const double *wr, const double *dv, const double *e,
-                                const double *ob, const double *p, double *s1, double *s2,
+                                const double *ob, const double *var, double *s1, double *s2,
                                 ptrdiff_t n, ptrdiff_t d);
 int gmm_marginal_cholesky_d(double *A, ptrdiff_t m, ptrdiff_t G, double *log_det, double *t,
                             double *product);

@@ -47,7 +47,7 @@ cdef extern from "gmmcore_simd.h" nogil:
     int gmm_marginal_full_moments_d(const double *wr, double *dv, const double *e,
                                     double *s1, Py_ssize_t n, Py_ssize_t d)
     int gmm_marginal_diag_moments_d(const double *wr, const double *dv, const double *e,
-                                    const double *ob, const double *p, double *s1,
+                                    const double *ob, const double *var, double *s1,
                                     double *s2, Py_ssize_t n, Py_ssize_t d)
     int gmm_marginal_cholesky_d(double *A, Py_ssize_t m, Py_ssize_t G, double *log_det,
                                 double *t, double *product)
@@ -1958,16 +1958,17 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     tops_a = np.empty(MARGINAL_BLOCK)
     t_a = np.empty(MARGINAL_BLOCK)
     product_a = np.empty(MARGINAL_BLOCK)
-    # diag and spherical: log 2π − log p per feature
+    # diag and spherical: log 2π − log p and the variance 1 / p per feature
     c0_a = (np.log(2 * np.pi) - np.log(np.asarray(factors)) if not matrix
             else np.empty(0))
+    variances_a = 1.0 / np.asarray(factors) if not matrix else np.empty(0)
     cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, z = z_a, lp = lp_a
     cdef double[::1] wr = wr_a, e1 = e1_a, e2 = e2_a, ym = ym_a, sol = sol_a
     cdef double[::1] log_dets = log_dets_a, quads = quads_a, tops = tops_a
     cdef double[::1] t = t_a, product = product_a
     cdef Py_ssize_t[::1] order = order_a, hist = hist_a
     cdef Py_ssize_t[:, ::1] group = group_a
-    cdef const double[::1] c0 = c0_a
+    cdef const double[::1] c0 = c0_a, variances = variances_a
     cdef Py_ssize_t[::1] miss = miss_a, count = count_a
 
     cdef Py_ssize_t b0, nb, r, j, c, m, a, q, g, G, first, bad = 0
@@ -2164,7 +2165,8 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                         S[2 + c] += wr[r]
                     _add_moments(cov_type, c, k, d, nb, &dev[c * MARGINAL_BLOCK * d], &wr[0],
                                  &ob[0], &means[0, 0], &shifts[0, 0], &tied_shift[0],
-                                 &factors[0], S, &e1[0], &e2[0], id, inb)
+                                 &variances[0] if not matrix else NULL, S, &e1[0], &e2[0],
+                                 id, inb)
                     if not matrix:
                         continue
                     if cov_type == TIED and c > 0:
@@ -2204,11 +2206,12 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
 cdef void _add_moments(int cov_type, Py_ssize_t c, Py_ssize_t k, Py_ssize_t d, Py_ssize_t nb,
                        double *dv, const double *wr, const double *ob, const double *means,
                        const double *shifts, const double *tied_shift,
-                       const double *factors, double *S, double *e1, double *e2,
+                       const double *variances, double *S, double *e1, double *e2,
                        int id, int inb) noexcept nogil:
     """Component c's S1 and S2 of a block's filled-in rows (their deviations x̂ − μ_c
     in ``dv``, overwritten), weighted by ``wr``; the conditional covariances of
-    full and tied precisions are the caller's.  e1, e2: scratch of d doubles."""
+    full and tied precisions are the caller's.  ``variances``: diag and spherical,
+    1 / p per component and feature.  e1, e2: scratch of d doubles."""
     cdef double *s1 = S + 2 + k + c * d
     cdef double *s2
     cdef double one = 1.0, total
@@ -2223,7 +2226,7 @@ cdef void _add_moments(int cov_type, Py_ssize_t c, Py_ssize_t k, Py_ssize_t d, P
             s2 = e2
             for j in range(d):
                 s2[j] = 0.0
-        gmm_marginal_diag_moments_d(wr, dv, e1, ob, &factors[c * d], s1, s2, nb, d)
+        gmm_marginal_diag_moments_d(wr, dv, e1, ob, &variances[c * d], s1, s2, nb, d)
         if cov_type == SPHERICAL:
             total = 0.0
             for j in range(d):
