@@ -32,7 +32,7 @@ from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memset
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
-from scipy.linalg.cython_blas cimport dgemm, dsyrk, sgemm
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "gmmcore_simd.h" nogil:
     ctypedef struct gmm_stream:
@@ -1858,7 +1858,7 @@ def choice_without_replacement(random_state, Py_ssize_t n, Py_ssize_t size,
 # (its docstring derives it).  Per block of rows and component: the deviations of
 # the observed entries, y = (x̃ − μ) Λ by one GEMM, the m × m blocks Λ_mm of the
 # rows with the same number m of missing features factored together (the
-# marginal family of csrc/simd), the filled-in rows' second moments by one SYRK;
+# marginal family of csrc/simd), the filled-in rows' second moments by one GEMM;
 # diagonal and spherical precisions per feature.  float64 throughout (float32
 # rows are converted by the caller, a block at a time).
 # ---------------------------------------------------------------------------
@@ -1956,6 +1956,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     log_dets_a = np.empty(MARGINAL_BLOCK)
     quads_a = np.empty(MARGINAL_BLOCK)
     tops_a = np.empty(MARGINAL_BLOCK)
+    square_a = np.empty(d * d if matrix else 1)
     t_a = np.empty(MARGINAL_BLOCK)
     product_a = np.empty(MARGINAL_BLOCK)
     # diag and spherical: log 2π − log p and the variance 1 / p per feature
@@ -1965,7 +1966,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, z = z_a, lp = lp_a
     cdef double[::1] wr = wr_a, e1 = e1_a, e2 = e2_a, ym = ym_a, sol = sol_a
     cdef double[::1] log_dets = log_dets_a, quads = quads_a, tops = tops_a
-    cdef double[::1] t = t_a, product = product_a
+    cdef double[::1] t = t_a, product = product_a, square = square_a
     cdef Py_ssize_t[::1] order = order_a, hist = hist_a
     cdef Py_ssize_t[:, ::1] group = group_a
     cdef const double[::1] c0 = c0_a, variances = variances_a
@@ -2166,7 +2167,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                     _add_moments(cov_type, c, k, d, nb, &dev[c * MARGINAL_BLOCK * d], &wr[0],
                                  &ob[0], &means[0, 0], &shifts[0, 0], &tied_shift[0],
                                  &variances[0] if not matrix else NULL, S, &e1[0], &e2[0],
-                                 id, inb)
+                                 &square[0], id, inb)
                     if not matrix:
                         continue
                     if cov_type == TIED and c > 0:
@@ -2207,14 +2208,14 @@ cdef void _add_moments(int cov_type, Py_ssize_t c, Py_ssize_t k, Py_ssize_t d, P
                        double *dv, const double *wr, const double *ob, const double *means,
                        const double *shifts, const double *tied_shift,
                        const double *variances, double *S, double *e1, double *e2,
-                       int id, int inb) noexcept nogil:
+                       double *square, int id, int inb) noexcept nogil:
     """Component c's S1 and S2 of a block's filled-in rows (their deviations x̂ − μ_c
     in ``dv``, overwritten), weighted by ``wr``; the conditional covariances of
     full and tied precisions are the caller's.  ``variances``: diag and spherical,
-    1 / p per component and feature.  e1, e2: scratch of d doubles."""
+    1 / p per component and feature.  e1, e2: scratch of d doubles; square: d × d."""
     cdef double *s1 = S + 2 + k + c * d
     cdef double *s2
-    cdef double one = 1.0, total
+    cdef double one = 1.0, zero = 0.0, total
     cdef Py_ssize_t r, j
     for j in range(d):  # x̂ − shift = (x̂ − μ) + (μ − shift)
         e1[j] = means[c * d + j] - shifts[c * d + j]
@@ -2233,7 +2234,7 @@ cdef void _add_moments(int cov_type, Py_ssize_t c, Py_ssize_t k, Py_ssize_t d, P
                 total = total + s2[j]
             S[2 + k + k * d + c] += total
         return
-    # the rows scaled by √w for one SYRK, around S2's shift (tied: the one tied
+    # the rows scaled by √w for one product, around S2's shift (tied: the one tied
     # shift, e2); S1 is around the component's shift: moved by N (e1 − e2)
     gmm_marginal_full_moments_d(wr, dv, e2, s1, nb, d)
     if cov_type == TIED:
@@ -2243,5 +2244,10 @@ cdef void _add_moments(int cov_type, Py_ssize_t c, Py_ssize_t k, Py_ssize_t d, P
         for j in range(d):
             s1[j] += total * (e1[j] - e2[j])
     s2 = S + 2 + k + k * d + (c * d * d if cov_type == FULL else 0)
-    # S2 (row-major lower = column-major upper) += Σ_r dv_r dv_rᵀ
-    dsyrk(b"U", b"N", &id, &inb, &one, dv, &id, &one, s2, &id)
+    # S2's lower triangle += Σ_r dv_r dv_rᵀ: the whole square by a GEMM into
+    # ``square`` (OpenBLAS multiplies these sizes without packing, which cost more
+    # than SYRK's saved half), then its lower triangle added
+    dgemm(b"N", b"T", &id, &id, &inb, &one, dv, &id, dv, &id, &zero, square, &id)
+    for r in range(d):
+        for j in range(r + 1):
+            s2[r * d + j] += square[r * d + j]
