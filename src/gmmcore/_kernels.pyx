@@ -26,7 +26,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cython cimport floating
-from libc.math cimport INFINITY, exp, isfinite, log, sqrt
+from libc.math cimport INFINITY, isfinite, log, sqrt
 from libc.stdint cimport uint8_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memset
@@ -1930,10 +1930,10 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     if n == 0:
         return 0
 
-    # scratch: the block's rows with NaN as 0 and their observed masks (MARGINAL_BLOCK × d
-    # each), the deviations x̂ − μ of every component (k × MARGINAL_BLOCK × d), z (MARGINAL_BLOCK ×
-    # d), log-probabilities (MARGINAL_BLOCK × k), missing feature lists (MARGINAL_BLOCK × d), their
-    # counts and factors' offsets, one right-hand side, per-feature constants
+    # scratch: the block's rows with NaN as 0 and their observed masks (MARGINAL_BLOCK
+    # × d each), the deviations x̂ − μ of every component (k × MARGINAL_BLOCK × d),
+    # y (MARGINAL_BLOCK × d), log-probabilities (MARGINAL_BLOCK × k), missing feature
+    # lists (MARGINAL_BLOCK × d) and their counts
     xb_a = np.empty(MARGINAL_BLOCK * d)
     ob_a = np.empty(MARGINAL_BLOCK * d)
     dev_a = np.empty(k * MARGINAL_BLOCK * d)
@@ -1963,13 +1963,16 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     c0_a = (np.log(2 * np.pi) - np.log(np.asarray(factors)) if not matrix
             else np.empty(0))
     variances_a = 1.0 / np.asarray(factors) if not matrix else np.empty(0)
+    # the responsibilities of a row with nothing observed
+    weights_a = np.exp(np.asarray(log_weights) - np.max(log_weights))
+    weights_a /= weights_a.sum()
     cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, z = z_a, lp = lp_a
     cdef double[::1] wr = wr_a, e1 = e1_a, e2 = e2_a, ym = ym_a, sol = sol_a
     cdef double[::1] log_dets = log_dets_a, quads = quads_a, tops = tops_a
     cdef double[::1] t = t_a, product = product_a, square = square_a
     cdef Py_ssize_t[::1] order = order_a, hist = hist_a
     cdef Py_ssize_t[:, ::1] group = group_a
-    cdef const double[::1] c0 = c0_a, variances = variances_a
+    cdef const double[::1] c0 = c0_a, variances = variances_a, weights = weights_a
     cdef Py_ssize_t[::1] miss = miss_a, count = count_a
 
     cdef Py_ssize_t b0, nb, r, j, c, m, a, q, g, G, first, bad = 0
@@ -2101,8 +2104,6 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                     lp[r * k + c] = log_weights[c] - 0.5 * (
                         (d - m) * LOG_2PI - log_det[c] + (log_dets[r] if m else 0.0)
                         + quads[r])
-                if status:
-                    break
             if status:
                 break
             # responsibilities (in lp), log p(x_o), outputs and the row statistics:
@@ -2124,11 +2125,8 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
             for r in range(nb):
                 w = sample_weight[rows[b0 + r]] if weighted else 1.0
                 if count[r] == d:  # nothing observed: the weights, log p = 0
-                    total = 0.0
                     for c in range(k):
-                        total = total + exp(log_weights[c])
-                    for c in range(k):
-                        lp[r * k + c] = exp(log_weights[c]) / total
+                        lp[r * k + c] = weights[c]
                     lse = 0.0
                 else:
                     total = 0.0
