@@ -212,40 +212,40 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
     e1 = _empty(dtype, 1)
     ed1 = _empty(np.float64, 1)
 
-    def kernel(start, end):
-        rows, outputs = X, (out_resp, out_lpn, out_labels)
-        if X.dtype != dtype:
-            rows = np.ascontiguousarray(X[start:end], dtype=dtype)
-            outputs = tuple(out[start:end] if out.shape[0] else out for out in outputs)
-            start, end = 0, end - start
+    outputs = (out_resp, out_lpn, out_labels)
+
+    def rows_of(s, e):
+        """The outputs' rows s:e (views; an output not asked for stays empty)."""
+        return tuple(out[s:e] if out.shape[0] else out for out in outputs)
+
+    def kernel(rows, start, end, outs):
         return _kernels.e_step(rows, start, end, e1, kparams.cov_code, kparams.shift,
                                kparams.means, kparams.delta, kparams.prec, kparams.Q, kparams.cst,
-                               kparams.direct, ed1, *outputs, block_size)[2]
+                               kparams.direct, ed1, *outs, block_size)[2]
 
     def task(start, end):
         if kparams.marginals is None or _kernels.all_finite(X[start:end]):
-            return kernel(start, end)
+            if X.dtype == dtype:
+                return kernel(X, start, end, outputs)
+            return kernel(np.ascontiguousarray(X[start:end], dtype=dtype), 0, end - start,
+                          rows_of(start, end))
         n_nonfinite = 0
         for s, e, complete, incomplete in _split_rows(X, start, end):
             if complete is None:
-                n_nonfinite += kernel(s, e)
+                n_nonfinite += kernel(np.ascontiguousarray(X[s:e], dtype=dtype), 0, e - s,
+                                      rows_of(s, e))
                 continue
-            # the complete rows' outputs from the kernel, in a block's copy whose
-            # rows with NaN are zeros (their outputs are then replaced)
+            # the kernel's outputs for the block, its rows with NaN as zeros; theirs
+            # are then replaced by the observed features' ones
             rows = np.array(X[s:e], dtype=dtype)
             rows[incomplete] = 0.0
-            block = tuple(np.empty_like(out[s:e]) if out.shape[0] else out
-                          for out in (out_resp, out_lpn, out_labels))
-            n_nonfinite += _kernels.e_step(
-                rows, 0, e - s, e1, kparams.cov_code, kparams.shift, kparams.means,
-                kparams.delta, kparams.prec, kparams.Q, kparams.cst, kparams.direct, ed1,
-                *block, block_size)[2]
+            block = rows_of(s, e)
+            n_nonfinite += kernel(rows, 0, e - s, block)
             missing_rows = np.asarray(X[s + incomplete], dtype=np.float64)
             lpn, r, lab = _missing.outputs(kparams.marginals, missing_rows)
-            for out, part, values in zip((out_resp, out_lpn, out_labels), block, (r, lpn, lab)):
+            for out, values in zip(block, (r, lpn, lab)):
                 if out.shape[0]:
-                    part[incomplete] = values
-                    out[s:e] = part
+                    out[incomplete] = values
             n_nonfinite += int(np.count_nonzero(~np.isfinite(lpn)))
         return n_nonfinite
 
