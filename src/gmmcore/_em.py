@@ -115,7 +115,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
                 part.worst_rows.append(worst)
             return part
         taken = []  # float64: the rows with NaN, for the marginal pass
-        for s, e, complete, incomplete in _split_rows(X, start, end):
+        for s, e, complete, incomplete in split_rows(X, start, end):
             if complete is None:  # no NaN here: the kernel on X's own rows
                 worst = kernel(part, X, s, e, w_arg)
                 if worst >= 0:
@@ -164,7 +164,7 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
 _MISSING_BLOCK = 16384
 
 
-def _split_rows(X, start, end):
+def split_rows(X, start, end):
     """(s, e, complete, incomplete) over blocks of X[start:end]: the indices in the
     block of its complete rows and of those with a NaN, or (s, e, None, None) for a
     block without NaN."""
@@ -230,7 +230,7 @@ def e_step_outputs(X, kparams, n_threads, resp=False, log_prob_norm=False, label
             return kernel(np.ascontiguousarray(X[start:end], dtype=dtype), 0, end - start,
                           rows_of(start, end))
         n_nonfinite = 0
-        for s, e, complete, incomplete in _split_rows(X, start, end):
+        for s, e, complete, incomplete in split_rows(X, start, end):
             if complete is None:
                 n_nonfinite += kernel(np.ascontiguousarray(X[s:e], dtype=dtype), 0, e - s,
                                       rows_of(s, e))

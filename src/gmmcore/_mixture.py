@@ -10,7 +10,7 @@ import numpy as np
 from . import _validation as v
 from . import _interop, _persistence
 from ._covariance import COVARIANCE_TYPES, TYPES
-from ._em import e_step_outputs, e_step_statistics
+from ._em import e_step_outputs, e_step_statistics, split_rows
 from ._routing import MetadataRequester
 from .exceptions import (ConvergenceWarning, NonFiniteLikelihoodError, NotFittedError,
                          raised_class, warn)
@@ -1253,11 +1253,9 @@ class GaussianMixture(_BaseMixture):
         out = np.array(X, copy=True)
         marginals = Marginals(np.log(np.asarray(self.weights_, np.float64)), self.means_,
                               self.precisions_cholesky_, self.covariance_type)
-        for start in range(0, X.shape[0], 4096):
-            incomplete = np.flatnonzero(np.isnan(X[start:start + 4096]).any(axis=1)) + start
-            if incomplete.size:
-                rows = np.asarray(X[incomplete], dtype=np.float64)
-                out[incomplete] = impute_rows(marginals, rows)
+        for s, _, _, incomplete in split_rows(X, 0, X.shape[0]):
+            if incomplete is not None:
+                out[s + incomplete] = impute_rows(marginals, X[s + incomplete])
         return out
 
     def bic(self, X, sample_weight=None):
