@@ -147,6 +147,55 @@ def test_em_equals_the_per_row_reference(covariance_type, weighted):
     assert gm.lower_bound_ == pytest.approx(r_loglik, rel=1e-10)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize("k", [3, 9])
+def test_wide_rows_missing_many_features(covariance_type, k):
+    # d = 12: rows missing 1 to 8 features (the kernel's unrolled sizes), more (its
+    # loops), and all; k = 3
+    # and 9 take the two ways of the second moments (a rank update per component,
+    # or the design's outer products)
+    d, n = 12, 240
+    rng = np.random.RandomState(11)
+    centres = rng.normal(0, 4, (k, d))
+    A = rng.normal(0, 0.4, (k, d, d))
+    covs = A @ A.transpose(0, 2, 1) + 0.6 * np.eye(d)
+    if covariance_type == "tied":
+        covs = np.repeat(covs[:1], k, axis=0)
+    labels = rng.randint(k, size=n)
+    X = np.array([rng.multivariate_normal(centres[c], covs[c]) for c in labels])
+    for i in range(n):  # row i misses i mod 13 features: every size from 0 to d
+        X[i, rng.choice(d, i % (d + 1), replace=False)] = np.nan
+    sample_weight = rng.uniform(0.2, 3.0, n)
+    weights = rng.dirichlet(np.ones(k) * 5)
+    precisions = np.linalg.inv(covs) if covariance_type == "full" else np.linalg.inv(covs[0])
+    gm = GaussianMixture(k, covariance_type=covariance_type, nan_policy="marginalize",
+                         weights_init=weights, means_init=centres, precisions_init=precisions,
+                         max_iter=2, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm.fit(X, sample_weight=sample_weight)
+    r_weights, r_means, r_covs, r_loglik = reference_em(
+        X, weights, centres, covs if covariance_type == "full" else covs[0], covariance_type,
+        2, gm.reg_covar, sample_weight)
+    assert rel(gm.weights_, r_weights) < 1e-8
+    assert rel(gm.means_, r_means) < 1e-8
+    assert rel(gm.covariances_, r_covs) < 1e-8
+    assert gm.lower_bound_ == pytest.approx(r_loglik, rel=1e-10)
+    # the fitted mixture's predictions and imputations, row by row
+    fitted = full_covariances(gm.covariances_, covariance_type, k, d)
+    expected_lp, expected_fill = np.empty((n, k)), np.empty((n, k, d))
+    for i, x in enumerate(X):
+        for c in range(k):
+            lp, expected_fill[i, c], _ = conditionals(x, gm.means_[c], fitted[c])
+            expected_lp[i, c] = np.log(gm.weights_[c]) + lp
+    lse = np.logaddexp.reduce(expected_lp, axis=1)
+    resp = np.exp(expected_lp - lse[:, None])
+    np.testing.assert_allclose(gm.score_samples(X), lse, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gm.predict_proba(X), resp, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gm.impute(X), np.einsum("nk,nkd->nd", resp, expected_fill),
+                               rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_predictions_are_the_observed_features_marginals(covariance_type):
     X = oblong_clusters()

@@ -26,10 +26,10 @@ import numpy as np
 
 cimport numpy as cnp
 from cython cimport floating
-from libc.math cimport INFINITY, isfinite, log, sqrt
+from libc.math cimport INFINITY, isfinite, sqrt
 from libc.stdint cimport uint8_t, uint64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memcmp, memset
+from libc.string cimport memcmp, memcpy, memset
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -42,18 +42,22 @@ cdef extern from "gmmcore_simd.h" nogil:
     int gmm_marginal_diag_lp_d(const double *ob, const double *c0, const double *p,
                                const double *dv, Py_ssize_t n, Py_ssize_t d, double lw,
                                double *lp, Py_ssize_t ld)
-    int gmm_marginal_dots_d(const double *a, const double *b, Py_ssize_t n, Py_ssize_t d,
-                            double *out)
-    int gmm_marginal_full_moments_d(const double *wr, double *dv, const double *e,
-                                    double *s1, Py_ssize_t n, Py_ssize_t d)
     int gmm_marginal_diag_moments_d(const double *wr, const double *dv, const double *e,
                                     const double *ob, const double *var, double *s1,
                                     double *s2, Py_ssize_t n, Py_ssize_t d)
-    int gmm_marginal_cholesky_d(double *A, Py_ssize_t m, Py_ssize_t G, double *log_det,
-                                double *t, double *product)
-    int gmm_marginal_solve_d(const double *L, Py_ssize_t m, Py_ssize_t G, double *B)
-    int gmm_marginal_inverse_d(const double *L, Py_ssize_t m, Py_ssize_t G, double *T,
-                               double *C)
+    int gmm_marginal_group_d(const double *lam, const double *yp, const Py_ssize_t *pos,
+                             Py_ssize_t kq, const double *mf, const Py_ssize_t *miss,
+                             const Py_ssize_t *rows, Py_ssize_t G, Py_ssize_t m,
+                             Py_ssize_t d, int reuse, double *Lf, Py_ssize_t ldg,
+                             double *log_det, double *C, double *wlp, double *delta,
+                             double *work)
+    int gmm_marginal_projections_d(const double *lt, Py_ssize_t kq, const double *gt,
+                                   const double *h, const Py_ssize_t *entry,
+                                   const Py_ssize_t *start, Py_ssize_t d, double *yp)
+    int gmm_marginal_square_d(const double *w, const double *wc, const Py_ssize_t *rows,
+                              Py_ssize_t G, const double *delta, const Py_ssize_t *miss,
+                              Py_ssize_t m, Py_ssize_t d, const double *C, Py_ssize_t ldc,
+                              double *sq)
     void gmm_stream_set(gmm_stream *s, const void *p, Py_ssize_t nbytes)
     void gmm_stream_open(gmm_stream *s, Py_ssize_t i, Py_ssize_t m)
     int gmm_simd_init()
@@ -1855,20 +1859,28 @@ def choice_without_replacement(random_state, Py_ssize_t n, Py_ssize_t size,
 
 # ---------------------------------------------------------------------------
 # Rows with missing entries (nan_policy='marginalize'): the maths is _missing's
-# (its docstring derives it).  Per block of rows and component: the deviations of
-# the observed entries, y = (x̃ − μ) Λ by one GEMM, the m × m blocks Λ_mm of the
-# rows with the same number m of missing features factored together (the
-# marginal family of csrc/simd), the filled-in rows' second moments by one GEMM;
-# diagonal and spherical precisions per feature.  float64 throughout (float32
-# rows are converted by the caller, a block at a time).
+# (its docstring derives it).  Per block of rows: full and tied precisions take
+# the complete rows' kernels on the rows with their missing entries set to a
+# fill value f (log-densities by gmm_full_wlp, moments by the design's GEMM),
+# corrected at each row's m missing features: the projections of Λ onto them,
+# and the m × m blocks Λ_mm of the rows with the same m factored together (the
+# marginal family of csrc/simd).  Diagonal and spherical precisions per feature.
+# float64 throughout (float32 rows are converted by the caller, a block at a
+# time).
 # ---------------------------------------------------------------------------
 
-# Rows per block: the filled-in rows of every component (k × MARGINAL_BLOCK × d
-# doubles) stay in cache for the second moments.
+# Rows per block (a multiple of 16: the log-density tiles' stride)
 cdef enum:
     MARGINAL_BLOCK = 256
 
 cdef double LOG_2PI = 1.8378770664093453
+
+
+def _aligned_zeros(Py_ssize_t n):
+    """n float64 zeros starting on a 64-byte boundary (what the tiles read)."""
+    buf = np.zeros(n + 8)
+    offset = (-buf.ctypes.data % 64) // 8
+    return buf[offset:offset + n]
 
 
 def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
@@ -1896,6 +1908,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     cdef Py_ssize_t n_x = X.shape[0], d = X.shape[1], k = means.shape[0]
     cdef Py_ssize_t n = rows.shape[0]
     cdef bint matrix = cov_type == FULL or cov_type == TIED
+    cdef Py_ssize_t kq = (k + 7) // 8 * 8  # k in whole vectors of 8
     if cov_type < FULL or cov_type > SPHERICAL:
         raise ValueError(f"unknown covariance code {cov_type}")
     if means.shape[1] != d or log_weights.shape[0] != k or log_det.shape[0] != k:
@@ -1930,218 +1943,216 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     if n == 0:
         return 0
 
-    # scratch: the block's rows with NaN as 0 and their observed masks (MARGINAL_BLOCK
-    # × d each), the deviations x̂ − μ of every component (k × MARGINAL_BLOCK × d),
-    # y (MARGINAL_BLOCK × d), log-probabilities (MARGINAL_BLOCK × k), missing feature
-    # lists (MARGINAL_BLOCK × d) and their counts
-    xb_a = np.empty(MARGINAL_BLOCK * d)
-    ob_a = np.empty(MARGINAL_BLOCK * d)
-    dev_a = np.empty(k * MARGINAL_BLOCK * d)
-    z_a = np.empty(MARGINAL_BLOCK * d)
-    lp_a = np.empty(MARGINAL_BLOCK * k)
-    miss_a = np.empty(MARGINAL_BLOCK * d, dtype=np.intp)
-    count_a = np.empty(MARGINAL_BLOCK, dtype=np.intp)
-    e1_a = np.empty(d)
-    e2_a = np.empty(d)
-    wr_a = np.empty(MARGINAL_BLOCK)
-    # the rows grouped by their number of missing features m (one group's m × m
-    # matrices are factored together): rows in group order, each group's m, first
-    # row, size and offset of its factors; y_m and the solutions entry-major;
-    # per-row log |Λ_mm| and quadratic forms; two rows of scratch
-    order_a = np.empty(MARGINAL_BLOCK, dtype=np.intp)
-    hist_a = np.empty(d + 2, dtype=np.intp)
-    group_a = np.empty((4, MARGINAL_BLOCK + 1), dtype=np.intp)
-    ym_a = np.empty(d * MARGINAL_BLOCK)
-    sol_a = np.empty(d * MARGINAL_BLOCK)
-    log_dets_a = np.empty(MARGINAL_BLOCK)
-    quads_a = np.empty(MARGINAL_BLOCK)
-    tops_a = np.empty(MARGINAL_BLOCK)
-    square_a = np.empty(d * d if matrix else 1)
-    t_a = np.empty(MARGINAL_BLOCK)
-    product_a = np.empty(MARGINAL_BLOCK)
-    # diag and spherical: log 2π − log p and the variance 1 / p per feature
-    c0_a = (np.log(2 * np.pi) - np.log(np.asarray(factors)) if not matrix
-            else np.empty(0))
-    variances_a = 1.0 / np.asarray(factors) if not matrix else np.empty(0)
     # the responsibilities of a row with nothing observed
     weights_a = np.exp(np.asarray(log_weights) - np.max(log_weights))
     weights_a /= weights_a.sum()
-    cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, z = z_a, lp = lp_a
-    cdef double[::1] wr = wr_a, e1 = e1_a, e2 = e2_a, ym = ym_a, sol = sol_a
-    cdef double[::1] log_dets = log_dets_a, quads = quads_a, tops = tops_a
-    cdef double[::1] t = t_a, product = product_a, square = square_a
-    cdef Py_ssize_t[::1] order = order_a, hist = hist_a
+    # scratch of every type: the block's missing feature lists (MARGINAL_BLOCK × d)
+    # and their counts; the responsibilities (k × MARGINAL_BLOCK) and log p(x_o)
+    miss_a = np.empty(MARGINAL_BLOCK * d, dtype=np.intp)
+    count_a = np.empty(MARGINAL_BLOCK, dtype=np.intp)
+    wlp_a = _aligned_zeros(k * MARGINAL_BLOCK)
+    lpn_a = np.empty(MARGINAL_BLOCK)
+    work_a = np.empty(2 * MARGINAL_BLOCK)
+    # diag and spherical: the rows with NaN as 0, their observed masks, the
+    # deviations x̂ − μ of every component (k × MARGINAL_BLOCK × d), log 2π − log p
+    # and the variance 1 / p per feature
+    xb_a = np.empty(0 if matrix else MARGINAL_BLOCK * d)
+    ob_a = np.empty(0 if matrix else MARGINAL_BLOCK * d)
+    dev_a = np.empty(0 if matrix else k * MARGINAL_BLOCK * d)
+    c0_a = np.empty(0) if matrix else np.log(2 * np.pi) - np.log(np.asarray(factors))
+    variances_a = np.empty(0) if matrix else 1.0 / np.asarray(factors)
+    e1_a = np.empty(d)
+    e2_a = np.empty(d)
+    # full and tied: the fill f (the weights' mean of the means), μ − f, Λ (f − μ)
+    # and the log-densities' constants per component; the factors U per component
+    # (tied: repeated); the block's rows less f, row- and feature-major; the
+    # missing entries' imputations less f per component (k × MARGINAL_BLOCK × d);
+    # the moments around f: R times the design [1, h(, h ⊗ h)] (k × width) and the
+    # rest of S2 in halves, per component (k × d × d); the rows √r h of a rank
+    # update (when the design has no h ⊗ h)
+    cdef bint outer = matrix and _outer_statistics(d, k)
+    cdef Py_ssize_t width = 1 + d + (d * (d + 1) // 2 if outer else 0)
+    if matrix:
+        mu = np.asarray(means)
+        fill_a = weights_a @ mu
+        mf_a = np.ascontiguousarray(mu - fill_a)
+        lam = np.asarray(precision).reshape(-1, d, d)
+        g_a = np.ascontiguousarray(-np.einsum("cij,cj->ci", lam, mf_a)
+                                   if cov_type == FULL else -mf_a @ lam[0])
+        cst_a = np.asarray(log_weights) - 0.5 * (d * LOG_2PI - np.asarray(log_det))
+        # the precisions feature-major, lt[j, l, c] = Λ_c[j, l], c padded to whole
+        # vectors of 8
+        lt_a = np.zeros((d, d, kq))
+        lt_a[:, :, :k] = np.moveaxis(np.broadcast_to(lam, (k, d, d)), 0, 2)
+        gt_a = np.zeros((d, kq))
+        gt_a[:, :k] = g_a.T
+        u_a = (np.asarray(factors) if cov_type == FULL
+               else np.tile(np.asarray(factors), k))
+    else:
+        fill_a = mf_a = g_a = cst_a = u_a = lt_a = gt_a = np.empty(0)
+    hb_a = np.empty(MARGINAL_BLOCK * d if matrix else 0)
+    ht_a = _aligned_zeros(d * MARGINAL_BLOCK if matrix else 0)
+    zb_a = _aligned_zeros(d * 8 if matrix else 0)
+    delta_a = np.empty(k * MARGINAL_BLOCK * d if matrix else 0)
+    want_moments = matrix and want_stats
+    acc_a = np.zeros(k * width if want_moments else 0)
+    sq_a = np.zeros(k * d * d if want_moments else 0)
+    design_a = np.empty(MARGINAL_BLOCK * width if want_moments else 0)
+    scaled_a = np.empty(MARGINAL_BLOCK * d if want_moments and not outer else 0)
+    zero_a = np.zeros(d)
+    # the missing entries by feature (row · d + position in the row's list), the rows
+    # missing one feature and their coefficients per component
+    entry_a = np.empty(MARGINAL_BLOCK * d if matrix else 0, dtype=np.intp)
+    estart_a = np.empty(d + 2, dtype=np.intp)
+    gathered_a = np.empty(MARGINAL_BLOCK * d if want_moments else 0)
+    coef_a = np.empty(k * MARGINAL_BLOCK if matrix else 0)
+    yp_a = np.empty((MARGINAL_BLOCK * d + 4) * kq if matrix else 0)
+    pos_a = np.empty(MARGINAL_BLOCK * d if matrix else 0, dtype=np.intp)
+    # the rows grouped by their number of missing features m (one group's m × m
+    # matrices are factored together): rows in group order, each group's m, first
+    # row, size and offset of its packed m × m blocks; log |Λ_mm| in group order
+    order_a = np.empty(MARGINAL_BLOCK, dtype=np.intp)
+    hist_a = np.empty(d + 2, dtype=np.intp)
+    group_a = np.empty((4, MARGINAL_BLOCK + 1), dtype=np.intp)
+    log_dets_a = np.empty(MARGINAL_BLOCK + 8)
+    cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, wlp = wlp_a, lpn = lpn_a
+    cdef double[::1] work = work_a, e1 = e1_a, e2 = e2_a, log_dets = log_dets_a
+    cdef double[::1] hb = hb_a, ht = ht_a, zb = zb_a, delta = delta_a, acc = acc_a
+    cdef double[::1] sq = sq_a, design = design_a, scaled = scaled_a
+    cdef const double[::1] fill = fill_a, mf = mf_a.reshape(-1)
+    cdef const double[::1] cst = cst_a, U = u_a, zero = zero_a, lt = lt_a.reshape(-1)
+    cdef const double[::1] gt = gt_a.reshape(-1)
+    cdef Py_ssize_t[::1] order = order_a, hist = hist_a, entry = entry_a, estart = estart_a
+    cdef Py_ssize_t[::1] pos = pos_a
+    cdef double[::1] gathered = gathered_a, coef = coef_a, yp = yp_a
     cdef Py_ssize_t[:, ::1] group = group_a
     cdef const double[::1] c0 = c0_a, variances = variances_a, weights = weights_a
     cdef Py_ssize_t[::1] miss = miss_a, count = count_a
 
-    cdef Py_ssize_t b0, nb, r, j, c, m, a, q, g, G, first, bad = 0
-    cdef Py_ssize_t n_groups = 0, total_m2 = 0  # (set per block; full and tied only)
+    cdef Py_ssize_t b0, nb, r, j, l, c, m, a, q, G, first, bad = 0
+    cdef Py_ssize_t n_groups = 0, total_t = 0, big = 0  # (set per block; full and tied)
+    cdef Py_ssize_t ldp = MARGINAL_BLOCK
+    cdef int ik = <int> k, ing, ldsq = <int> (d * d)
+    # the block's sample weights (tied: its conditional covariances' weights; NULL: 1)
+    block_weights_a = np.empty(MARGINAL_BLOCK)
+    cdef double[::1] block_weights = block_weights_a
+    cdef double *wts = &block_weights[0] if weighted else NULL
     cdef int status = 0
-    cdef double value, top, total, w, lse
-    cdef double one = 1.0, zero = 0.0
+    cdef double value, w, lse, nk, half = 0.5, one = 1.0
     cdef int id = <int> d, inb
     cdef double *dv
-    cdef double *L
-    cdef double *base
-    cdef double *T
+    cdef double *Lf
     cdef double *C
-    cdef const double *lam
+    cdef double *sqc
+    cdef double *ac
     cdef const double *x
+    cdef const double *e
     cdef double *s2
     cdef double *S = &stats[0] if want_stats else NULL
-    # the m × m factors of one block, every component's (kept for the statistics)
-    cdef double *store = NULL
-    cdef double *work = NULL
-    cdef double *grown
-    cdef size_t capacity = 0, work_capacity = 0, needed
+    # per block, the packed m × m blocks: tied's factors (read by every component),
+    # the inverses of every component (full; tied: one), kept for the statistics;
+    # scratch of the groups with m > 8
+    cdef double *factor_store = NULL
+    cdef double *inverse_store = NULL
+    cdef double *big_work = NULL
+    cdef size_t factor_capacity = 0, inverse_capacity = 0, big_capacity = 0
 
     with nogil:
         b0 = 0
         while b0 < n:
             nb = min(<Py_ssize_t> MARGINAL_BLOCK, n - b0)
             inb = <int> nb
-            for r in range(nb):  # the block's rows, masks and missing features
+            for r in range(nb):  # the block's rows and missing features
                 x = &X[rows[b0 + r], 0]
                 m = 0
                 for j in range(d):
                     value = x[j]
-                    if value == value:
+                    if matrix:  # less f; 0 where missing
+                        hb[r * d + j] = value - fill[j] if value == value else 0.0
+                    elif value == value:
                         xb[r * d + j] = value
                         ob[r * d + j] = 1.0
                     else:
                         xb[r * d + j] = 0.0
                         ob[r * d + j] = 0.0
+                    if x[j] != x[j]:
                         miss[r * d + m] = j
                         m += 1
                 count[r] = m
             if matrix:
-                # counting sort of the rows by m: group g has m = group[0, g], rows
-                # order[group[1, g]:][:group[2, g]], factors at group[3, g]
-                for m in range(d + 2):
-                    hist[m] = 0
-                for r in range(nb):
-                    hist[count[r] + 1] += 1
-                for m in range(d + 1):
-                    hist[m + 1] += hist[m]
-                for r in range(nb):
-                    order[hist[count[r]]] = r
-                    hist[count[r]] += 1
-                n_groups = 0
-                total_m2 = 0
-                first = 0
-                while first < nb:
-                    m = count[order[first]]
-                    G = 1
-                    while first + G < nb and count[order[first + G]] == m:
-                        G += 1
-                    group[0, n_groups] = m
-                    group[1, n_groups] = first
-                    group[2, n_groups] = G
-                    group[3, n_groups] = total_m2
-                    total_m2 += m * m * G
-                    n_groups += 1
-                    first += G
-                needed = <size_t> (k * total_m2) if cov_type == FULL else <size_t> total_m2
-                if needed > capacity:
-                    grown = <double *> realloc(store, needed * sizeof(double))
-                    if grown == NULL:
-                        status = -2
-                        break
-                    store, capacity = grown, needed
-                if want_stats and <size_t> (2 * total_m2) > work_capacity:
-                    grown = <double *> realloc(work, 2 * total_m2 * sizeof(double))
-                    if grown == NULL:
-                        status = -2
-                        break
-                    work, work_capacity = grown, <size_t> (2 * total_m2)
-            # log-probabilities, and the deviations x̂ − μ_c of the filled-in rows
-            for c in range(k):
-                dv = &dev[c * MARGINAL_BLOCK * d]
-                gmm_marginal_deviation_d(&xb[0], &ob[0], &means[c, 0], nb, d, dv)
-                if not matrix:
-                    gmm_marginal_diag_lp_d(&ob[0], &c0[c * d], &factors[c * d], dv, nb, d,
-                                           log_weights[c], &lp[c], k)
-                    continue
-                lam = &precision[c * d * d] if cov_type == FULL else &precision[0]
-                # y = dev Λ (Λ symmetric: column-major, yᵀ = Λ devᵀ)
-                dgemm(b"N", b"N", &id, &inb, &id, &one, <double *> lam, &id, dv, &id,
-                      &zero, &z[0], &id)
-                gmm_marginal_dots_d(dv, &z[0], nb, d, &quads[0])
-                base = store + (c * total_m2 if cov_type == FULL else 0)
-                for g in range(n_groups):
-                    m, first, G = group[0, g], group[1, g], group[2, g]
-                    if m == 0:
-                        continue
-                    L = base + group[3, g]
-                    if cov_type == FULL or c == 0:  # (tied: one factor per row)
-                        for i in range(G):  # Λ_mm of each row, entry-major
-                            r = order[first + i]
-                            for a in range(m):
-                                for q in range(a + 1):
-                                    L[(a * m + q) * G + i] = lam[
-                                        miss[r * d + a] * d + miss[r * d + q]]
-                        if gmm_marginal_cholesky_d(L, m, G, &t[0], &sol[0], &product[0]):
-                            status = -1
-                            break
-                        for i in range(G):
-                            log_dets[order[first + i]] = t[i]
-                    for i in range(G):  # y_m, and Λ_mm⁻¹ y_m
-                        r = order[first + i]
-                        for a in range(m):
-                            ym[a * G + i] = z[r * d + miss[r * d + a]]
-                            sol[a * G + i] = ym[a * G + i]
-                    gmm_marginal_solve_d(L, m, G, &sol[0])
-                    for i in range(G):
-                        r = order[first + i]
-                        for a in range(m):
-                            quads[r] -= ym[a * G + i] * sol[a * G + i]
-                            dv[r * d + miss[r * d + a]] = -sol[a * G + i]
+                _transpose(&hb[0], nb, d, d, <const double *> NULL, &ht[0], ldp)
+                _marginal_groups(&count[0], nb, d, &order[0], &hist[0], &group[0, 0],
+                                 MARGINAL_BLOCK + 1, &n_groups, &total_t, &big)
+                if cov_type == TIED and not _grow(&factor_store, &factor_capacity, total_t):
+                    status = -2
+                    break
+                if want_stats and not _grow(&inverse_store, &inverse_capacity,
+                                            total_t * (k if cov_type == FULL else 1)):
+                    status = -2
+                    break
+                if not _grow(&big_work, &big_capacity, big):
+                    status = -2
+                    break
+                # the complete rows' log-densities of the rows filled with f, then
+                # each group's corrections at its missing features (gmm_marginal_group)
+                status = gmm_full_wlp_d(&ht[0], nb, d, ldp, k, &mf[0], &U[0], &cst[0],
+                                        &wlp[0], &zb[0], NULL)
                 if status:
                     break
-                for r in range(nb):
-                    m = count[r]
-                    lp[r * k + c] = log_weights[c] - 0.5 * (
-                        (d - m) * LOG_2PI - log_det[c] + (log_dets[r] if m else 0.0)
-                        + quads[r])
+                # y' = Λ x' = Λ h − Λ (μ − f) at the missing entries
+                _marginal_entries(&count[0], &miss[0], nb, d, &estart[0], &entry[0], &pos[0])
+                if gmm_marginal_projections_d(&lt[0], kq, &gt[0], &hb[0], &entry[0],
+                                              &estart[0], d, &yp[0]):
+                    status = -3
+                    break
+                for c in range(k):
+                    for q in range(n_groups):
+                        m, first, G = group[0, q], group[1, q], group[2, q]
+                        if m == 0:
+                            continue
+                        Lf = factor_store + group[3, q] if cov_type == TIED else NULL
+                        C = NULL
+                        if want_stats and cov_type == FULL:
+                            C = inverse_store + c * total_t + group[3, q]
+                        elif want_stats and c == 0:
+                            C = inverse_store + group[3, q]
+                        if gmm_marginal_group_d(
+                                &precision[c * d * d if cov_type == FULL else 0],
+                                &yp[c], &pos[0], kq, &mf[c * d], &miss[0],
+                                &order[first], G, m, d,
+                                cov_type == TIED and c > 0, Lf, _padded(G), &log_dets[first], C,
+                                &wlp[c * ldp], &delta[c * MARGINAL_BLOCK * d], big_work):
+                            status = -1
+                            break
+                    if status:
+                        break
+                if status:
+                    break
+            else:
+                for c in range(k):
+                    dv = &dev[c * MARGINAL_BLOCK * d]
+                    gmm_marginal_deviation_d(&xb[0], &ob[0], &means[c, 0], nb, d, dv)
+                    gmm_marginal_diag_lp_d(&ob[0], &c0[c * d], &factors[c * d], dv, nb, d,
+                                           log_weights[c], &wlp[c * ldp], 1)
+            # the responsibilities (in wlp) and log p(x_o) by the E-step's log-sum-exp
+            status = gmm_lse_cols_d(&wlp[0], k, nb, ldp, &lpn[0], &work[0], NULL)
             if status:
-                break
-            # responsibilities (in lp), log p(x_o), outputs and the row statistics:
-            # each row's log-probabilities less their largest, then the block's
-            # exponentials by the E-step's vectorised exp
-            for r in range(nb):
-                top = -INFINITY
-                for c in range(k):
-                    if lp[r * k + c] > top:
-                        top = lp[r * k + c]
-                if not isfinite(top):
-                    top = 0.0
-                tops[r] = top
-                for c in range(k):
-                    lp[r * k + c] = lp[r * k + c] - top
-            if gmm_exp_d(&lp[0], nb * k):
                 status = -3
                 break
             for r in range(nb):
                 w = sample_weight[rows[b0 + r]] if weighted else 1.0
+                lse = lpn[r]
                 if count[r] == d:  # nothing observed: the weights, log p = 0
                     for c in range(k):
-                        lp[r * k + c] = weights[c]
+                        wlp[c * ldp + r] = weights[c]
                     lse = 0.0
-                else:
-                    total = 0.0
-                    for c in range(k):
-                        total = total + lp[r * k + c]
-                    lse = log(total) + tops[r]
-                    for c in range(k):
-                        lp[r * k + c] = lp[r * k + c] / total
                 if not isfinite(lse):
                     bad += 1
                 if want_lp:
                     out_log_prob[b0 + r] = lse
                 if want_resp:
                     for c in range(k):
-                        out_resp[b0 + r, c] = lp[r * k + c]
+                        out_resp[b0 + r, c] = wlp[c * ldp + r]
                 if want_fill:
                     x = &X[rows[b0 + r], 0]
                     for j in range(d):
@@ -2150,49 +2161,99 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                         j = miss[r * d + a]
                         value = 0.0
                         for c in range(k):
-                            value = value + lp[r * k + c] * (
-                                means[c, j] + dev[(c * MARGINAL_BLOCK + r) * d + j])
+                            value = value + wlp[c * ldp + r] * (
+                                fill[j] + delta[(c * MARGINAL_BLOCK + r) * d + a] if matrix
+                                else means[c, j] + dev[(c * MARGINAL_BLOCK + r) * d + j])
                         out_filled[b0 + r, j] = value
                 if want_stats:
                     S[0] += w * lse
                     S[1] += w
             if want_stats:
-                for c in range(k):
+                if weighted:
                     for r in range(nb):
-                        w = sample_weight[rows[b0 + r]] if weighted else 1.0
-                        wr[r] = w * lp[r * k + c]
-                        S[2 + c] += wr[r]
-                    _add_moments(cov_type, c, k, d, nb, &dev[c * MARGINAL_BLOCK * d], &wr[0],
-                                 &ob[0], &means[0, 0], &shifts[0, 0], &tied_shift[0],
-                                 &variances[0] if not matrix else NULL, S, &e1[0], &e2[0],
-                                 &square[0], id, inb)
-                    if not matrix:
-                        continue
-                    if cov_type == TIED and c > 0:
-                        continue  # Λ_mm⁻¹ is every component's: added once, weight w
-                    # the conditional covariances Λ_mm⁻¹, weighted
-                    s2 = S + 2 + k + k * d + (c * d * d if cov_type == FULL else 0)
-                    base = store + (c * total_m2 if cov_type == FULL else 0)
-                    for g in range(n_groups):
-                        m, first, G = group[0, g], group[1, g], group[2, g]
-                        if m == 0:
-                            continue
-                        T, C = work, work + m * m * G
-                        gmm_marginal_inverse_d(base + group[3, g], m, G, T, C)
-                        for i in range(G):
-                            r = order[first + i]
-                            w = wr[r]
-                            if cov_type == TIED:
-                                w = sample_weight[rows[b0 + r]] if weighted else 1.0
-                            if w == 0.0:
+                        block_weights[r] = sample_weight[rows[b0 + r]]
+                    for c in range(k):
+                        for r in range(nb):
+                            wlp[c * ldp + r] *= block_weights[r]
+                if not matrix:
+                    for c in range(k):
+                        _diag_moments(cov_type, c, k, d, nb, &dev[c * MARGINAL_BLOCK * d],
+                                      &wlp[c * ldp], &ob[0], &means[0, 0], &shifts[0, 0],
+                                      &variances[0], S, &e1[0], &e2[0])
+                else:
+                    # R times the design [1, h(, h ⊗ h)] of the rows less f ...
+                    gmm_design_d(FULL if outer else TIED, &hb[0], nb, d, &zero[0],
+                                 &design[0], width)
+                    _at_b(nb, k, width, &wlp[0], ldp, &design[0], &acc[0])
+                    for c in range(k):
+                        sqc = &sq[c * d * d]
+                        if not outer:  # ... or Σ r h hᵀ / 2 by a rank update
+                            for r in range(nb):
+                                value = sqrt(wlp[c * ldp + r])
+                                for j in range(d):
+                                    scaled[r * d + j] = value * hb[r * d + j]
+                            dgemm(b"N", b"T", &id, &id, &inb, &half, &scaled[0], &id,
+                                  &scaled[0], &id, &one, sqc, &id)
+                        # ... and, at the missing features, the imputed entries'
+                        # products and their conditional covariances Λ_mm⁻¹ (tied:
+                        # every component's, added once with the row's weight)
+                        for q in range(n_groups):
+                            m, first, G = group[0, q], group[1, q], group[2, q]
+                            if m == 0:
                                 continue
-                            for a in range(m):
-                                for q in range(a + 1):
-                                    s2[miss[r * d + a] * d + miss[r * d + q]] += (
-                                        w * C[(a * m + q) * G + i])
+                            C = inverse_store + group[3, q]
+                            if cov_type == FULL:
+                                C = C + c * total_t
+                            elif c > 0:
+                                C = NULL
+                            gmm_marginal_square_d(
+                                &wlp[c * ldp], &wlp[c * ldp] if cov_type == FULL else wts,
+                                &order[first], G, &delta[c * MARGINAL_BLOCK * d], &miss[0],
+                                m, d, C, _padded(G), sqc)
+                    # the imputed entries' products with the observed features, a
+                    # missing feature j at a time: every component's row j of the
+                    # square += (r δ_j) times the rows missing j, by one GEMM
+                    for j in range(d):
+                        first, G = estart[j], estart[j + 1] - estart[j]
+                        if G == 0:
+                            continue
+                        for i in range(G):
+                            r = entry[first + i] // d
+                            a = entry[first + i] % d
+                            memcpy(&gathered[i * d], &hb[r * d], d * sizeof(double))
+                            for c in range(k):
+                                value = wlp[c * ldp + r] * delta[(c * MARGINAL_BLOCK + r) * d + a]
+                                coef[c * G + i] = value
+                                acc[c * width + 1 + j] += value
+                        ing = <int> G
+                        dgemm(b"N", b"N", &id, &ik, &ing, &one, &gathered[0], &id, &coef[0],
+                              &ing, &one, &sq[j * d], &ldsq)
             b0 = b0 + nb
-        free(store)
-        free(work)
+        if matrix and want_stats and status == 0:
+            # the moments around f moved to the shifts: S2's lower triangle
+            for c in range(k):
+                ac = &acc[c * width]
+                sqc = &sq[c * d * d]
+                nk = ac[0]
+                S[2 + c] += nk
+                for j in range(d):
+                    S[2 + k + c * d + j] += ac[1 + j] + nk * (fill[j] - shifts[c, j])
+                e = &tied_shift[0] if cov_type == TIED else &shifts[c, 0]
+                for j in range(d):
+                    e1[j] = fill[j] - e[j]
+                s2 = S + 2 + k + k * d + (c * d * d if cov_type == FULL else 0)
+                q = 1 + d
+                for j in range(d):
+                    for l in range(j + 1):
+                        value = (sqc[j * d + l] + sqc[l * d + j] + e1[j] * ac[1 + l]
+                                 + ac[1 + j] * e1[l] + nk * e1[j] * e1[l])
+                        if outer:
+                            value = value + ac[q]
+                            q += 1
+                        s2[j * d + l] += value
+        free(factor_store)
+        free(inverse_store)
+        free(big_work)
     if status == -2:
         raise MemoryError("no memory for the factors of a block of rows")
     _check_status(-1 if status == -3 else 0, "marginal_pass")
@@ -2202,50 +2263,107 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     return bad
 
 
-cdef void _add_moments(int cov_type, Py_ssize_t c, Py_ssize_t k, Py_ssize_t d, Py_ssize_t nb,
-                       double *dv, const double *wr, const double *ob, const double *means,
-                       const double *shifts, const double *tied_shift,
-                       const double *variances, double *S, double *e1, double *e2,
-                       double *square, int id, int inb) noexcept nogil:
-    """Component c's S1 and S2 of a block's filled-in rows (their deviations x̂ − μ_c
-    in ``dv``, overwritten), weighted by ``wr``; the conditional covariances of
-    full and tied precisions are the caller's.  ``variances``: diag and spherical,
-    1 / p per component and feature.  e1, e2: scratch of d doubles; square: d × d."""
+cdef void _marginal_groups(const Py_ssize_t *count, Py_ssize_t nb, Py_ssize_t d,
+                           Py_ssize_t *order, Py_ssize_t *hist, Py_ssize_t *group,
+                           Py_ssize_t ldg, Py_ssize_t *n_groups, Py_ssize_t *total,
+                           Py_ssize_t *big) noexcept nogil:
+    """Rows of a block grouped by their number m of missing features (a counting
+    sort, ``hist``: d + 2 of scratch): group g has m = group[g], rows
+    order[group[ldg + g]:][:group[2 ldg + g]] and its packed m × m blocks at offset
+    group[3 ldg + g] (OUT: the number of groups, the blocks' total size, and the
+    scratch gmm_marginal_group needs for the groups with m > 8)."""
+    cdef Py_ssize_t m, r, first, G, g = 0
+    total[0] = big[0] = 0
+    for m in range(d + 2):
+        hist[m] = 0
+    for r in range(nb):
+        hist[count[r] + 1] += 1
+    for m in range(d + 1):
+        hist[m + 1] += hist[m]
+    for r in range(nb):
+        order[hist[count[r]]] = r
+        hist[count[r]] += 1
+    first = 0
+    while first < nb:
+        m = count[order[first]]
+        G = 1
+        while first + G < nb and count[order[first + G]] == m:
+            G += 1
+        group[g] = m
+        group[ldg + g] = first
+        group[2 * ldg + g] = G
+        group[3 * ldg + g] = total[0]
+        total[0] += m * (m + 1) // 2 * _padded(G)
+        if m > 8:
+            big[0] = max(big[0], (m * (m + 1) + m + 1) * _padded(G))
+        g += 1
+        first += G
+    n_groups[0] = g
+
+
+cdef void _marginal_entries(const Py_ssize_t *count, const Py_ssize_t *miss, Py_ssize_t nb,
+                            Py_ssize_t d, Py_ssize_t *start, Py_ssize_t *entry,
+                            Py_ssize_t *pos) noexcept nogil:
+    """A block's missing entries by feature (a counting sort): those of feature j are
+    entry[start[j]:start[j + 1]], each r · d + a for the a-th missing feature of row
+    r, and pos[r · d + a] is its place there.  start: d + 2 entries."""
+    cdef Py_ssize_t r, a, j
+    for j in range(d + 2):
+        start[j] = 0
+    for r in range(nb):
+        for a in range(count[r]):
+            start[miss[r * d + a] + 2] += 1
+    for j in range(d):
+        start[j + 2] += start[j + 1]
+    for r in range(nb):  # start[j + 1] is feature j's cursor, then its end
+        for a in range(count[r]):
+            j = miss[r * d + a]
+            entry[start[j + 1]] = r * d + a
+            pos[r * d + a] = start[j + 1]
+            start[j + 1] += 1
+
+
+cdef inline Py_ssize_t _padded(Py_ssize_t G) noexcept nogil:
+    """A group's stride in its packed m × m blocks: whole vectors of 8 rows."""
+    return (G + 7) // 8 * 8
+
+
+cdef bint _grow(double **buffer, size_t *capacity, Py_ssize_t needed) noexcept nogil:
+    """Make ``buffer`` hold at least ``needed`` doubles; False if out of memory."""
+    cdef double *grown
+    if <size_t> needed <= capacity[0]:
+        return True
+    grown = <double *> realloc(buffer[0], needed * sizeof(double))
+    if grown == NULL:
+        return False
+    buffer[0], capacity[0] = grown, <size_t> needed
+    return True
+
+
+cdef void _diag_moments(int cov_type, Py_ssize_t c, Py_ssize_t k, Py_ssize_t d, Py_ssize_t nb,
+                        const double *dv, const double *wr, const double *ob,
+                        const double *means, const double *shifts, const double *variances,
+                        double *S, double *e1, double *e2) noexcept nogil:
+    """Diag and spherical: component c's S1 and S2 of a block's filled-in rows
+    (their deviations x̂ − μ_c in ``dv``), weighted by ``wr``; a missing feature
+    adds its variance (``variances``: 1 / p per component and feature).  e1, e2:
+    scratch of d doubles."""
     cdef double *s1 = S + 2 + k + c * d
-    cdef double *s2
-    cdef double one = 1.0, zero = 0.0, total
+    cdef double *s2 = S + 2 + k + k * d + c * d
+    cdef double total = 0.0
     cdef Py_ssize_t r, j
+    for r in range(nb):
+        total = total + wr[r]
+    S[2 + c] += total
     for j in range(d):  # x̂ − shift = (x̂ − μ) + (μ − shift)
         e1[j] = means[c * d + j] - shifts[c * d + j]
-        e2[j] = means[c * d + j] - (tied_shift[j] if cov_type == TIED else shifts[c * d + j])
-    if cov_type == DIAG or cov_type == SPHERICAL:
-        # a missing feature adds its variance; spherical: the features' sum (in e2)
-        s2 = S + 2 + k + k * d + c * d
-        if cov_type == SPHERICAL:
-            s2 = e2
-            for j in range(d):
-                s2[j] = 0.0
-        gmm_marginal_diag_moments_d(wr, dv, e1, ob, &variances[c * d], s1, s2, nb, d)
-        if cov_type == SPHERICAL:
-            total = 0.0
-            for j in range(d):
-                total = total + s2[j]
-            S[2 + k + k * d + c] += total
-        return
-    # the rows scaled by √w for one product, around S2's shift (tied: the one tied
-    # shift, e2); S1 is around the component's shift: moved by N (e1 − e2)
-    gmm_marginal_full_moments_d(wr, dv, e2, s1, nb, d)
-    if cov_type == TIED:
-        total = 0.0
-        for r in range(nb):
-            total = total + wr[r]
+    if cov_type == SPHERICAL:  # the features' sum, in e2
+        s2 = e2
         for j in range(d):
-            s1[j] += total * (e1[j] - e2[j])
-    s2 = S + 2 + k + k * d + (c * d * d if cov_type == FULL else 0)
-    # S2's lower triangle += Σ_r dv_r dv_rᵀ: the whole square by a GEMM into
-    # ``square`` (OpenBLAS multiplies these sizes without packing, which cost more
-    # than SYRK's saved half), then its lower triangle added
-    dgemm(b"N", b"T", &id, &id, &inb, &one, dv, &id, dv, &id, &zero, square, &id)
-    for r in range(d):
-        for j in range(r + 1):
-            s2[r * d + j] += square[r * d + j]
+            s2[j] = 0.0
+    gmm_marginal_diag_moments_d(wr, dv, e1, ob, &variances[c * d], s1, s2, nb, d)
+    if cov_type == SPHERICAL:
+        total = 0.0
+        for j in range(d):
+            total = total + s2[j]
+        S[2 + k + k * d + c] += total
