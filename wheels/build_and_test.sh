@@ -36,9 +36,11 @@ find_python() {  # the newest pyenv CPython with this major.minor
 }
 
 # A copy of the tests away from the source tree, so that `import gmmcore` can only
-# find the installed wheel.
+# find the installed wheel: with the examples they run and the README whose blocks
+# they run.
 cp -r "$root/tests" "$work/tests"
 cp -r "$root/examples" "$work/examples"
+cp "$root/README.md" "$work/README.md"
 
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
@@ -58,7 +60,7 @@ check_sdist() {  # $1: the sdist; everything to build it and run its tests, noth
     local files f top
     files=$(tar tzf "$1")
     top=$(sed -n '1s:/.*::p' <<<"$files")
-    for f in LICENSE pyproject.toml setup.py MANIFEST.in csrc/generate.py \
+    for f in LICENSE README.md pyproject.toml setup.py MANIFEST.in csrc/generate.py \
              csrc/simd/exp_lse.c.tp src/gmmcore/_kernels.pyx tests/conftest.py \
              tests/data/kernel_outputs.npz examples/soft_clustering.py; do
         grep -qx "$top/$f" <<<"$files" || fail "$f missing from $1"
@@ -80,8 +82,12 @@ test_install() {  # $1: python, $2: the wheel or sdist (absolute path) to instal
         > "$work/pip-test.log" 2>&1 || { cat "$work/pip-test.log"; exit 1; }
     (cd "$3" && "$venv/bin/python" -c "import gmmcore, gmmcore._kernels as k; \
 print('  installed', gmmcore.__version__, 'from', gmmcore.__file__, 'simd', k.SIMD_LEVEL, \
-'plain C' if k.SIMD_PORTABLE else 'vector extensions')" &&
-        "$venv/bin/python" -m pytest -q -rf -p no:cacheprovider tests | grep -E "^FAILED|passed|failed")
+'plain C' if k.SIMD_PORTABLE else 'vector extensions')")
+    # the whole output on failure (a collection error has no FAILED line), else the
+    # closing line
+    (cd "$3" && "$venv/bin/python" -m pytest -q -rf -p no:cacheprovider tests) \
+        > "$work/pytest.log" 2>&1 || { tail -n 40 "$work/pytest.log"; exit 1; }
+    tail -n 1 "$work/pytest.log" | sed 's/^/  /'
 }
 
 for v in "${versions[@]}"; do
