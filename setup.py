@@ -33,9 +33,13 @@ class BuildExt(build_ext):
             compile_args = ["-O3", "-fno-trapping-math"]
             # no debug symbols in the shipped extension (a third of its size)
             link_args = ["-s"] if sys.platform.startswith("linux") else []
+        # The kernels call sqrt, sqrtf and log: libm, which the interpreter happening to
+        # have loaded already must not stand in for (MSVC's C runtime has them).
+        libraries = [] if self.compiler.compiler_type == "msvc" else ["m"]
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + ext.extra_compile_args
             ext.extra_link_args = link_args + ext.extra_link_args
+            ext.libraries = ext.libraries + [lib for lib in libraries if lib not in ext.libraries]
         super().build_extensions()
 
 

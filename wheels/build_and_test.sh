@@ -9,9 +9,13 @@
 #                                                 # the plain-C loops that MSVC builds
 #
 # Output: wheelhouse/*.whl (repaired wheels) and wheelhouse/*.tar.gz (the sdist,
-# which is built and installed once too).  Each is installed with its `test` extra
-# (pyproject.toml) and tested.  Needs pyenv's Pythons, network access to PyPI (build
-# and test dependencies) and a C compiler.  Exits non-zero on the first failure.
+# which is built and installed once too).  Each one's file list is checked (the
+# compiled module and LICENSE in, no C source in the wheel; no generated C, and all
+# that the tests need, in the sdist), then it is installed with its `test` extra
+# (pyproject.toml) and tested: a wheel against a copy of the repository's tests, the
+# sdist against the tests of the unpacked sdist itself.  Needs pyenv's Pythons,
+# network access to PyPI (build and test dependencies) and a C compiler.  Exits
+# non-zero on the first failure.
 # CI builds the same wheels for every platform with cibuildwheel
 # (.github/workflows/wheels.yml, [tool.cibuildwheel] in pyproject.toml).
 set -euo pipefail
@@ -32,11 +36,43 @@ find_python() {  # the newest pyenv CPython with this major.minor
 }
 
 # A copy of the tests away from the source tree, so that `import gmmcore` can only
-# find the installed wheel.
+# find the installed wheel: with the examples they run and the README whose blocks
+# they run.
 cp -r "$root/tests" "$work/tests"
 cp -r "$root/examples" "$work/examples"
+cp "$root/README.md" "$work/README.md"
 
-test_install() {  # $1: python, $2: the wheel or sdist (absolute path) to install
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+check_wheel() {  # $1: the wheel; its file list, as an installer would unpack it
+    local files
+    files=$(unzip -Z1 "$1")
+    grep -q '^gmmcore/_kernels\..*\.so$' <<<"$files" || fail "no compiled module in $1"
+    grep -q '^gmmcore-[^/]*\.dist-info/licenses/LICENSE$' <<<"$files" ||
+        fail "no LICENSE in $1"
+    # C is for building: Cython's generated _kernels.c alone was 38% of the wheel
+    if grep -E '\.(c|h)$' <<<"$files"; then fail "C source in $1"; fi
+    echo "  wheel: $(wc -l <<<"$files") files, $(unzip -l "$1" | tail -n 1 | awk '{print $1}')" \
+        "bytes unpacked, no C source, LICENSE in its dist-info"
+}
+
+check_sdist() {  # $1: the sdist; everything to build it and run its tests, nothing generated
+    local files f top
+    files=$(tar tzf "$1")
+    top=$(sed -n '1s:/.*::p' <<<"$files")
+    for f in LICENSE README.md pyproject.toml setup.py MANIFEST.in csrc/generate.py \
+             csrc/simd/exp_lse.c.tp src/gmmcore/_kernels.pyx tests/conftest.py \
+             tests/data/kernel_outputs.npz examples/soft_clustering.py; do
+        grep -qx "$top/$f" <<<"$files" || fail "$f missing from $1"
+    done
+    if grep -E '^[^/]*/(src/gmmcore/_kernels\.c|csrc/simd/[^/]*\.c|csrc/simd/transpose_tiles\.h)$' \
+        <<<"$files"; then fail "generated C in $1"; fi
+    echo "  sdist: $(wc -l <<<"$files") entries, the tests' conftest, data and examples in," \
+        "no generated C"
+}
+
+test_install() {  # $1: python, $2: the wheel or sdist (absolute path) to install,
+                  # $3: the directory holding the tests to run (tests/, examples/)
     local venv="$work/venv-test"
     rm -rf "$venv"
     "$1" -m venv "$venv"
@@ -44,10 +80,14 @@ test_install() {  # $1: python, $2: the wheel or sdist (absolute path) to instal
     # the test dependencies are the package's own `test` extra
     "$venv/bin/python" -m pip install --quiet "gmmcore[test] @ file://$2" \
         > "$work/pip-test.log" 2>&1 || { cat "$work/pip-test.log"; exit 1; }
-    (cd "$work" && "$venv/bin/python" -c "import gmmcore, gmmcore._kernels as k; \
+    (cd "$3" && "$venv/bin/python" -c "import gmmcore, gmmcore._kernels as k; \
 print('  installed', gmmcore.__version__, 'from', gmmcore.__file__, 'simd', k.SIMD_LEVEL, \
-'plain C' if k.SIMD_PORTABLE else 'vector extensions')" &&
-        "$venv/bin/python" -m pytest -q -rf -p no:cacheprovider tests | grep -E "^FAILED|passed|failed")
+'plain C' if k.SIMD_PORTABLE else 'vector extensions')")
+    # the whole output on failure (a collection error has no FAILED line), else the
+    # closing line
+    (cd "$3" && "$venv/bin/python" -m pytest -q -rf -p no:cacheprovider tests) \
+        > "$work/pytest.log" 2>&1 || { tail -n 40 "$work/pytest.log"; exit 1; }
+    tail -n 1 "$work/pytest.log" | sed 's/^/  /'
 }
 
 for v in "${versions[@]}"; do
@@ -65,9 +105,10 @@ for v in "${versions[@]}"; do
     PATH="$venv/bin:$PATH" "$venv/bin/auditwheel" repair --wheel-dir "$out" "$raw" \
         > "$work/repair-$v.log" 2>&1 ||
         { cat "$work/repair-$v.log"; exit 1; }
-    wheel=$(ls -t "$out"/gmmcore-*-cp${v/./}-*.whl | head -n 1)
+    wheel=$(ls -t "$out"/gmmcore-*-cp"${v/./}"-*.whl | head -n 1)
     echo "  $(basename "$wheel")  $(du -h "$wheel" | cut -f1)"
-    test_install "$py" "$wheel"
+    check_wheel "$wheel"
+    test_install "$py" "$wheel" "$work"
 done
 
 echo "== sdist"
@@ -78,4 +119,9 @@ py=$(find_python "${versions[0]}")
     { tail -n 40 "$work/sdist.log"; exit 1; }
 sdist=$(ls -t "$out"/gmmcore-*.tar.gz | head -n 1)
 echo "  $(basename "$sdist")  $(du -h "$sdist" | cut -f1)"
-test_install "$py" "$sdist"
+check_sdist "$sdist"
+# the sdist's own tests, from the unpacked sdist (its src/ layout keeps the unbuilt
+# package off sys.path: the installed one is tested)
+mkdir "$work/sdist-src"
+tar xzf "$sdist" -C "$work/sdist-src"
+test_install "$py" "$sdist" "$(ls -d "$work"/sdist-src/gmmcore-*)"
