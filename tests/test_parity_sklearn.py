@@ -172,10 +172,12 @@ def test_float32_stays_float32_and_close_to_sklearn(covariance_type):
     X = make_blobs(n_samples=800, n_features=6, n_components=3, seed=2)
     X32 = X.astype(np.float32)
     start = initial_values(X, covariance_type, 3, seed=4)
-    ours, ref = fit_both(X32, n_components=3, covariance_type=covariance_type, max_iter=10,
-                         tol=0.0, **start)
-    ours64 = GaussianMixture(n_components=3, covariance_type=covariance_type, max_iter=10,
-                             tol=0.0, **start).fit(X)
+    # the reference is scikit-learn's float64 fit: its float32 fit moves with the BLAS
+    # kernels of the CPU (2.3e-3 from float64 with OpenBLAS's Haswell ones)
+    ours64, ref = fit_both(X, n_components=3, covariance_type=covariance_type, max_iter=10,
+                           tol=0.0, **start)
+    ours = GaussianMixture(n_components=3, covariance_type=covariance_type, max_iter=10,
+                           tol=0.0, **start).fit(X32)
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         assert getattr(ours, name).dtype == np.float32
         assert max_rel(getattr(ours, name), getattr(ref, name)) < 2e-3, name
@@ -183,7 +185,7 @@ def test_float32_stays_float32_and_close_to_sklearn(covariance_type):
         assert max_rel(getattr(ours, name), getattr(ours64, name)) < 2e-3, name
     proba = ours.predict_proba(X32)
     assert proba.dtype == np.float32
-    assert max_rel(proba, ref.predict_proba(X32)) < 2e-3
+    assert max_rel(proba, ref.predict_proba(X)) < 2e-3
     assert ours.score_samples(X32).dtype == np.float32
     assert abs(ours.lower_bound_ - ours64.lower_bound_) < 1e-4 * abs(ours64.lower_bound_)
 
