@@ -2038,6 +2038,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     cdef double[::1] block_weights = block_weights_a
     cdef double *wts = &block_weights[0] if weighted else NULL
     cdef int status = 0
+    cdef bint observed
     cdef double value, w, lse, nk, half = 0.5, one = 1.0
     cdef int id = <int> d, inb
     cdef double *dv
@@ -2067,15 +2068,13 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                 m = 0
                 for j in range(d):
                     value = x[j]
+                    observed = value == value
                     if matrix:  # less f; 0 where missing
-                        hb[r * d + j] = value - fill[j] if value == value else 0.0
-                    elif value == value:
-                        xb[r * d + j] = value
-                        ob[r * d + j] = 1.0
+                        hb[r * d + j] = value - fill[j] if observed else 0.0
                     else:
-                        xb[r * d + j] = 0.0
-                        ob[r * d + j] = 0.0
-                    if x[j] != x[j]:
+                        xb[r * d + j] = value if observed else 0.0
+                        ob[r * d + j] = 1.0 if observed else 0.0
+                    if not observed:
                         miss[r * d + m] = j
                         m += 1
                 count[r] = m
