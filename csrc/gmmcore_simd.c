@@ -65,23 +65,58 @@ int gmm_simd_portable(void)
 #endif
 }
 
+#ifdef GMM_X86_DISPATCH
+/* CPUID leaf `leaf`, subleaf `sub`: r = {eax, ebx, ecx, edx}. */
+static void cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+    __asm__ __volatile__("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                         : "a"(leaf), "c"(sub));
+}
+
+/* The register states the operating system saves (XCR0), read only once CPUID has
+ * said that it enabled XGETBV (OSXSAVE). */
+static unsigned long long xcr0(void)
+{
+    unsigned lo, hi;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+/* The highest level this CPU and operating system run: 1 needs AVX2 and FMA with
+ * the YMM registers' upper halves saved by the OS, 2 also AVX-512 F, DQ, VL and BW
+ * with the opmask and ZMM states saved.  A CPU may have an instruction set that
+ * its OS (or hypervisor) does not enable: XCR0 says which it does. */
+static int x86_level(void)
+{
+    unsigned r[4];
+    cpuid(0, 0, r);
+    const unsigned max_leaf = r[0];
+    if (max_leaf < 7) return 0;
+    cpuid(1, 0, r);
+    const int fma = (r[2] >> 12) & 1, osxsave = (r[2] >> 27) & 1, avx = (r[2] >> 28) & 1;
+    if (!(fma && osxsave && avx)) return 0;
+    const unsigned long long xcr = xcr0();
+    if ((xcr & 0x6) != 0x6) return 0; /* XMM and YMM states */
+    cpuid(7, 0, r);
+    const unsigned b = r[1];
+    if (!((b >> 5) & 1)) return 0; /* AVX2 */
+    const int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+    if (avx512 && (xcr & 0xe0) == 0xe0) return 2; /* F, DQ, BW, VL; opmask and ZMM states */
+    return 1;
+}
+#endif
+
 int gmm_simd_init(void)
 {
 #ifdef GMM_X86_DISPATCH
-    int level = 0;
     const char *cap = getenv("GMMCORE_SIMD");
     int max_level = 2;
     if (cap != NULL) {
         if (strcmp(cap, "generic") == 0) max_level = 0;
         else if (strcmp(cap, "avx2") == 0) max_level = 1;
     }
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = 1;
-    if (level == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
-        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
-        level = 2;
-    if (level > max_level) level = max_level;
-    simd_level = level;
+    const int level = x86_level();
+    simd_level = level < max_level ? level : max_level;
 #endif
     gmm_pick_exp_lse(simd_level);
     gmm_pick_small_tiles(simd_level);

@@ -1,6 +1,7 @@
 """The compiled kernels called directly, against plain numpy."""
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -325,11 +326,37 @@ def test_every_simd_level_gives_the_same_results():
 
 
 def test_plain_c_build_has_no_dispatch():
-    """MSVC builds the plain-C loops (no vector extensions), which have one level."""
-    if sys.platform == "win32" and "MSC" in sys.version:
-        assert _kernels.SIMD_PORTABLE
+    """MSVC's cl builds the plain-C loops (no vector extensions), which have one level."""
     if _kernels.SIMD_PORTABLE:
         assert _kernels.SIMD_LEVEL == "generic"
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
+                    reason="the kernel's CPU flags are read from Linux's /proc/cpuinfo")
+def test_dispatch_picks_the_cpus_best_level():
+    """The level the kernels pick (from CPUID and XGETBV) is the best one the CPU and OS
+    run, as Linux reports them: its flags list a feature only if the OS saves the
+    registers it needs."""
+    if _kernels.SIMD_PORTABLE:
+        pytest.skip("the plain-C build has no dispatch")
+    if os.environ.get("GMMCORE_EMULATED_CPU"):
+        pytest.skip("under QEMU /proc/cpuinfo is the host's (test_emulated.sh checks the level)")
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    expected = "generic"
+    if {"avx2", "fma"} <= flags:
+        expected = "avx2"
+        if {"avx512f", "avx512dq", "avx512vl", "avx512bw"} <= flags:
+            expected = "avx512"
+    env = {k: v for k, v in os.environ.items() if k != "GMMCORE_SIMD"}
+    code = "import gmmcore._kernels as k; print(k.SIMD_LEVEL)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout.strip()
+    assert out == expected
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

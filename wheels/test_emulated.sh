@@ -213,9 +213,10 @@ run_target() {  # $1: name, $2: interpreter, $3: expected SIMD_LEVEL, $4: expect
     shift 5
     echo "== $name"
     log="$work/logs/${name// /-}"
-    # the emulated runs take no CPU setting of the host's, and no SIMD cap
+    # the emulated runs take no CPU setting of the host's, and no SIMD cap;
+    # GMMCORE_EMULATED_CPU tells the tests that /proc/cpuinfo is the host's
     local run=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u GMMCORE_SIMD
-               PYTHONPATH="$path" "$py")
+               GMMCORE_EMULATED_CPU="$name" PYTHONPATH="$path" "$py")
     local expected="$level False $machine"
     [ "$portable" = 1 ] && expected="$level True $machine"
     got=$(cd "$work/run" && "${run[@]}" -c "import platform, gmmcore._kernels as k; \

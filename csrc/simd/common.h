@@ -44,13 +44,29 @@
 #define GMM_UNROLL_8
 #endif
 
-/* __builtin_cpu_supports needs the compiler's runtime library: not there under
- * clang-cl, which links against MSVC's. */
-#if defined(GMM_GNU) && defined(__x86_64__) && !defined(_MSC_VER)
+/* x86-64 with GNU C (GCC, Clang, and clang-cl, which builds the Windows wheels):
+ * a clone of the loops per instruction set, chosen at run time by gmm_simd_init from
+ * the CPU's own report (CPUID and XGETBV in inline assembly, which all three accept;
+ * __builtin_cpu_supports needs the compiler's runtime library, not there under
+ * clang-cl, which links against MSVC's). */
+#if defined(GMM_GNU) && (defined(__x86_64__) || defined(_M_X64))
 #define GMM_X86_DISPATCH 1
 #define GMM_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define GMM_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 #include <immintrin.h>
+#if defined(_MSC_VER)
+/* clang-cl's immintrin.h declares the intrinsics of only the instruction sets the
+ * whole file is compiled for (MSVC's convention); the clones enable theirs per
+ * function, so they take the headers themselves. */
+#include <smmintrin.h>
+#include <avxintrin.h>
+#include <avx2intrin.h>
+#include <fmaintrin.h>
+#include <avx512fintrin.h>
+#include <avx512vlintrin.h>
+#include <avx512dqintrin.h>
+#include <avx512bwintrin.h>
+#endif
 #endif
 
 /* Requests 1/parts of the lines due in s (rounded up), parts >= 1. */
