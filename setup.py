@@ -4,7 +4,9 @@ Metadata lives in pyproject.toml; this file only declares the extension, because
 include directories come from numpy at build time, its flags from the compiler, and
 its C sources from the Tempita templates of csrc/simd/ (csrc/generate.py).
 """
+import os
 import pathlib
+import shutil
 import sys
 
 import numpy as np
@@ -22,9 +24,13 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         if self.compiler.compiler_type == "msvc":
-            # MSVC has no GNU vector extensions: csrc/ builds its plain-C loops.
-            # /fp:precise is the default, stated so that no inherited flag changes it.
+            # MSVC's cl has no GNU vector extensions: csrc/ builds its plain-C loops
+            # with it.  CC=clang-cl compiles with Clang instead, against MSVC's
+            # runtime and linker: the vector loops and their dispatch by CPU, as on
+            # Linux (the Windows wheels are built so).  /fp:precise is the default,
+            # stated so that no inherited flag changes it.
             compile_args, link_args = ["/O2", "/fp:precise"], []
+            _use_clang_cl(self.compiler)
         else:
             # -O3 vectorises the per-row loops.  -fno-trapping-math (Clang's default)
             # lets GCC vectorise loops with selects, such as exp's range cut-offs,
@@ -41,6 +47,26 @@ class BuildExt(build_ext):
             ext.extra_link_args = link_args + ext.extra_link_args
             ext.libraries = ext.libraries + [lib for lib in libraries if lib not in ext.libraries]
         super().build_extensions()
+
+
+def _use_clang_cl(compiler):
+    """Compile with clang-cl when CC names it; MSVC's cl otherwise."""
+    cc = os.environ.get("CC", "")
+    if pathlib.PureWindowsPath(cc).stem.lower() != "clang-cl":
+        return
+    if not compiler.initialized:
+        compiler.initialize()
+    # PATH, then Visual Studio's own tools (its optional "C++ Clang tools"), then
+    # the LLVM installer's directory
+    llvm = pathlib.Path(os.environ.get("ProgramFiles", r"C:\Program Files"), "LLVM", "bin")
+    path = os.pathsep.join([os.environ.get("PATH", ""), getattr(compiler, "_paths", ""), str(llvm)])
+    found = shutil.which(cc, path=path)
+    if found is None:
+        raise RuntimeError(f"CC={cc}: no such compiler on PATH, in Visual Studio or in {llvm}")
+    compiler.cc = found
+    # /GL (whole-program optimisation) writes MSVC's own intermediate objects,
+    # which clang-cl does not
+    compiler.compile_options = [opt for opt in compiler.compile_options if opt != "/GL"]
 
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "csrc"))
