@@ -1,8 +1,11 @@
-"""The plain-C loops (what MSVC builds, so what Windows wheels run) against the vector
-ones, per EM iteration, measured in the same run on the same machine.
+"""The plain-C loops (what MSVC's cl builds from the sdist) against the vector ones
+(what every wheel holds, the Windows ones built by clang-cl), per EM iteration,
+measured in the same run on the same machine.
 
     python benchmarks/bench_portable.py               # W1 and W2, float64 and float32
     python benchmarks/bench_portable.py --repeat 5 --workloads W2 --dtypes float64
+    python benchmarks/bench_portable.py --cc clang     # both builds by Clang, which
+                                                       # builds the Windows wheels
 
 Builds the extension twice from this tree, in a temporary directory (or --build-dir,
 reused when it holds both builds): once as it is and once with CFLAGS=-DGMM_PORTABLE,
@@ -70,9 +73,10 @@ print(json.dumps(out))
 """
 
 
-def build(build_dir, portable):
-    """An in-place build of the extension in a copy of the sources; its src/ path."""
-    tree = build_dir / ("portable" if portable else "vector")
+def build(build_dir, portable, cc=None):
+    """An in-place build of the extension in a copy of the sources, by the compiler
+    cc (None: setuptools' choice); its src/ path."""
+    tree = build_dir / (("portable" if portable else "vector") + (f"-{cc}" if cc else ""))
     src = tree / "src"
     if any(path.suffix in (".so", ".pyd") for path in (src / "gmmcore").glob("_kernels.*")):
         return src
@@ -86,6 +90,8 @@ def build(build_dir, portable):
     env = dict(os.environ)
     env["CFLAGS"] = (env.get("CFLAGS", "") + " -DGMM_PORTABLE").strip() if portable else \
         env.get("CFLAGS", "").replace("-DGMM_PORTABLE", "")
+    if cc:
+        env["CC"], env["LDSHARED"] = cc, f"{cc} -shared"
     label = "plain-C" if portable else "vector"
     print(f"building the {label} extension in {tree}", file=sys.stderr)
     done = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tree,
@@ -118,13 +124,15 @@ def main():
                         default=list(COVARIANCE_TYPES))
     parser.add_argument("--m-lo", type=int, default=2)
     parser.add_argument("--m-hi", type=int, default=8)
+    parser.add_argument("--cc", default=None,
+                        help="the C compiler of both builds (default: setuptools' choice)")
     parser.add_argument("--build-dir", type=Path, default=None,
                         help="keep the two builds here (default: a temporary directory)")
     args = parser.parse_args()
 
     build_dir = args.build_dir or Path(tempfile.mkdtemp(prefix="gmmcore-bench-portable-"))
-    sources = {"plain C": build(build_dir, portable=True)}
-    vector = build(build_dir, portable=False)
+    sources = {"plain C": build(build_dir, portable=True, cc=args.cc)}
+    vector = build(build_dir, portable=False, cc=args.cc)
 
     runs = {"plain C": (sources["plain C"], None)}
     for level in LEVELS:  # the levels this CPU has: a cap above them changes nothing
@@ -152,7 +160,7 @@ def main():
               + [f"{n} s/iter" for n in names]
               + [f"plain C ÷ {n}" for n in vector_names])
     print(f"\nper EM iteration, medians of {args.repeat}, all threads ({os.cpu_count()} cores);"
-          f" vector levels: {', '.join(vector_names)}\n")
+          f" vector levels: {', '.join(vector_names)}; compiler: {args.cc or 'default'}\n")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * 3 + "---:|" * (len(header) - 3))
     for key in times["plain C"]:
