@@ -209,26 +209,26 @@ int gmm_rows_dot_d(const double *P, ptrdiff_t p, const double *Q, ptrdiff_t q, p
  * sum_j ob (c0 + p dv^2) / 2 (c0 = log 2 pi - log p); with e = mu - shift,
  * s1 += wr (dv + e), s2 += wr ((dv + e)^2 + (1 - ob) var) (var = 1 / p).
  *
- * Full and tied, under one component (lam its precision, d x d; mf = mu - f, f
- * the fill; miss[r * d ..] the missing features of row r, ascending):
- * marginal_group_d takes the G rows rows[0..G) that miss m features each, and adds
- * to wlp[r] what turns the log-density of the row filled with f into that of its
- * observed features, (m log 2 pi - log |lam_mm| + x'_m . (y' + y) +
- * y . lam_mm^-1 y) / 2 with x' = x - f - mf (x' = -mf where missing), y' = lam x'
- * at the missing features (given: yp[pos[r * d + a] * kq]) and y = y' - lam_mm x'_m, and
- * writes delta[r * d + a] = (mu - f - lam_mm^-1 y)_a (the imputed entries less f).
- * marginal_projections_d computes yp for a block, every component at once (see
- * marginal.c.tp; kq a multiple of 8).
- * log_det[i] = log |lam_mm| of row i.  reuse = 0 factors lam_mm (into Lf, the
- * packed factors, when it is not NULL); reuse = 1 reads Lf and log_det instead (a
- * tied precision's, from its first component).  C, unless NULL: lam_mm^-1.  Lf and
- * C are packed lower triangles, entry (a, b) of row i at [(a (a + 1) / 2 + b) ldg +
- * i], i < ldg, ldg at least G rounded up to a multiple of 8 (whole vectors are
- * read and written).  work: (m (m + 1) + m + 1) ldg doubles when m > 8, else
- * unused.  -1 if a block is not positive definite.  marginal_square_d adds the
- * terms of the second moments at the missing features of such a group's rows,
- * (w_r delta delta^T + wc_r C) / 2 (w, wc by row; wc NULL: 1; C NULL: no C), to
- * sq (d x d, in halves: sq + sq^T is what counts; C packed as Lf, stride ldc). */
+ * Full and tied (tied: its precision for every component), every component at
+ * once, the arrays by component component-minor with k rounded up to kq (a
+ * multiple of 8; the padding components' precisions the identity): lt[(j * d + l) *
+ * kq + c] = lam_c[j, l], mft[j * kq + c] = (mu_c - f)[j] for the fill f, and
+ * miss[r * d ..] the missing features of row r, ascending.
+ * marginal_projections_d computes, for a block's missing entries by feature
+ * (entry, start: see marginal.c.tp), y' = lam_c (h - mu_c + f) at each entry,
+ * yp[e * kq + c], h the rows less f (0 where missing).  marginal_group_d takes
+ * the G rows rows[0..G) that miss m features each (y' of row r's a-th at
+ * yp[pos[r * d + a] * kq]), and adds to wlp[c * ldw + r] what turns the
+ * log-density of the row filled with f into that of its observed features, (m log
+ * 2 pi - log |lam_mm| + x'_m . (y' + y) + y . lam_mm^-1 y) / 2 with x' = -mf at
+ * the missing features and y = y' - lam_mm x'_m, and writes delta[(r * d + a) *
+ * kq + c] = (mu - f - lam_mm^-1 y)_a (the imputed entries less f) and, C not
+ * NULL, the packed lam_mm^-1 of the group's i-th row at C[(i T + TRI(a, b)) * kq
+ * + c] (T = m (m + 1) / 2).  work: (m (m + 1) / 2 + 2 m) 8 + 8 doubles when m > 8,
+ * else unused.  -1 if a block is not positive definite.  marginal_square_d adds
+ * such a group's terms of the second moments at the missing features, w
+ * (delta delta^T + C) / 2 (w[r * kq + c] by row and component; C NULL: no C), to
+ * sq[(j * d + l) * kq + c] (in halves: sq + sq^T is what counts). */
 int gmm_marginal_deviation_d(const double *xb, const double *ob, const double *mu,
                              ptrdiff_t n, ptrdiff_t d, double *dv);
 int gmm_marginal_diag_lp_d(const double *ob, const double *c0, const double *p,
@@ -237,15 +237,15 @@ int gmm_marginal_diag_lp_d(const double *ob, const double *c0, const double *p,
 int gmm_marginal_diag_moments_d(const double *wr, const double *dv, const double *e,
                                 const double *ob, const double *var, double *s1, double *s2,
                                 ptrdiff_t n, ptrdiff_t d);
-int gmm_marginal_group_d(const double *lam, const double *yp, const ptrdiff_t *pos,
-                         ptrdiff_t kq, const double *mf, const ptrdiff_t *miss, const ptrdiff_t *rows, ptrdiff_t G,
-                         ptrdiff_t m, ptrdiff_t d, int reuse, double *Lf, ptrdiff_t ldg, double *log_det, double *C, double *wlp,
-                         double *delta, double *work);
+int gmm_marginal_group_d(const double *lt, const double *yp, const double *mft, ptrdiff_t kq,
+                         ptrdiff_t k, const ptrdiff_t *miss, const ptrdiff_t *pos,
+                         const ptrdiff_t *rows, ptrdiff_t G, ptrdiff_t m, ptrdiff_t d, double *C,
+                         double *wlp, ptrdiff_t ldw, double *delta, double *work);
 int gmm_marginal_projections_d(const double *lt, ptrdiff_t kq, const double *gt,
                                const double *h, const ptrdiff_t *entry, const ptrdiff_t *start,
                                ptrdiff_t d, double *yp);
-int gmm_marginal_square_d(const double *w, const double *wc, const ptrdiff_t *rows,
-                          ptrdiff_t G, const double *delta, const ptrdiff_t *miss, ptrdiff_t m,
-                          ptrdiff_t d, const double *C, ptrdiff_t ldc, double *sq);
+int gmm_marginal_square_d(const double *w, ptrdiff_t kq, const ptrdiff_t *rows, ptrdiff_t G,
+                          const double *delta, const ptrdiff_t *miss, ptrdiff_t m, ptrdiff_t d,
+                          const double *C, double *sq);
 
 #endif

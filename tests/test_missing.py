@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from gmmcore import GaussianMixture
+from gmmcore.exceptions import ConvergenceWarning
 from conftest import COVARIANCE_TYPES
 
 EPS64 = np.finfo(np.float64).eps
@@ -225,6 +226,38 @@ def test_predictions_are_the_observed_features_marginals(covariance_type):
     p = gm._n_parameters()
     assert gm.bic(Y) == pytest.approx(-2 * lse.sum() + p * np.log(len(Y)), rel=1e-12)
     assert gm.aic(Y) == pytest.approx(-2 * lse.sum() + 2 * p, rel=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("scale", [1e-150, 1e150])
+def test_extreme_scales_are_the_unit_scale_moved(covariance_type, scale):
+    """EM is equivariant under x -> s x (with reg_covar 0): the same fit from the same
+    start, means s μ, covariances s² Σ and log p(s x_o) = log p(x_o) − |o| log s.  At
+    s = 1e±150 the precisions' blocks at the missing features have pivots near
+    1e∓300, where a product of pivots (rather than a sum of their logs) would
+    overflow or underflow."""
+    X = remove(oblong_clusters(), 0.2)
+    Y = remove(oblong_clusters(seed=7, n=20), 0.3, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = GaussianMixture(3, covariance_type=covariance_type, nan_policy="marginalize",
+                                max_iter=1, random_state=0).fit(X)
+        unit, scaled = (
+            GaussianMixture(3, covariance_type=covariance_type, nan_policy="marginalize",
+                            reg_covar=0.0, max_iter=4, tol=0.0, weights_init=start.weights_,
+                            means_init=start.means_ * s,
+                            precisions_init=start.precisions_ / s**2).fit(X * s)
+            for s in (1.0, scale))
+    np.testing.assert_allclose(scaled.means_ / scale, unit.means_, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(scaled.covariances_ / scale**2, unit.covariances_, rtol=1e-8,
+                               atol=1e-10)
+    observed = (~np.isnan(Y)).sum(axis=1)
+    np.testing.assert_allclose(scaled.score_samples(Y * scale),
+                               unit.score_samples(Y) - observed * np.log(scale), rtol=1e-10)
+    np.testing.assert_allclose(scaled.predict_proba(Y * scale), unit.predict_proba(Y),
+                               rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(scaled.impute(Y * scale) / scale, unit.impute(Y), rtol=1e-9,
+                               atol=1e-9)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

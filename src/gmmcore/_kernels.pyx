@@ -45,19 +45,17 @@ cdef extern from "gmmcore_simd.h" nogil:
     int gmm_marginal_diag_moments_d(const double *wr, const double *dv, const double *e,
                                     const double *ob, const double *var, double *s1,
                                     double *s2, Py_ssize_t n, Py_ssize_t d)
-    int gmm_marginal_group_d(const double *lam, const double *yp, const Py_ssize_t *pos,
-                             Py_ssize_t kq, const double *mf, const Py_ssize_t *miss,
-                             const Py_ssize_t *rows, Py_ssize_t G, Py_ssize_t m,
-                             Py_ssize_t d, int reuse, double *Lf, Py_ssize_t ldg,
-                             double *log_det, double *C, double *wlp, double *delta,
-                             double *work)
+    int gmm_marginal_group_d(const double *lt, const double *yp, const double *mft,
+                             Py_ssize_t kq, Py_ssize_t k, const Py_ssize_t *miss,
+                             const Py_ssize_t *pos, const Py_ssize_t *rows, Py_ssize_t G,
+                             Py_ssize_t m, Py_ssize_t d, double *C, double *wlp,
+                             Py_ssize_t ldw, double *delta, double *work)
     int gmm_marginal_projections_d(const double *lt, Py_ssize_t kq, const double *gt,
                                    const double *h, const Py_ssize_t *entry,
                                    const Py_ssize_t *start, Py_ssize_t d, double *yp)
-    int gmm_marginal_square_d(const double *w, const double *wc, const Py_ssize_t *rows,
+    int gmm_marginal_square_d(const double *w, Py_ssize_t kq, const Py_ssize_t *rows,
                               Py_ssize_t G, const double *delta, const Py_ssize_t *miss,
-                              Py_ssize_t m, Py_ssize_t d, const double *C, Py_ssize_t ldc,
-                              double *sq)
+                              Py_ssize_t m, Py_ssize_t d, const double *C, double *sq)
     void gmm_stream_set(gmm_stream *s, const void *p, Py_ssize_t nbytes)
     void gmm_stream_open(gmm_stream *s, Py_ssize_t i, Py_ssize_t m)
     int gmm_simd_init()
@@ -1966,10 +1964,10 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     # full and tied: the fill f (the weights' mean of the means), μ − f, Λ (f − μ)
     # and the log-densities' constants per component; the factors U per component
     # (tied: repeated); the block's rows less f, row- and feature-major; the
-    # missing entries' imputations less f per component (k × MARGINAL_BLOCK × d);
-    # the moments around f: R times the design [1, h(, h ⊗ h)] (k × width) and the
-    # rest of S2 in halves, per component (k × d × d); the rows √r h of a rank
-    # update (when the design has no h ⊗ h)
+    # missing entries' imputations less f (MARGINAL_BLOCK × d × kq); the moments
+    # around f: R times the design [1, h(, h ⊗ h)] (k × width), the rest of S2 in
+    # halves (d × d × kq), and, when the design has no h ⊗ h, Σ r h hᵀ / 2 per
+    # component (k × d × d) by a rank update of the rows √r h
     cdef bint outer = matrix and _outer_statistics(d, k)
     cdef Py_ssize_t width = 1 + d + (d * (d + 1) // 2 if outer else 0)
     if matrix:
@@ -1981,22 +1979,28 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                                    if cov_type == FULL else -mf_a @ lam[0])
         cst_a = np.asarray(log_weights) - 0.5 * (d * LOG_2PI - np.asarray(log_det))
         # the precisions feature-major, lt[j, l, c] = Λ_c[j, l], c padded to whole
-        # vectors of 8
+        # vectors of 8 with the identity; μ_c − f and Λ_c (f − μ_c) alike
         lt_a = np.zeros((d, d, kq))
         lt_a[:, :, :k] = np.moveaxis(np.broadcast_to(lam, (k, d, d)), 0, 2)
+        lt_a[np.arange(d), np.arange(d), k:] = 1.0
         gt_a = np.zeros((d, kq))
         gt_a[:, :k] = g_a.T
+        mft_a = np.zeros((d, kq))
+        mft_a[:, :k] = mf_a.T
         u_a = (np.asarray(factors) if cov_type == FULL
                else np.tile(np.asarray(factors), k))
     else:
-        fill_a = mf_a = g_a = cst_a = u_a = lt_a = gt_a = np.empty(0)
+        fill_a = mf_a = g_a = cst_a = u_a = lt_a = gt_a = mft_a = np.empty(0)
     hb_a = np.empty(MARGINAL_BLOCK * d if matrix else 0)
     ht_a = _aligned_zeros(d * MARGINAL_BLOCK if matrix else 0)
     zb_a = _aligned_zeros(d * 8 if matrix else 0)
-    delta_a = np.empty(k * MARGINAL_BLOCK * d if matrix else 0)
+    delta_a = np.empty(MARGINAL_BLOCK * d * kq if matrix else 0)
     want_moments = matrix and want_stats
     acc_a = np.zeros(k * width if want_moments else 0)
-    sq_a = np.zeros(k * d * d if want_moments else 0)
+    sq_a = np.zeros(d * d * kq if want_moments else 0)
+    sqh_a = np.zeros(k * d * d if want_moments and not outer else 0)
+    # the block's weighted responsibilities by row, rt[r, c] (components padded)
+    rt_a = np.zeros(MARGINAL_BLOCK * kq if want_moments else 0)
     design_a = np.empty(MARGINAL_BLOCK * width if want_moments else 0)
     scaled_a = np.empty(MARGINAL_BLOCK * d if want_moments and not outer else 0)
     zero_a = np.zeros(d)
@@ -2005,21 +2009,20 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     entry_a = np.empty(MARGINAL_BLOCK * d if matrix else 0, dtype=np.intp)
     estart_a = np.empty(d + 2, dtype=np.intp)
     gathered_a = np.empty(MARGINAL_BLOCK * d if want_moments else 0)
-    coef_a = np.empty(k * MARGINAL_BLOCK if matrix else 0)
+    coef_a = np.empty(MARGINAL_BLOCK * kq if want_moments else 0)
     yp_a = np.empty((MARGINAL_BLOCK * d + 4) * kq if matrix else 0)
     pos_a = np.empty(MARGINAL_BLOCK * d if matrix else 0, dtype=np.intp)
     # the rows grouped by their number of missing features m (one group's m × m
-    # matrices are factored together): rows in group order, each group's m, first
-    # row, size and offset of its packed m × m blocks; log |Λ_mm| in group order
+    # blocks take one kernel): rows in group order, each group's m, first row, size
+    # and offset of its packed m × m blocks (in units of kq)
     order_a = np.empty(MARGINAL_BLOCK, dtype=np.intp)
     hist_a = np.empty(d + 2, dtype=np.intp)
     group_a = np.empty((4, MARGINAL_BLOCK + 1), dtype=np.intp)
-    log_dets_a = np.empty(MARGINAL_BLOCK + 8)
     cdef double[::1] xb = xb_a, ob = ob_a, dev = dev_a, wlp = wlp_a, lpn = lpn_a
-    cdef double[::1] work = work_a, e1 = e1_a, e2 = e2_a, log_dets = log_dets_a
+    cdef double[::1] work = work_a, e1 = e1_a, e2 = e2_a, rt = rt_a, sqh = sqh_a
     cdef double[::1] hb = hb_a, ht = ht_a, zb = zb_a, delta = delta_a, acc = acc_a
     cdef double[::1] sq = sq_a, design = design_a, scaled = scaled_a
-    cdef const double[::1] fill = fill_a, mf = mf_a.reshape(-1)
+    cdef const double[::1] fill = fill_a, mf = mf_a.reshape(-1), mft = mft_a.reshape(-1)
     cdef const double[::1] cst = cst_a, U = u_a, zero = zero_a, lt = lt_a.reshape(-1)
     cdef const double[::1] gt = gt_a.reshape(-1)
     cdef Py_ssize_t[::1] order = order_a, hist = hist_a, entry = entry_a, estart = estart_a
@@ -2030,19 +2033,17 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     cdef Py_ssize_t[::1] miss = miss_a, count = count_a
 
     cdef Py_ssize_t b0, nb, r, j, l, c, m, a, q, G, first, bad = 0
-    cdef Py_ssize_t n_groups = 0, total_t = 0, big = 0  # (set per block; full and tied)
+    cdef Py_ssize_t n_groups = 0, total_t = 0  # (set per block; full and tied)
     cdef Py_ssize_t ldp = MARGINAL_BLOCK
-    cdef int ik = <int> k, ing, ldsq = <int> (d * d)
-    # the block's sample weights (tied: its conditional covariances' weights; NULL: 1)
+    cdef int ing, ikq = <int> kq
+    # the block's sample weights
     block_weights_a = np.empty(MARGINAL_BLOCK)
     cdef double[::1] block_weights = block_weights_a
-    cdef double *wts = &block_weights[0] if weighted else NULL
     cdef int status = 0
     cdef bint observed
     cdef double value, w, lse, nk, half = 0.5, one = 1.0
     cdef int id = <int> d, inb
     cdef double *dv
-    cdef double *Lf
     cdef double *C
     cdef double *sqc
     cdef double *ac
@@ -2050,13 +2051,13 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     cdef const double *e
     cdef double *s2
     cdef double *S = &stats[0] if want_stats else NULL
-    # per block, the packed m × m blocks: tied's factors (read by every component),
-    # the inverses of every component (full; tied: one), kept for the statistics;
-    # scratch of the groups with m > 8
-    cdef double *factor_store = NULL
+    # per block, the packed inverses Λ_mm⁻¹ of every row and component, kept for
+    # the statistics
     cdef double *inverse_store = NULL
-    cdef double *big_work = NULL
-    cdef size_t factor_capacity = 0, inverse_capacity = 0, big_capacity = 0
+    cdef size_t inverse_capacity = 0
+    # gmm_marginal_group's scratch for rows missing more than 8 features
+    tile_work_a = np.empty((d * (d + 1) + 4 * d) * 8 + 8 if matrix and d > 8 else 1)
+    cdef double[::1] tile_work = tile_work_a
 
     with nogil:
         b0 = 0
@@ -2081,15 +2082,8 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
             if matrix:
                 _transpose(&hb[0], nb, d, d, <const double *> NULL, &ht[0], ldp)
                 _marginal_groups(&count[0], nb, d, &order[0], &hist[0], &group[0, 0],
-                                 MARGINAL_BLOCK + 1, &n_groups, &total_t, &big)
-                if cov_type == TIED and not _grow(&factor_store, &factor_capacity, total_t):
-                    status = -2
-                    break
-                if want_stats and not _grow(&inverse_store, &inverse_capacity,
-                                            total_t * (k if cov_type == FULL else 1)):
-                    status = -2
-                    break
-                if not _grow(&big_work, &big_capacity, big):
+                                 MARGINAL_BLOCK + 1, &n_groups, &total_t)
+                if want_stats and not _grow(&inverse_store, &inverse_capacity, total_t * kq):
                     status = -2
                     break
                 # the complete rows' log-densities of the rows filled with f, then
@@ -2104,26 +2098,15 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                                               &estart[0], d, &yp[0]):
                     status = -3
                     break
-                for c in range(k):
-                    for q in range(n_groups):
-                        m, first, G = group[0, q], group[1, q], group[2, q]
-                        if m == 0:
-                            continue
-                        Lf = factor_store + group[3, q] if cov_type == TIED else NULL
-                        C = NULL
-                        if want_stats and cov_type == FULL:
-                            C = inverse_store + c * total_t + group[3, q]
-                        elif want_stats and c == 0:
-                            C = inverse_store + group[3, q]
-                        if gmm_marginal_group_d(
-                                &precision[c * d * d if cov_type == FULL else 0],
-                                &yp[c], &pos[0], kq, &mf[c * d], &miss[0],
-                                &order[first], G, m, d,
-                                cov_type == TIED and c > 0, Lf, _padded(G), &log_dets[first], C,
-                                &wlp[c * ldp], &delta[c * MARGINAL_BLOCK * d], big_work):
-                            status = -1
-                            break
-                    if status:
+                for q in range(n_groups):
+                    m, first, G = group[0, q], group[1, q], group[2, q]
+                    if m == 0:
+                        continue
+                    C = inverse_store + group[3, q] * kq if want_stats else NULL
+                    if gmm_marginal_group_d(&lt[0], &yp[0], &mft[0], kq, k, &miss[0], &pos[0],
+                                            &order[first], G, m, d, C, &wlp[0], ldp,
+                                            &delta[0], &tile_work[0]):
+                        status = -1
                         break
                 if status:
                     break
@@ -2161,7 +2144,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                         value = 0.0
                         for c in range(k):
                             value = value + wlp[c * ldp + r] * (
-                                fill[j] + delta[(c * MARGINAL_BLOCK + r) * d + a] if matrix
+                                fill[j] + delta[(r * d + a) * kq + c] if matrix
                                 else means[c, j] + dev[(c * MARGINAL_BLOCK + r) * d + j])
                         out_filled[b0 + r, j] = value
                 if want_stats:
@@ -2184,34 +2167,31 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                     gmm_design_d(FULL if outer else TIED, &hb[0], nb, d, &zero[0],
                                  &design[0], width)
                     _at_b(nb, k, width, &wlp[0], ldp, &design[0], &acc[0])
-                    for c in range(k):
-                        sqc = &sq[c * d * d]
-                        if not outer:  # ... or Σ r h hᵀ / 2 by a rank update
+                    if not outer:  # ... or Σ r h hᵀ / 2 by a rank update
+                        for c in range(k):
                             for r in range(nb):
                                 value = sqrt(wlp[c * ldp + r])
                                 for j in range(d):
                                     scaled[r * d + j] = value * hb[r * d + j]
                             dgemm(b"N", b"T", &id, &id, &inb, &half, &scaled[0], &id,
-                                  &scaled[0], &id, &one, sqc, &id)
-                        # ... and, at the missing features, the imputed entries'
-                        # products and their conditional covariances Λ_mm⁻¹ (tied:
-                        # every component's, added once with the row's weight)
-                        for q in range(n_groups):
-                            m, first, G = group[0, q], group[1, q], group[2, q]
-                            if m == 0:
-                                continue
-                            C = inverse_store + group[3, q]
-                            if cov_type == FULL:
-                                C = C + c * total_t
-                            elif c > 0:
-                                C = NULL
-                            gmm_marginal_square_d(
-                                &wlp[c * ldp], &wlp[c * ldp] if cov_type == FULL else wts,
-                                &order[first], G, &delta[c * MARGINAL_BLOCK * d], &miss[0],
-                                m, d, C, _padded(G), sqc)
+                                  &scaled[0], &id, &one, &sqh[c * d * d], &id)
+                    # ... and, at the missing features, the imputed entries'
+                    # products and their conditional covariances Λ_mm⁻¹, every
+                    # component at once (tied: Σ_c r_c Λ_mm⁻¹ = the row's weight
+                    # times its one Λ_mm⁻¹)
+                    for r in range(nb):
+                        for c in range(k):
+                            rt[r * kq + c] = wlp[c * ldp + r]
+                    for q in range(n_groups):
+                        m, first, G = group[0, q], group[1, q], group[2, q]
+                        if m == 0:
+                            continue
+                        gmm_marginal_square_d(&rt[0], kq, &order[first], G, &delta[0],
+                                              &miss[0], m, d, inverse_store + group[3, q] * kq,
+                                              &sq[0])
                     # the imputed entries' products with the observed features, a
-                    # missing feature j at a time: every component's row j of the
-                    # square += (r δ_j) times the rows missing j, by one GEMM
+                    # missing feature j at a time: rows j of the square += (r δ_j)
+                    # times the rows missing j, every component by one GEMM
                     for j in range(d):
                         first, G = estart[j], estart[j + 1] - estart[j]
                         if G == 0:
@@ -2220,19 +2200,20 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                             r = entry[first + i] // d
                             a = entry[first + i] % d
                             memcpy(&gathered[i * d], &hb[r * d], d * sizeof(double))
+                            for c in range(kq):
+                                value = rt[r * kq + c] * delta[(r * d + a) * kq + c]
+                                coef[i * kq + c] = value
                             for c in range(k):
-                                value = wlp[c * ldp + r] * delta[(c * MARGINAL_BLOCK + r) * d + a]
-                                coef[c * G + i] = value
-                                acc[c * width + 1 + j] += value
+                                acc[c * width + 1 + j] += coef[i * kq + c]
                         ing = <int> G
-                        dgemm(b"N", b"N", &id, &ik, &ing, &one, &gathered[0], &id, &coef[0],
-                              &ing, &one, &sq[j * d], &ldsq)
+                        dgemm(b"N", b"T", &ikq, &id, &ing, &one, &coef[0], &ikq,
+                              &gathered[0], &id, &one, &sq[j * d * kq], &ikq)
             b0 = b0 + nb
         if matrix and want_stats and status == 0:
             # the moments around f moved to the shifts: S2's lower triangle
             for c in range(k):
                 ac = &acc[c * width]
-                sqc = &sq[c * d * d]
+                sqc = &sqh[c * d * d] if not outer else NULL
                 nk = ac[0]
                 S[2 + c] += nk
                 for j in range(d):
@@ -2244,15 +2225,15 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                 q = 1 + d
                 for j in range(d):
                     for l in range(j + 1):
-                        value = (sqc[j * d + l] + sqc[l * d + j] + e1[j] * ac[1 + l]
-                                 + ac[1 + j] * e1[l] + nk * e1[j] * e1[l])
-                        if outer:
+                        value = (sq[(j * d + l) * kq + c] + sq[(l * d + j) * kq + c]
+                                 + e1[j] * ac[1 + l] + ac[1 + j] * e1[l] + nk * e1[j] * e1[l])
+                        if not outer:
+                            value = value + sqc[j * d + l] + sqc[l * d + j]
+                        else:
                             value = value + ac[q]
                             q += 1
                         s2[j * d + l] += value
-        free(factor_store)
         free(inverse_store)
-        free(big_work)
     if status == -2:
         raise MemoryError("no memory for the factors of a block of rows")
     _check_status(-1 if status == -3 else 0, "marginal_pass")
@@ -2264,15 +2245,15 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
 
 cdef void _marginal_groups(const Py_ssize_t *count, Py_ssize_t nb, Py_ssize_t d,
                            Py_ssize_t *order, Py_ssize_t *hist, Py_ssize_t *group,
-                           Py_ssize_t ldg, Py_ssize_t *n_groups, Py_ssize_t *total,
-                           Py_ssize_t *big) noexcept nogil:
+                           Py_ssize_t ldg, Py_ssize_t *n_groups,
+                           Py_ssize_t *total) noexcept nogil:
     """Rows of a block grouped by their number m of missing features (a counting
     sort, ``hist``: d + 2 of scratch): group g has m = group[g], rows
     order[group[ldg + g]:][:group[2 ldg + g]] and its packed m × m blocks at offset
-    group[3 ldg + g] (OUT: the number of groups, the blocks' total size, and the
-    scratch gmm_marginal_group needs for the groups with m > 8)."""
+    group[3 ldg + g], m (m + 1) / 2 per row (OUT: the number of groups and the
+    blocks' total size)."""
     cdef Py_ssize_t m, r, first, G, g = 0
-    total[0] = big[0] = 0
+    total[0] = 0
     for m in range(d + 2):
         hist[m] = 0
     for r in range(nb):
@@ -2292,9 +2273,7 @@ cdef void _marginal_groups(const Py_ssize_t *count, Py_ssize_t nb, Py_ssize_t d,
         group[ldg + g] = first
         group[2 * ldg + g] = G
         group[3 * ldg + g] = total[0]
-        total[0] += m * (m + 1) // 2 * _padded(G)
-        if m > 8:
-            big[0] = max(big[0], (m * (m + 1) + m + 1) * _padded(G))
+        total[0] += m * (m + 1) // 2 * G
         g += 1
         first += G
     n_groups[0] = g
@@ -2320,11 +2299,6 @@ cdef void _marginal_entries(const Py_ssize_t *count, const Py_ssize_t *miss, Py_
             entry[start[j + 1]] = r * d + a
             pos[r * d + a] = start[j + 1]
             start[j + 1] += 1
-
-
-cdef inline Py_ssize_t _padded(Py_ssize_t G) noexcept nogil:
-    """A group's stride in its packed m × m blocks: whole vectors of 8 rows."""
-    return (G + 7) // 8 * 8
 
 
 cdef bint _grow(double **buffer, size_t *capacity, Py_ssize_t needed) noexcept nogil:
