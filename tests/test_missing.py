@@ -151,10 +151,10 @@ def test_em_equals_the_per_row_reference(covariance_type, weighted):
 @pytest.mark.parametrize("covariance_type", ["full", "tied"])
 @pytest.mark.parametrize("k", [3, 9])
 def test_wide_rows_missing_many_features(covariance_type, k):
-    # d = 12: rows missing 1 to 8 features (the kernel's unrolled sizes), more (its
-    # loops), and all; k = 3
-    # and 9 take the two ways of the second moments (a rank update per component,
-    # or the design's outer products)
+    # d = 12: rows missing 1 to 8 features (the kernel's sizes in registers), more (in
+    # its scratch), and all; k = 3 and 9 take full's two ways of the second moments (a
+    # rank update per component, or the design's outer products); tied takes one
+    # pooled rank update
     d, n = 12, 240
     rng = np.random.RandomState(11)
     centres = rng.normal(0, 4, (k, d))

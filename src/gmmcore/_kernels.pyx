@@ -1962,13 +1962,14 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     e1_a = np.empty(d)
     e2_a = np.empty(d)
     # full and tied: the fill f (the weights' mean of the means), μ − f, Λ (f − μ)
-    # and the log-densities' constants per component; the factors U per component
-    # (tied: repeated); the block's rows less f, row- and feature-major; the
-    # missing entries' imputations less f (MARGINAL_BLOCK × d × kq); the moments
-    # around f: R times the design [1, h(, h ⊗ h)] (k × width), the rest of S2 in
-    # halves (d × d × kq), and, when the design has no h ⊗ h, Σ r h hᵀ / 2 per
-    # component (k × d × d) by a rank update of the rows √r h
-    cdef bint outer = matrix and _outer_statistics(d, k)
+    # and the log-densities' constants per component; the factors U (tied: its one
+    # and the means (μ − f) U, feature-major); the block's rows less f, row- and
+    # feature-major; the missing entries' imputations less f (MARGINAL_BLOCK × d ×
+    # kq); the moments around f: R times the design [1, h(, h ⊗ h)] (k × width), the
+    # rest of S2 in halves (d × d × kq), and, when the design has no h ⊗ h, Σ r h hᵀ
+    # / 2 by a rank update of the rows √r h, per component (tied: one, r the row's
+    # weight)
+    cdef bint outer = cov_type == FULL and _outer_statistics(d, k)
     cdef Py_ssize_t width = 1 + d + (d * (d + 1) // 2 if outer else 0)
     if matrix:
         mu = np.asarray(means)
@@ -1987,10 +1988,11 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
         gt_a[:, :k] = g_a.T
         mft_a = np.zeros((d, kq))
         mft_a[:, :k] = mf_a.T
-        u_a = (np.asarray(factors) if cov_type == FULL
-               else np.tile(np.asarray(factors), k))
+        u_a = np.asarray(factors)
+        mt_a = (np.ascontiguousarray((mf_a @ u_a.reshape(d, d)).T) if cov_type == TIED
+                else np.empty(0))
     else:
-        fill_a = mf_a = g_a = cst_a = u_a = lt_a = gt_a = mft_a = np.empty(0)
+        fill_a = mf_a = g_a = cst_a = u_a = lt_a = gt_a = mft_a = mt_a = np.empty(0)
     hb_a = np.empty(MARGINAL_BLOCK * d if matrix else 0)
     ht_a = _aligned_zeros(d * MARGINAL_BLOCK if matrix else 0)
     zb_a = _aligned_zeros(d * 8 if matrix else 0)
@@ -1998,7 +2000,8 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     want_moments = matrix and want_stats
     acc_a = np.zeros(k * width if want_moments else 0)
     sq_a = np.zeros(d * d * kq if want_moments else 0)
-    sqh_a = np.zeros(k * d * d if want_moments and not outer else 0)
+    sqh_a = np.zeros((k if cov_type == FULL else 1) * d * d
+                     if want_moments and not outer else 0)
     # the block's weighted responsibilities by row, rt[r, c] (components padded)
     rt_a = np.zeros(MARGINAL_BLOCK * kq if want_moments else 0)
     design_a = np.empty(MARGINAL_BLOCK * width if want_moments else 0)
@@ -2024,6 +2027,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     cdef double[::1] sq = sq_a, design = design_a, scaled = scaled_a
     cdef const double[::1] fill = fill_a, mf = mf_a.reshape(-1), mft = mft_a.reshape(-1)
     cdef const double[::1] cst = cst_a, U = u_a, zero = zero_a, lt = lt_a.reshape(-1)
+    cdef const double[::1] mt = mt_a.reshape(-1)
     cdef const double[::1] gt = gt_a.reshape(-1)
     cdef Py_ssize_t[::1] order = order_a, hist = hist_a, entry = entry_a, estart = estart_a
     cdef Py_ssize_t[::1] pos = pos_a
@@ -2088,8 +2092,15 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                     break
                 # the complete rows' log-densities of the rows filled with f, then
                 # each group's corrections at its missing features (gmm_marginal_group)
-                status = gmm_full_wlp_d(&ht[0], nb, d, ldp, k, &mf[0], &U[0], &cst[0],
-                                        &wlp[0], &zb[0], NULL)
+                if cov_type == FULL:
+                    status = gmm_full_wlp_d(&ht[0], nb, d, ldp, k, &mf[0], &U[0], &cst[0],
+                                            &wlp[0], &zb[0], NULL)
+                else:  # y = h U, then each component's distance from (μ − f) U
+                    status = gmm_upper_rows_d(&ht[0], NULL, nb, d, ldp, &U[0], &ht[0],
+                                              &zb[0])
+                    if status == 0:
+                        status = gmm_wide_wlp_d(TIED, &ht[0], nb, d, ldp, k, &mt[0], NULL,
+                                                &cst[0], &wlp[0], NULL, NULL)
                 if status:
                     break
                 # y' = Λ x' = Λ h − Λ (μ − f) at the missing entries
@@ -2168,9 +2179,15 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                                  &design[0], width)
                     _at_b(nb, k, width, &wlp[0], ldp, &design[0], &acc[0])
                     if not outer:  # ... or Σ r h hᵀ / 2 by a rank update
-                        for c in range(k):
+                        for c in range(k if cov_type == FULL else 1):
                             for r in range(nb):
-                                value = sqrt(wlp[c * ldp + r])
+                                if cov_type == FULL:
+                                    value = wlp[c * ldp + r]
+                                else:  # Σ_c r_c: the row's weight
+                                    value = 0.0
+                                    for q in range(k):
+                                        value = value + wlp[q * ldp + r]
+                                value = sqrt(value)
                                 for j in range(d):
                                     scaled[r * d + j] = value * hb[r * d + j]
                             dgemm(b"N", b"T", &id, &id, &inb, &half, &scaled[0], &id,
@@ -2213,7 +2230,9 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
             # the moments around f moved to the shifts: S2's lower triangle
             for c in range(k):
                 ac = &acc[c * width]
-                sqc = &sqh[c * d * d] if not outer else NULL
+                # (tied: its one Σ r h hᵀ / 2, added with the first component's)
+                sqc = (&sqh[c * d * d if cov_type == FULL else 0]
+                       if not outer and (cov_type == FULL or c == 0) else NULL)
                 nk = ac[0]
                 S[2 + c] += nk
                 for j in range(d):
@@ -2227,9 +2246,9 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                     for l in range(j + 1):
                         value = (sq[(j * d + l) * kq + c] + sq[(l * d + j) * kq + c]
                                  + e1[j] * ac[1 + l] + ac[1 + j] * e1[l] + nk * e1[j] * e1[l])
-                        if not outer:
+                        if sqc != NULL:
                             value = value + sqc[j * d + l] + sqc[l * d + j]
-                        else:
+                        elif outer:
                             value = value + ac[q]
                             q += 1
                         s2[j * d + l] += value
