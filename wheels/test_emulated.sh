@@ -51,20 +51,25 @@ esac
 started=$(date +%s)
 mkdir -p "$work/logs"
 
-# Quick: the kernel and parity tests, less the four 64-feature digits fits, and the
-# block plan.  Full: every module that .ci/run gives the plain-C build.  Emulation is
-# slow, AVX2+FMA the most (QEMU computes each fused multiply-add in software): the
-# digits fits took 3.5 of the 4.2 minutes of the kernel and parity modules under
-# Nehalem, and the 64-feature case of test_kernel_outputs.py 6.7 minutes under
-# Haswell (40 s under Nehalem).
+# Quick: the kernel and parity tests, less the four 64-feature digits fits, the
+# block plan, and the missing-value kernels' tests less those whose time is a
+# reference EM in Python.  Full: every module that .ci/run gives the plain-C build.
+# Emulation is slow, AVX2+FMA the most (QEMU computes each fused multiply-add in
+# software): the digits fits took 3.5 of the 4.2 minutes of the kernel and parity
+# modules under Nehalem, the 64-feature case of test_kernel_outputs.py 6.7 minutes
+# under Haswell (40 s under Nehalem), and the whole of test_missing.py 2-4.5 minutes
+# per target (its per-row reference EM, 9 s a case under Nehalem).
 if [ "$quick" = 1 ]; then
-    tests=(tests/test_kernels.py tests/test_parity_sklearn.py tests/test_plan.py)
-    select=(-k "not digits")
+    tests=(tests/test_kernels.py tests/test_parity_sklearn.py tests/test_plan.py
+           tests/test_missing.py)
+    keep="not digits and not per_row_reference and not (wide_rows and 9) and not recovery"
+    keep+=" and not chunk_sources and not model_selection and not integer_weights"
+    select=(-k "$keep")
     limit=1200
 else
     tests=(tests/test_kernels.py tests/test_parity_sklearn.py tests/test_degenerate.py
            tests/test_sample_weight.py tests/test_extreme_geometry.py
-           tests/test_kernel_outputs.py tests/test_plan.py)
+           tests/test_kernel_outputs.py tests/test_plan.py tests/test_missing.py)
     select=()
     limit=5400
 fi
