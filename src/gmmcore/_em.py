@@ -151,12 +151,49 @@ def e_step_statistics(X, sample_weight, kparams, n_threads, block_size=None, tie
         total.row *= w_scale
         total.resp_entropy *= w_scale
     imprecise = imprecise_components(total)
-    # (rows with missing entries have their statistics taken around the shifts in
-    # float64, where a second pass over complete rows alone would be no better)
-    if imprecise and not total.n_nonfinite and not n_incomplete[0]:
-        total = centred_statistics(
-            total, imprecise, _resp_blocks(X, sample_weight, kparams, n_threads, block_size))
+    if imprecise and not total.n_nonfinite:
+        if n_incomplete[0]:
+            total = _centred_marginal_statistics(total, imprecise, X, sample_weight, kparams,
+                                                 block_size)
+        else:
+            total = centred_statistics(
+                total, imprecise, _resp_blocks(X, sample_weight, kparams, n_threads,
+                                               block_size))
     return total
+
+
+def _centred_marginal_statistics(stats, components, X, sample_weight, kparams, block_size):
+    """``stats`` with the listed components' N, S1 and S2 summed again around their
+    means (those ``stats`` gives), when X has rows with missing entries: every row
+    through the marginal pass (a row without NaN is exact there), around shifts at
+    those means, and, for full covariances, with the fill at each component's own
+    mean (one pass per listed component; one in all for diag and spherical, which
+    take no fill).  What centred_statistics is to complete rows: exact where the
+    one-pass statistics cancel, components far apart from the shifts or the fill."""
+    k, d = stats.shifts.shape
+    # (a component without weight keeps its shift: it is not listed)
+    means = np.ascontiguousarray(np.where(stats.nk[:, None] > 0, stats.means, stats.shifts),
+                                 dtype=np.float64)
+    mg = kparams.marginals
+    step = max(block_size, (4 << 20) // (8 * (d + k)))
+    fills = ([means[c] for c in components] if kparams.covariance_type == "full"
+             else [None])
+    out = stats.copy()
+    out.shifts = np.array(out.shifts, dtype=np.float64)
+    for t, fill in enumerate(fills):
+        part = Statistics(kparams.covariance_type, means, np.zeros(d))
+        for start in range(0, X.shape[0], step):
+            rows = np.ascontiguousarray(X[start:start + step], dtype=np.float64)
+            weights = (_empty(np.float64, 1) if sample_weight is None else
+                       np.asarray(sample_weight[start:start + step], dtype=np.float64))
+            _missing.add_statistics(part, mg, rows, np.arange(len(rows), dtype=np.intp),
+                                    weights, fill=fill)
+        for c in ([components[t]] if fill is not None else components):
+            out.shifts[c] = means[c]
+            out.nk[c] = part.nk[c]
+            out.s1[c] = part.s1[c]
+            out.s2.reshape(k, -1)[c] = part.s2.reshape(k, -1)[c]
+    return out
 
 
 # Rows per block of a chunk with missing entries: its complete rows are gathered

@@ -1887,7 +1887,7 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
                   const double[::1] factors, const double[::1] precision,
                   const double[::1] log_det, const double[:, ::1] shifts,
                   const double[::1] tied_shift, double[::1] stats, double[:, ::1] out_resp,
-                  double[::1] out_log_prob, double[:, ::1] out_filled):
+                  double[::1] out_log_prob, double[:, ::1] out_filled, fill_at=None):
     """One pass over the rows ``rows`` of X (with NaN entries) under a mixture given
     by ``log_weights`` (k,), ``means`` (k, d), ``factors`` (full: the k upper
     Cholesky factors U of the precisions, k·d·d; tied: one, d·d; diag and
@@ -1899,7 +1899,11 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     triangles), and per taken row i: the responsibilities, log p(x_o) and the row
     with its missing entries imputed (E[x_m | x_o]); empty arrays are not wanted.
     ``sample_weight``: one per row of X, or empty.  A row with nothing observed
-    has log p = 0 and the weights as responsibilities.  Returns the number of rows
+    has log p = 0 and the weights as responsibilities.  ``fill_at`` (d,): where full
+    and tied take the rows' missing entries and their moments before moving them to
+    the shifts (None: the weights' mean of the means; any value gives the same
+    sums, up to rounding, which is least for the components nearest it).  Returns
+    the number of rows
     whose log-likelihood is not finite; raises ValueError when a block of a
     precision is not positive definite.
     """
@@ -1973,7 +1977,10 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     cdef Py_ssize_t width = 1 + d + (d * (d + 1) // 2 if outer else 0)
     if matrix:
         mu = np.asarray(means)
-        fill_a = weights_a @ mu
+        fill_a = (weights_a @ mu if fill_at is None
+                  else np.array(fill_at, dtype=np.float64).reshape(-1))
+        if fill_a.shape[0] != d:
+            raise ValueError("fill_at must have one entry per feature")
         mf_a = np.ascontiguousarray(mu - fill_a)
         lam = np.asarray(precision).reshape(-1, d, d)
         g_a = np.ascontiguousarray(-np.einsum("cij,cj->ci", lam, mf_a)

@@ -90,7 +90,7 @@ def mean_filled(X, sample_weight=None):
 
 
 def _pass(mg, X, rows=None, weights=_EMPTY1, stats=None, resp=_EMPTY2, log_prob=_EMPTY1,
-          filled=_EMPTY2):
+          filled=_EMPTY2, fill=None):
     """marginal_pass over X's rows ``rows`` (None: all) with the mixture ``mg``."""
     X = np.ascontiguousarray(X, dtype=np.float64)
     rows = (np.arange(X.shape[0], dtype=np.intp) if rows is None
@@ -103,7 +103,7 @@ def _pass(mg, X, rows=None, weights=_EMPTY1, stats=None, resp=_EMPTY2, log_prob=
         tied_shift = np.ascontiguousarray(stats.tied_shift, dtype=np.float64)
     return marginal_pass(X, rows, weights, mg.code, mg.log_weights, mg.means, mg.factors,
                          mg.precision, mg.log_det, shifts, tied_shift, row, resp, log_prob,
-                         filled)
+                         filled, fill)
 
 
 def outputs(mg, X):
@@ -122,11 +122,12 @@ def impute(mg, X):
     return out
 
 
-def add_statistics(stats, mg, X, rows, weights):
+def add_statistics(stats, mg, X, rows, weights, fill=None):
     """Add the sufficient statistics of X's rows ``rows`` (with NaN entries) to
     ``stats`` (a SufficientStatistics around its shifts): N, S1 and S2 with x̂ in
     place of the missing entries and their conditional covariances added to S2.
     ``weights``: one float64 per row of X, or empty for unit weights.  Returns the
-    number of rows whose log-likelihood is not finite."""
+    number of rows whose log-likelihood is not finite.  ``fill``: see
+    _kernels.marginal_pass (full and tied take the moments around it first)."""
     return _pass(mg, X, rows, weights=np.ascontiguousarray(weights, dtype=np.float64),
-                 stats=stats)
+                 stats=stats, fill=fill)
