@@ -143,6 +143,50 @@ typedef float gmm_vfu_64, gmm_vfu_32, gmm_vfu_16;
 
 #define GMM_LANES(V, T) ((ptrdiff_t)(sizeof(V) / sizeof(T)))
 
+/* log(x) for positive x to about 1 ulp (x = 2^e m, m in [sqrt(1/2), sqrt(2)),
+ * log m = 2 atanh((m - 1) / (m + 1)) by its series; subnormals scaled by 2^54
+ * first); NaN for NaN, +inf for +inf.  Branch-free: loops of it vectorise.  Used by
+ * the log-sum-exp (exp_lse) and the log-determinants of the missing-value blocks
+ * (marginal). */
+GMM_INLINE double log1_d(double x)
+{
+    const double ln2_hi = 6.93147180369123816490e-01;
+    const double ln2_lo = 1.90821492927058770002e-10;
+    const double two52 = 4503599627370496.0;
+    const int tiny = x < 2.2250738585072014e-308;
+    const double xs = tiny ? x * 18014398509481984.0 : x;
+    uint64_t bits;
+    memcpy(&bits, &xs, sizeof bits);
+    /* the exponent field as a double, without an int64 -> double conversion */
+    uint64_t ebits = (bits >> 52) | UINT64_C(0x4330000000000000);
+    double e;
+    memcpy(&e, &ebits, sizeof e);
+    e -= two52 + 1023.0 + (tiny ? 54.0 : 0.0);
+    uint64_t mbits = (bits & UINT64_C(0x000FFFFFFFFFFFFF)) | UINT64_C(0x3FF0000000000000);
+    double m;
+    memcpy(&m, &mbits, sizeof m);
+    const int big = m > 1.4142135623730951;
+    m = big ? 0.5 * m : m;
+    e = big ? e + 1.0 : e;
+    double t = (m - 1.0) / (m + 1.0);
+    double t2 = t * t;
+    double p = 1.0 / 21.0;
+    p = p * t2 + 1.0 / 19.0;
+    p = p * t2 + 1.0 / 17.0;
+    p = p * t2 + 1.0 / 15.0;
+    p = p * t2 + 1.0 / 13.0;
+    p = p * t2 + 1.0 / 11.0;
+    p = p * t2 + 1.0 / 9.0;
+    p = p * t2 + 1.0 / 7.0;
+    p = p * t2 + 1.0 / 5.0;
+    p = p * t2 + 1.0 / 3.0;
+    p = p * t2 + 1.0;
+    double y = e * ln2_hi + (2.0 * t * p + e * ln2_lo);
+    y = x != x ? x : y;
+    y = x == (double)INFINITY ? x : y;
+    return y;
+}
+
 /* Each family (one translation unit, generated from its .c.tp template) points its
  * dispatched entry points at the versions for an instruction-set level: 0 baseline,
  * 1 AVX2+FMA, 2 AVX-512 (gmm_simd_init calls them; no-ops without dispatch). */
