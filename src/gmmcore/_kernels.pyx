@@ -1877,7 +1877,8 @@ cdef double LOG_2PI = 1.8378770664093453
 def _aligned_zeros(Py_ssize_t n):
     """n float64 zeros starting on a 64-byte boundary (what the tiles read)."""
     buf = np.zeros(n + 8)
-    offset = (-buf.ctypes.data % 64) // 8
+    cdef size_t address = <size_t> buf.ctypes.data
+    cdef Py_ssize_t offset = (_aligned(address) - address) // 8
     return buf[offset:offset + n]
 
 
@@ -2066,8 +2067,9 @@ def marginal_pass(const double[:, ::1] X, const Py_ssize_t[::1] rows,
     # the statistics
     cdef double *inverse_store = NULL
     cdef size_t inverse_capacity = 0
-    # gmm_marginal_group's scratch for rows missing more than 8 features
-    tile_work_a = np.empty((d * (d + 1) + 4 * d) * 8 + 8 if matrix and d > 8 else 1)
+    # gmm_marginal_group's scratch for rows missing more than 8 features: m (m + 1)
+    # / 2 + 2 m vectors of up to 8 doubles, 64-byte aligned, for m up to d
+    tile_work_a = np.empty((d * (d + 1) // 2 + 2 * d) * 8 + 8 if matrix and d > 8 else 1)
     cdef double[::1] tile_work = tile_work_a
 
     with nogil:
