@@ -219,9 +219,10 @@ run_target() {  # $1: name, $2: interpreter, $3: expected SIMD_LEVEL, $4: expect
     echo "== $name"
     log="$work/logs/${name// /-}"
     # the emulated runs take no CPU setting of the host's, and no SIMD cap;
-    # GMMCORE_EMULATED_CPU tells the tests that /proc/cpuinfo is the host's
+    # GMMCORE_EXPECTED_SIMD tells the tests the emulated CPU's level (/proc/cpuinfo
+    # is the host's)
     local run=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u GMMCORE_SIMD
-               GMMCORE_EMULATED_CPU="$name" PYTHONPATH="$path" "$py")
+               GMMCORE_EXPECTED_SIMD="$level" PYTHONPATH="$path" "$py")
     local expected="$level False $machine"
     [ "$portable" = 1 ] && expected="$level True $machine"
     got=$(cd "$work/run" && "${run[@]}" -c "import platform, gmmcore._kernels as k; \
