@@ -175,7 +175,7 @@ def _centred_marginal_statistics(stats, components, X, sample_weight, kparams, b
     means = np.ascontiguousarray(np.where(stats.nk[:, None] > 0, stats.means, stats.shifts),
                                  dtype=np.float64)
     mg = kparams.marginals
-    step = max(block_size, (4 << 20) // (8 * (d + k)))
+    step = _slice_rows(kparams, block_size)
     fills = ([means[c] for c in components] if kparams.covariance_type == "full"
              else [None])
     out = stats.copy()
@@ -214,9 +214,15 @@ def split_rows(X, start, end):
         yield s, e, np.flatnonzero(~nan_rows), np.flatnonzero(nan_rows)
 
 
+def _slice_rows(kparams, block_size):
+    """Rows per slice of a second pass over X: a few MB of rows and responsibilities."""
+    k, d = kparams.means.shape
+    return max(block_size, (4 << 20) // (8 * (d + k)))
+
+
 def _resp_blocks(X, sample_weight, kparams, n_threads, block_size):
     """(rows, weights, responsibilities) over X in slices of a few MB."""
-    step = max(block_size, (4 << 20) // (8 * (X.shape[1] + kparams.means.shape[0])))
+    step = _slice_rows(kparams, block_size)
     release = page_release.get()
     for start in range(0, X.shape[0], step):
         rows = X[start:start + step]
