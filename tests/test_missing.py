@@ -230,7 +230,7 @@ def test_predictions_are_the_observed_features_marginals(covariance_type):
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
 @pytest.mark.parametrize("separation", [1e4, 1e6])
-def test_far_apart_components_keep_their_digits(covariance_type, separation):
+def test_far_apart_components_keep_their_precision(covariance_type, separation):
     """Components 1e4 and 1e6 standard deviations apart: the rows' moments taken
     around shifts (and, full, a fill) far from a component cancel, 8 and 12 digits
     of them; the components that do take their moments again around their own
